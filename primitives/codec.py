@@ -1,0 +1,91 @@
+"""Canonical msgpack: the one encoding for everything godown hashes or signs.
+
+msgpack itself is malleable (duplicate map keys, non-minimal integers, any key
+order), so the canonical form is defined here — str keys sorted, bin type for
+bytes, no floats, no extension types — and `decode` re-encodes what it read and
+refuses input whose bytes differ. That re-encode check is what makes a signed
+byte string have exactly one meaning.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+from primitives.errors import Code, GodownError
+
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+"""Default cap on any single decoded input; callers pass a tighter one where they can."""
+
+
+class EncodingError(GodownError):
+    """Input that is not canonical godown msgpack (stable code `malformed`)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(Code.MALFORMED, message)
+
+
+def _check(value: Any, depth: int = 0) -> None:
+    if depth > 32:
+        raise EncodingError("nesting too deep")
+    if value is None or isinstance(value, (bool, int, str, bytes)):
+        if isinstance(value, int) and not isinstance(value, bool) and not (-(2**63) <= value < 2**64):
+            raise EncodingError("integer out of range")
+        return
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            _check(item, depth + 1)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise EncodingError("map keys must be strings")
+            _check(item, depth + 1)
+        return
+    raise EncodingError(f"type {type(value).__name__} has no canonical encoding")
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, (list, tuple)):
+        return [_sorted(v) for v in value]
+    return value
+
+
+def encode(value: Any) -> bytes:
+    """Canonical bytes of a value made of None, bool, int, str, bytes, lists and str-keyed dicts."""
+    _check(value)
+    return msgpack.packb(_sorted(value), use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def decode(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> Any:
+    """Strict inverse of `encode`: refuses oversize, trailing, non-canonical or float input."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise EncodingError("expected bytes")
+    data = bytes(data)
+    if len(data) > max_bytes:
+        raise EncodingError(f"input of {len(data)} bytes exceeds the limit of {max_bytes}")
+    try:
+        value = msgpack.unpackb(
+            data,
+            raw=False,
+            strict_map_key=True,
+            use_list=True,
+            max_buffer_size=max_bytes,
+            max_str_len=max_bytes,
+            max_bin_len=max_bytes,
+            max_array_len=max_bytes,
+            max_map_len=max_bytes,
+            max_ext_len=0,
+        )
+    except Exception as exc:  # msgpack raises many unrelated types for bad input
+        raise EncodingError(f"not valid msgpack: {exc.__class__.__name__}") from None
+    try:
+        again = encode(value)
+    except EncodingError:
+        raise
+    if again != data:
+        raise EncodingError("bytes are not in canonical form")
+    return value

@@ -1,0 +1,97 @@
+"""Sealed envelopes for device monitoring data (DESIGN §6).
+
+A fresh 32-byte content key encrypts the payload with XChaCha20-Poly1305, the
+report's clear-text fields as associated data (so a payload cannot be moved to
+another report); the content key is wrapped for each recipient's X25519 key with
+a libsodium sealed box. The recipient list is clear text, so nodes check it
+without decrypting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import nacl.bindings
+import nacl.exceptions
+import nacl.public
+import nacl.utils
+
+from primitives.errors import Code, GodownError
+
+NONCE_BYTES = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+KEY_BYTES = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_KEYBYTES
+MAX_RECIPIENTS = 16
+MAX_CIPHERTEXT = 16 * 1024
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """Ciphertext, its nonce, and the content key wrapped for each recipient id."""
+
+    nonce: bytes
+    ciphertext: bytes
+    wrapped: tuple[tuple[str, bytes], ...]
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        return tuple(r for r, _ in self.wrapped)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "nonce": self.nonce,
+            "ciphertext": self.ciphertext,
+            "recipients": [[r, k] for r, k in self.wrapped],
+        }
+
+    @staticmethod
+    def from_dict(doc: Any) -> Envelope:
+        """Shape check only (used by contracts without decrypting)."""
+        bad = GodownError(Code.BAD_BODY, "envelope must be {nonce, ciphertext, recipients: [[id, wrapped_key]]}")
+        if not isinstance(doc, dict) or set(doc) != {"nonce", "ciphertext", "recipients"}:
+            raise bad
+        nonce, ct, recips = doc["nonce"], doc["ciphertext"], doc["recipients"]
+        if not isinstance(nonce, bytes) or len(nonce) != NONCE_BYTES or not isinstance(ct, bytes):
+            raise bad
+        if len(ct) > MAX_CIPHERTEXT:
+            raise GodownError(Code.OVERSIZE, f"sealed payload exceeds {MAX_CIPHERTEXT} bytes")
+        if not isinstance(recips, list) or not 1 <= len(recips) <= MAX_RECIPIENTS:
+            raise bad
+        wrapped = []
+        for item in recips:
+            if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], bytes)):
+                raise bad
+            wrapped.append((item[0], item[1]))
+        if len({r for r, _ in wrapped}) != len(wrapped):
+            raise GodownError(Code.BAD_BODY, "duplicate recipient")
+        return Envelope(nonce, ct, tuple(wrapped))
+
+
+def seal(plaintext: bytes, recipients: Mapping[str, bytes], associated: bytes) -> Envelope:
+    """Encrypt `plaintext` once and wrap its key for every recipient (id → X25519 public key)."""
+    if not recipients:
+        raise GodownError(Code.MISSING_RECIPIENT, "an envelope needs at least one recipient")
+    key = nacl.utils.random(KEY_BYTES)
+    nonce = nacl.utils.random(NONCE_BYTES)
+    ct = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, associated, nonce, key)
+    wrapped = tuple(
+        (rid, nacl.public.SealedBox(nacl.public.PublicKey(pub)).encrypt(key)) for rid, pub in sorted(recipients.items())
+    )
+    return Envelope(nonce, ct, wrapped)
+
+
+def open_envelope(envelope: Envelope, recipient_id: str, enc_secret: bytes, associated: bytes) -> bytes:
+    """Decrypt as one recipient. `not_recipient` if the id is not listed or the key
+    cannot unwrap; `tampered` if ciphertext or associated data were changed."""
+    wrapped = dict(envelope.wrapped).get(recipient_id)
+    if wrapped is None:
+        raise GodownError(Code.NOT_RECIPIENT, f"{recipient_id} is not a recipient of this payload")
+    try:
+        key = nacl.public.SealedBox(nacl.public.PrivateKey(enc_secret)).decrypt(wrapped)
+    except nacl.exceptions.CryptoError:
+        raise GodownError(Code.NOT_RECIPIENT, "this key cannot open the wrapped content key") from None
+    try:
+        return nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(envelope.ciphertext, associated, envelope.nonce, key)  # type: ignore[no-any-return]
+    except nacl.exceptions.CryptoError:
+        raise GodownError(Code.TAMPERED, "payload or its report fields were altered") from None
