@@ -73,7 +73,6 @@ def decode(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> Any:
             raw=False,
             strict_map_key=True,
             use_list=True,
-            max_buffer_size=max_bytes,
             max_str_len=max_bytes,
             max_bin_len=max_bytes,
             max_array_len=max_bytes,
