@@ -1,0 +1,500 @@
+"""The node's libp2p transport, run on its own thread behind a narrow seam.
+
+py-libp2p runs on trio; the node runs on asyncio. `P2PService` owns one
+dedicated thread running `trio.run` with a libp2p host (Noise only, yamux only,
+identity = the node's Ed25519 signing key). The node talks to it through three
+thread-safe calls and a callback, and never sees a libp2p type:
+
+- `send(member_id, frame)` / `broadcast(frame)` enqueue and return at once;
+- `on_frame(member_id, frame)` is called on the trio thread for every frame
+  received (hop it onto asyncio with `loop.call_soon_threadsafe`), or, with no
+  callback, frames wait in `inbox` (a `queue.SimpleQueue`);
+- `connected_peers()` lists the members we currently have a stream to.
+
+Wire shape, chosen from measurements (see /work/shared/DEPENDENCIES.md): one
+long-lived connection per pair of members (the member whose peer id sorts
+lower dials, the other waits for it), and on it one long-lived outbound stream
+per direction. Each stream carries length-prefixed frames (`framing`);
+whatever is queued for a peer goes out in one write of up to `batch_bytes`,
+because py-libp2p's cost is per write, not per byte. A stream that fails or
+is reset (yamux resets one after 5 s without send window) is reopened with
+exponential back-off capped at `MAX_BACKOFF`; every dial and stream opening
+has a timeout, since a misbehaving peer can make `connect()` hang.
+
+Each peer's outbound queue is bounded (frames and bytes); when full the
+oldest frames are dropped and counted (`stats()`), because consensus
+retransmits on its own timers and a stale frame is worth less than a fresh
+one. Frames queued while a peer is away are sent when it returns; a batch
+whose write fails is dropped, not replayed, so no frame is ever delivered
+twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import trio
+from libp2p import new_host
+from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
+from libp2p.custom_types import TProtocol
+from libp2p.network.config import ConnectionConfig
+from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import PeerInfo
+from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
+from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
+from libp2p.stream_muxer.yamux.yamux import Yamux
+from multiaddr import Multiaddr
+
+from p2p.allowlist import AllowlistNoise
+from p2p.framing import MAX_FRAME_DEFAULT, FrameDecoder, encode_frames
+from p2p.identity import libp2p_key_pair, peer_id, tcp_multiaddr, transport_part
+from primitives.errors import Code, GodownError, NodeFault
+
+log = logging.getLogger("godown.p2p")
+
+FrameHandler = Callable[[str, bytes], None]
+
+READ_SIZE = 256 * 1024
+"""Bytes asked for per stream read: large reads cut yamux window updates and trio wake-ups."""
+DIAL_TIMEOUT = 5.0
+STREAM_TIMEOUT = 5.0
+WRITE_TIMEOUT = 10.0
+MIN_BACKOFF = 0.05
+MAX_BACKOFF = 2.0
+START_TIMEOUT = 15.0
+STOP_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class PeerStats:
+    """Counters for one peer since start (for the status endpoint and metrics)."""
+
+    member_id: str
+    peer_id: str
+    connected: bool
+    queued_frames: int
+    sent_frames: int
+    sent_bytes: int
+    received_frames: int
+    received_bytes: int
+    dropped_frames: int
+    reconnects: int
+
+
+class _Outbox:
+    """One peer's bounded outbound queue, shared by caller threads and the trio thread."""
+
+    def __init__(self, member_id: str, pid: ID, addr: Multiaddr) -> None:
+        self.member_id = member_id
+        self.pid = pid
+        self.addr = addr
+        self.lock = threading.Lock()
+        self.frames: deque[bytes] = deque()
+        self.queued_bytes = 0
+        self.signaled = False
+        self.wake_event: trio.Event | None = None
+        self.connected = False
+        self.sent_frames = 0
+        self.sent_bytes = 0
+        self.received_frames = 0
+        self.received_bytes = 0
+        self.dropped_frames = 0
+        self.reconnects = 0
+
+    def wake(self) -> None:
+        """Runs on the trio thread: let the writer look at the queue again."""
+        if self.wake_event is not None:
+            self.wake_event.set()
+
+    def take(self, batch_bytes: int) -> list[bytes]:
+        """Pop queued frames up to about `batch_bytes` (at least one); clear `signaled` if empty."""
+        with self.lock:
+            if not self.frames:
+                self.signaled = False
+                return []
+            batch = [self.frames.popleft()]
+            size = len(batch[0])
+            while self.frames and size + len(self.frames[0]) <= batch_bytes:
+                frame = self.frames.popleft()
+                batch.append(frame)
+                size += len(frame)
+            self.queued_bytes -= size
+            return batch
+
+
+class _ConnectionWatch(INotifee):
+    """Wakes the writer of a peer that does not dial when that peer connects to us."""
+
+    def __init__(self, events: dict[ID, trio.Event]) -> None:
+        self._events = events
+
+    async def connected(self, network: INetwork, conn: INetConn) -> None:
+        event = self._events.get(conn.muxed_conn.peer_id)
+        if event is not None:
+            event.set()
+
+    async def disconnected(self, network: INetwork, conn: INetConn) -> None:
+        return None
+
+    async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
+        return None
+
+    async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
+        return None
+
+    async def listen(self, network: INetwork, multiaddr: Multiaddr) -> None:
+        return None
+
+    async def listen_close(self, network: INetwork, multiaddr: Multiaddr) -> None:
+        return None
+
+
+class P2PService:
+    """A libp2p host on its own trio thread; see the module docstring for the seam."""
+
+    def __init__(
+        self,
+        seed: bytes,
+        listen_port: int,
+        peers: Mapping[str, tuple[bytes, str]],
+        protocol: str = "/godown/1.0.0",
+        max_frame: int = MAX_FRAME_DEFAULT,
+        *,
+        on_frame: FrameHandler | None = None,
+        listen_host: str = "127.0.0.1",
+        max_queue_frames: int = 10_000,
+        max_queue_bytes: int = 64 * 1024 * 1024,
+        batch_bytes: int = 1024 * 1024,
+    ) -> None:
+        """`peers` maps member id -> (Ed25519 sign_pub, multiaddr "/ip4/…/tcp/…[/p2p/…]").
+
+        Only these peers may connect; everyone else is refused after the Noise
+        handshake and logged.
+        """
+        self._key_pair = libp2p_key_pair(seed)
+        self.peer_id = ID.from_pubkey(self._key_pair.public_key)
+        self._listen = Multiaddr(tcp_multiaddr(listen_port, listen_host))
+        self._protocol = TProtocol(protocol)
+        self.max_frame = max_frame
+        self._max_queue_frames = max_queue_frames
+        self._max_queue_bytes = max_queue_bytes
+        self._batch_bytes = batch_bytes
+        self._on_frame = on_frame
+        self.inbox: queue.SimpleQueue[tuple[str, bytes]] = queue.SimpleQueue()
+        self._outboxes: dict[str, _Outbox] = {}
+        self._by_pid: dict[ID, _Outbox] = {}
+        for member_id, (sign_pub, addr) in peers.items():
+            pid = peer_id(sign_pub)
+            if pid == self.peer_id:
+                continue  # our own entry in a shared peer list
+            box = _Outbox(member_id, pid, transport_part(addr, sign_pub))
+            self._outboxes[member_id] = box
+            self._by_pid[pid] = box
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._failure: BaseException | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._stop_event: trio.Event | None = None
+        self._connect_events: dict[ID, trio.Event] = {}
+
+    # ---- the seam: called from any thread -------------------------------------------------
+
+    def set_on_frame(self, on_frame: FrameHandler | None) -> None:
+        """Register the receive callback (called on the trio thread); None sends frames to `inbox`."""
+        self._on_frame = on_frame
+
+    def start(self, timeout: float = START_TIMEOUT) -> None:
+        """Start the trio thread and return once the host listens; `unavailable` if it cannot."""
+        if self._thread is not None:
+            raise NodeFault(Code.INTERNAL, "p2p service already started")
+        self._thread = threading.Thread(target=self._thread_main, name=f"p2p-{self.peer_id}", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            self.stop()
+            raise NodeFault(Code.UNAVAILABLE, f"p2p host did not start listening within {timeout} s")
+        if self._failure is not None:
+            self._thread.join(STOP_TIMEOUT)
+            raise NodeFault(Code.UNAVAILABLE, f"p2p host failed to start: {self._failure!r}") from self._failure
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Close every stream and connection and join the thread (at most about `timeout` s)."""
+        thread = self._thread
+        if thread is None:
+            return
+        token, stop_event = self._token, self._stop_event
+        if token is not None and stop_event is not None:
+            with contextlib.suppress(trio.RunFinishedError):
+                token.run_sync_soon(stop_event.set)
+        thread.join(timeout)
+        if thread.is_alive():
+            log.error("p2p thread did not stop within %.1f s", timeout)
+
+    def send(self, member_id: str, frame: bytes) -> bool:
+        """Queue `frame` for one peer; False if the queue was full and older frames were dropped.
+
+        Raises `unknown_member` for a peer not configured and `oversize` for a
+        frame above `max_frame`. Never blocks on the network.
+        """
+        box = self._outboxes.get(member_id)
+        if box is None:
+            raise GodownError(Code.UNKNOWN_MEMBER, f"no p2p peer {member_id!r}")
+        if len(frame) > self.max_frame:
+            raise GodownError(Code.OVERSIZE, f"frame of {len(frame)} bytes exceeds limit {self.max_frame}")
+        return self._enqueue(box, frame)
+
+    def broadcast(self, frame: bytes) -> bool:
+        """Queue `frame` for every peer; False if any queue dropped frames."""
+        if len(frame) > self.max_frame:
+            raise GodownError(Code.OVERSIZE, f"frame of {len(frame)} bytes exceeds limit {self.max_frame}")
+        ok = True
+        for box in self._outboxes.values():
+            ok = self._enqueue(box, frame) and ok
+        return ok
+
+    def connected_peers(self) -> list[str]:
+        """Member ids we currently hold an open outbound stream to, sorted."""
+        return sorted(m for m, box in self._outboxes.items() if box.connected)
+
+    def stats(self) -> list[PeerStats]:
+        """A snapshot of per-peer counters, sorted by member id."""
+        out = []
+        for member_id in sorted(self._outboxes):
+            box = self._outboxes[member_id]
+            with box.lock:
+                queued = len(box.frames)
+            out.append(
+                PeerStats(
+                    member_id=member_id,
+                    peer_id=box.pid.to_base58(),
+                    connected=box.connected,
+                    queued_frames=queued,
+                    sent_frames=box.sent_frames,
+                    sent_bytes=box.sent_bytes,
+                    received_frames=box.received_frames,
+                    received_bytes=box.received_bytes,
+                    dropped_frames=box.dropped_frames,
+                    reconnects=box.reconnects,
+                )
+            )
+        return out
+
+    def _enqueue(self, box: _Outbox, frame: bytes) -> bool:
+        dropped = 0
+        with box.lock:
+            box.frames.append(frame)
+            box.queued_bytes += len(frame)
+            while len(box.frames) > 1 and (
+                len(box.frames) > self._max_queue_frames or box.queued_bytes > self._max_queue_bytes
+            ):
+                box.queued_bytes -= len(box.frames.popleft())
+                dropped += 1
+            box.dropped_frames += dropped
+            must_wake = not box.signaled
+            box.signaled = True
+        if must_wake and self._token is not None:
+            with contextlib.suppress(trio.RunFinishedError):
+                self._token.run_sync_soon(box.wake)
+        if dropped:
+            log.warning("p2p queue full, dropped oldest frames: member=%s dropped=%d", box.member_id, dropped)
+        return dropped == 0
+
+    # ---- the trio side ---------------------------------------------------------------------
+
+    def _thread_main(self) -> None:
+        try:
+            trio.run(self._main)
+        except BaseException as exc:  # noqa: BLE001 - reported to start() or logged, thread must end
+            if not self._ready.is_set():
+                self._failure = exc
+            else:
+                log.exception("p2p thread ended with an error")
+        finally:
+            self._ready.set()
+            for box in self._outboxes.values():
+                box.connected = False
+
+    def _allowed(self, pid: ID) -> bool:
+        return pid in self._by_pid
+
+    def _make_host(self) -> IHost:
+        n = max(len(self._outboxes), 1)
+        config = ConnectionConfig(
+            # No auto-connector or pruner churn: we dial exactly the peers we must.
+            min_connections=0,
+            low_watermark=0,
+            high_watermark=2 * n,
+            max_connections=2 * n + 2,
+            max_connections_per_peer=2,
+            dial_timeout=DIAL_TIMEOUT,
+            inbound_upgrade_timeout=DIAL_TIMEOUT,
+            outbound_upgrade_timeout=DIAL_TIMEOUT,
+            outbound_stream_protocol_negotiation_timeout=STREAM_TIMEOUT,
+            inbound_stream_protocol_negotiation_timeout=STREAM_TIMEOUT,
+        )
+        return new_host(
+            key_pair=self._key_pair,
+            sec_opt={NOISE_PROTOCOL_ID: AllowlistNoise(self._key_pair, self._allowed)},
+            muxer_opt={TProtocol(YAMUX_PROTOCOL_ID): Yamux},
+            listen_addrs=[self._listen],
+            connection_config=config,
+        )
+
+    async def _main(self) -> None:
+        host = self._make_host()
+        self._stop_event = trio.Event()
+        for box in self._outboxes.values():
+            box.wake_event = trio.Event()
+            self._connect_events[box.pid] = trio.Event()
+        host.get_network().register_notifee(_ConnectionWatch(self._connect_events))
+        peerstore = host.get_peerstore()
+        for box in self._outboxes.values():
+            if self._dials(box):
+                peerstore.add_addrs(box.pid, [box.addr], 0)
+        async with host.run(listen_addrs=[self._listen]):
+            host.set_stream_handler(self._protocol, self._on_stream)
+            async with trio.open_nursery() as nursery:
+                for box in self._outboxes.values():
+                    nursery.start_soon(self._peer_loop, host, box)
+                self._token = trio.lowlevel.current_trio_token()
+                log.info("p2p listening: peer_id=%s addr=%s peers=%d", self.peer_id, self._listen, len(self._outboxes))
+                self._ready.set()
+                await self._stop_event.wait()
+                nursery.cancel_scope.cancel()
+            with trio.move_on_after(STOP_TIMEOUT / 2):
+                for box in self._outboxes.values():
+                    with contextlib.suppress(Exception):
+                        await host.get_network().close_peer(box.pid)
+
+    def _dials(self, box: _Outbox) -> bool:
+        """The member whose peer id sorts lower dials; the other waits to be dialed."""
+        return self.peer_id.to_bytes() < box.pid.to_bytes()
+
+    async def _peer_loop(self, host: IHost, box: _Outbox) -> None:
+        """Keep one outbound stream to `box`'s peer open and feed it from the queue, forever."""
+        backoff = MIN_BACKOFF
+        first = True
+        while True:
+            stream = await self._open_stream(host, box)
+            if stream is None:
+                await trio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+                continue
+            backoff = MIN_BACKOFF
+            if not first:
+                box.reconnects += 1
+            first = False
+            box.connected = True
+            log.info("p2p stream open: member=%s peer_id=%s", box.member_id, box.pid)
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._watch_stream, stream, nursery.cancel_scope)
+                    await self._pump(box, stream)
+                    nursery.cancel_scope.cancel()
+            finally:
+                box.connected = False
+                with trio.move_on_after(1.0) as scope:
+                    scope.shield = True
+                    with contextlib.suppress(Exception):
+                        await stream.reset()
+            log.info("p2p stream closed: member=%s peer_id=%s", box.member_id, box.pid)
+            await trio.sleep(backoff)
+
+    async def _open_stream(self, host: IHost, box: _Outbox) -> INetStream | None:
+        """Dial if it is our turn (or wait to be dialed), then open our stream; None on failure."""
+        network = host.get_network()
+        try:
+            if not network.get_connections(box.pid):
+                if self._dials(box):
+                    with trio.fail_after(DIAL_TIMEOUT):
+                        await host.connect(PeerInfo(box.pid, [box.addr]))
+                else:
+                    event = self._connect_events[box.pid]
+                    with trio.move_on_after(MAX_BACKOFF):
+                        await event.wait()
+                    self._connect_events[box.pid] = trio.Event()
+                    if not network.get_connections(box.pid):
+                        return None
+            with trio.fail_after(STREAM_TIMEOUT):
+                return await host.new_stream(box.pid, [self._protocol])
+        except trio.Cancelled:
+            raise
+        except Exception as exc:  # libp2p raises many unrelated types on dial and negotiation
+            log.debug("p2p open failed: member=%s peer_id=%s error=%r", box.member_id, box.pid, exc)
+            return None
+
+    async def _pump(self, box: _Outbox, stream: INetStream) -> None:
+        """Write queued frames in batches until the stream fails; returns on failure."""
+        while True:
+            batch = box.take(self._batch_bytes)
+            if not batch:
+                assert box.wake_event is not None
+                await box.wake_event.wait()
+                box.wake_event = trio.Event()
+                continue
+            data = encode_frames(batch)
+            try:
+                with trio.fail_after(WRITE_TIMEOUT):
+                    await stream.write(data)
+            except trio.Cancelled:
+                raise
+            except Exception as exc:
+                with box.lock:
+                    box.dropped_frames += len(batch)
+                log.info("p2p write failed, dropped batch: member=%s frames=%d error=%r", box.member_id, len(batch), exc)
+                return
+            box.sent_frames += len(batch)
+            box.sent_bytes += len(data)
+
+    async def _watch_stream(self, stream: INetStream, scope: trio.CancelScope) -> None:
+        """The remote never writes on our stream: any read result means it closed or reset."""
+        with contextlib.suppress(Exception):
+            while await stream.read(READ_SIZE):
+                pass
+        scope.cancel()
+
+    async def _on_stream(self, stream: INetStream) -> None:
+        """Inbound stream: cut frames out of large reads and deliver them in order."""
+        pid = stream.muxed_conn.peer_id
+        box = self._by_pid.get(pid)
+        if box is None:  # the handshake check makes this unreachable; keep the door shut anyway
+            log.warning("p2p refused stream from peer not in allowlist: peer_id=%s", pid)
+            with contextlib.suppress(Exception):
+                await stream.reset()
+            return
+        decoder = FrameDecoder(self.max_frame)
+        try:
+            while True:
+                data = await stream.read(READ_SIZE)
+                if not data:
+                    break
+                try:
+                    frames = decoder.feed(data)
+                except GodownError as exc:
+                    log.warning("p2p stream reset: member=%s peer_id=%s code=%s %s", box.member_id, pid, exc.code.value, exc.message)
+                    with contextlib.suppress(Exception):
+                        await stream.reset()
+                    return
+                for frame in frames:
+                    box.received_frames += 1
+                    box.received_bytes += len(frame)
+                    self._deliver(box.member_id, frame)
+        except trio.Cancelled:
+            raise
+        except Exception as exc:  # EOF and reset arrive as exceptions
+            log.debug("p2p inbound stream ended: member=%s error=%r", box.member_id, exc)
+
+    def _deliver(self, member_id: str, frame: bytes) -> None:
+        handler = self._on_frame
+        if handler is None:
+            self.inbox.put((member_id, frame))
+            return
+        try:
+            handler(member_id, frame)
+        except Exception:
+            log.exception("p2p on_frame handler failed: member=%s", member_id)
