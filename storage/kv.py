@@ -1,0 +1,267 @@
+"""The key-value interface every godown store sits on, with a LevelDB and an in-memory twin.
+
+Why: consensus, contracts and the chain store must not know about plyvel. Keeping the
+database behind five operations (get, ordered prefix iteration, an atomic batch of puts
+and deletes, close) lets one conformance suite (tests/storage/test_kv.py) hold both
+implementations to the same behaviour, as py-evm does for its database backends.
+
+Writes happen only through `Batch` + `KV.write`, so every change a block makes lands
+atomically in one (synced) LevelDB WriteBatch.
+"""
+
+from __future__ import annotations
+
+import bisect
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from primitives.errors import Code, NodeFault
+
+
+class Batch:
+    """Puts and deletes collected in order; the last operation on a key wins.
+
+    Nothing is visible to readers until `KV.write(batch)`.
+    """
+
+    __slots__ = ("ops",)
+
+    def __init__(self) -> None:
+        self.ops: dict[bytes, bytes | None] = {}
+
+    def put(self, key: bytes, value: bytes) -> None:
+        """Set `key` to `value` when the batch is written."""
+        if not isinstance(key, bytes) or not isinstance(value, bytes):
+            raise TypeError("keys and values are bytes")
+        self.ops[key] = value
+
+    def delete(self, key: bytes) -> None:
+        """Remove `key` (if present) when the batch is written."""
+        if not isinstance(key, bytes):
+            raise TypeError("keys are bytes")
+        self.ops[key] = None
+
+    def __len__(self) -> int:
+        return len(self.ops)
+
+
+def prefix_upper_bound(prefix: bytes) -> bytes | None:
+    """The smallest key greater than every key starting with `prefix` (None: no bound)."""
+    p = bytearray(prefix)
+    while p and p[-1] == 0xFF:
+        p.pop()
+    if not p:
+        return None
+    p[-1] += 1
+    return bytes(p)
+
+
+class KV(ABC):
+    """An ordered byte-string map with atomic batched writes."""
+
+    @abstractmethod
+    def get(self, key: bytes) -> bytes | None:
+        """The value stored under `key`, or None."""
+
+    @abstractmethod
+    def iterate(
+        self, prefix: bytes = b"", start: bytes | None = None, reverse: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """(key, value) pairs whose key starts with `prefix`, in key order (descending if
+        `reverse`). `start`, if given, is the first key to consider in the direction of
+        travel, inclusive: forward yields keys >= start, reverse yields keys <= start.
+        Writes made while an iterator is open may or may not be seen by it."""
+
+    @abstractmethod
+    def write(self, batch: Batch, sync: bool = True) -> None:
+        """Apply every operation of `batch` atomically; with `sync`, durable on return."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the store; later calls are errors. Closing twice is allowed."""
+
+    def put(self, key: bytes, value: bytes, sync: bool = True) -> None:
+        """Convenience: a one-operation batch."""
+        b = Batch()
+        b.put(key, value)
+        self.write(b, sync)
+
+    def delete(self, key: bytes, sync: bool = True) -> None:
+        """Convenience: a one-operation batch."""
+        b = Batch()
+        b.delete(key)
+        self.write(b, sync)
+
+    def __enter__(self) -> KV:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class MemoryKV(KV):
+    """The in-memory twin: a dict plus a lazily maintained sorted key list."""
+
+    def __init__(self) -> None:
+        self._data: dict[bytes, bytes] = {}
+        self._keys: list[bytes] = []
+        self._added: list[bytes] = []
+        self._removed: set[bytes] = set()
+        self._closed = False
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise NodeFault(Code.INTERNAL, "store is closed")
+
+    def _sorted_keys(self) -> list[bytes]:
+        if self._removed:
+            removed = self._removed
+            self._keys = [k for k in self._keys if k not in removed]
+            self._added = [k for k in self._added if k not in removed]
+            self._removed = set()
+        if self._added:
+            self._keys.extend(sorted(self._added))
+            self._keys.sort()  # two sorted runs: timsort merges them in linear time
+            self._added = []
+        return self._keys
+
+    def get(self, key: bytes) -> bytes | None:
+        self._check_open()
+        return self._data.get(key)
+
+    def iterate(
+        self, prefix: bytes = b"", start: bytes | None = None, reverse: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]:
+        self._check_open()
+        keys = self._sorted_keys()
+        upper = prefix_upper_bound(prefix)
+        lo = bisect.bisect_left(keys, prefix)
+        hi = len(keys) if upper is None else bisect.bisect_left(keys, upper, lo)
+        if start is not None:
+            if reverse:
+                hi = min(hi, bisect.bisect_right(keys, start, lo))
+            else:
+                lo = max(lo, bisect.bisect_left(keys, start, lo))
+        window = keys[lo:hi]
+        if reverse:
+            window.reverse()
+        data = self._data
+        for k in window:
+            v = data.get(k)
+            if v is not None:
+                yield k, v
+
+    def write(self, batch: Batch, sync: bool = True) -> None:
+        self._check_open()
+        data = self._data
+        for key, value in batch.ops.items():
+            if value is None:
+                if data.pop(key, None) is not None:
+                    self._removed.add(key)
+            else:
+                if key not in data:
+                    if key in self._removed:
+                        self._removed.discard(key)  # still in the sorted list
+                    else:
+                        self._added.append(key)
+                data[key] = value
+
+    def close(self) -> None:
+        self._closed = True
+
+
+class LevelKV(KV):
+    """LevelDB through plyvel. Opening a locked or corrupt directory raises a NodeFault
+    with a message naming the directory, never a raw plyvel traceback."""
+
+    def __init__(self, path: str | Path, *, create_if_missing: bool = True) -> None:
+        import plyvel  # local: only this class needs the C extension
+
+        self.path = str(path)
+        try:
+            self._db: Any = plyvel.DB(self.path, create_if_missing=create_if_missing)
+        except plyvel.IOError as exc:
+            msg = str(exc)
+            if "lock" in msg.lower():
+                raise NodeFault(
+                    Code.BAD_CONFIG, f"store {self.path} is in use by another process (LevelDB lock held)"
+                ) from None
+            raise NodeFault(Code.BAD_CONFIG, f"cannot open store {self.path}: {msg}") from None
+        except plyvel.CorruptionError as exc:
+            raise NodeFault(Code.STORE_DAMAGED, f"store {self.path} is corrupt: {exc}") from None
+        except plyvel.Error as exc:
+            raise NodeFault(Code.STORE_DAMAGED, f"cannot open store {self.path}: {exc}") from None
+
+    def _db_or_fail(self) -> Any:
+        if self._db is None:
+            raise NodeFault(Code.INTERNAL, f"store {self.path} is closed")
+        return self._db
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._db_or_fail().get(key)  # type: ignore[no-any-return]
+
+    def iterate(
+        self, prefix: bytes = b"", start: bytes | None = None, reverse: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]:
+        db = self._db_or_fail()
+        upper = prefix_upper_bound(prefix)
+        if reverse:
+            yield from self._iterate_reverse(db, prefix, upper, start)
+            return
+        if start is not None and upper is not None and start >= upper:
+            return
+        lower = prefix if start is None else max(start, prefix)
+        with db.iterator(start=lower or None, stop=upper) as it:
+            yield from it
+
+    @staticmethod
+    def _iterate_reverse(
+        db: Any, prefix: bytes, upper: bytes | None, start: bytes | None
+    ) -> Iterator[tuple[bytes, bytes]]:
+        # plyvel 1.5.1's reverse iterator with both start and stop set skips keys it
+        # should yield, so walk a raw iterator backwards from the upper bound instead.
+        if start is not None and start < prefix:
+            return
+        raw = db.raw_iterator()
+        try:
+            if start is not None and (upper is None or start < upper):
+                raw.seek(start)
+                if not raw.valid():
+                    raw.seek_to_last()
+                elif raw.key() != start:
+                    raw.prev()
+            elif upper is None:
+                raw.seek_to_last()
+            else:
+                raw.seek(upper)
+                if raw.valid():
+                    raw.prev()
+                else:
+                    raw.seek_to_last()
+            while raw.valid():
+                key = raw.key()
+                if key < prefix:
+                    break
+                yield key, raw.value()
+                raw.prev()
+        finally:
+            raw.close()
+
+    def write(self, batch: Batch, sync: bool = True) -> None:
+        db = self._db_or_fail()
+        try:
+            with db.write_batch(sync=sync) as wb:
+                for key, value in batch.ops.items():
+                    if value is None:
+                        wb.delete(key)
+                    else:
+                        wb.put(key, value)
+        except Exception as exc:  # plyvel raises its own IOError family on disk trouble
+            raise NodeFault(Code.INTERNAL, f"write to store {self.path} failed: {exc}") from None
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
