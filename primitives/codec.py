@@ -88,3 +88,14 @@ def decode(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> Any:
     if again != data:
         raise EncodingError("bytes are not in canonical form")
     return value
+
+
+def jsonable(value: Any) -> Any:
+    """The JSON view of a decoded value: bytes become lowercase hex, tuples lists."""
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value

@@ -1,0 +1,97 @@
+"""Node configuration: one JSON file per node, paths relative to the file.
+
+    {"name", "member_id", "key_file", "genesis", "data_dir",
+     "rpc": {"host", "port", "token"}, "p2p": {"host", "port"},
+     "peers": [{"id", "p2p_addr"}], "mempool": {"max_txs"}}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from primitives.errors import Code, GodownError
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _bad(message: str) -> GodownError:
+    return GodownError(Code.BAD_CONFIG, message)
+
+
+@dataclass(frozen=True)
+class PeerConfig:
+    id: str
+    p2p_addr: str
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    path: Path
+    name: str
+    member_id: str
+    key_file: Path
+    genesis: Path
+    data_dir: Path
+    rpc_host: str = "127.0.0.1"
+    rpc_port: int = 26650
+    rpc_token: str | None = None
+    p2p_host: str = "127.0.0.1"
+    p2p_port: int = 26750
+    peers: tuple[PeerConfig, ...] = field(default_factory=tuple)
+    mempool_max_txs: int = 200_000
+
+    @property
+    def rpc_url(self) -> str:
+        return f"http://{self.rpc_host}:{self.rpc_port}"
+
+    @property
+    def rpc_exposed(self) -> bool:
+        return self.rpc_host not in LOOPBACK
+
+    @staticmethod
+    def load(path: str | os.PathLike[str]) -> NodeConfig:
+        """Read and check a node config; every problem is a `bad_config` error."""
+        p = Path(path).resolve()
+        try:
+            doc = json.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise _bad(f"config file {path} not found") from None
+        except (OSError, ValueError) as exc:
+            raise _bad(f"config file {path} is not JSON ({exc.__class__.__name__})") from None
+        return NodeConfig.from_json(doc, p)
+
+    @staticmethod
+    def from_json(doc: Any, path: Path) -> NodeConfig:
+        base = path.parent
+        try:
+            rpc = doc.get("rpc", {})
+            p2p = doc.get("p2p", {})
+            cfg = NodeConfig(
+                path=path,
+                name=str(doc["name"]),
+                member_id=str(doc["member_id"]),
+                key_file=(base / doc["key_file"]).resolve(),
+                genesis=(base / doc["genesis"]).resolve(),
+                data_dir=(base / doc["data_dir"]).resolve(),
+                rpc_host=str(rpc.get("host", "127.0.0.1")),
+                rpc_port=int(rpc.get("port", 26650)),
+                rpc_token=rpc.get("token"),
+                p2p_host=str(p2p.get("host", "127.0.0.1")),
+                p2p_port=int(p2p.get("port", 26750)),
+                peers=tuple(PeerConfig(str(x["id"]), str(x["p2p_addr"])) for x in doc.get("peers", [])),
+                mempool_max_txs=int(doc.get("mempool", {}).get("max_txs", 200_000)),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise _bad(f"config {path}: missing or malformed field ({exc.__class__.__name__}: {exc})") from None
+        if cfg.rpc_exposed and not cfg.rpc_token:
+            raise _bad(f"config {path}: rpc.host {cfg.rpc_host} is not loopback, so rpc.token must be set")
+        return cfg
+
+
+def write_config(path: Path, doc: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,146 @@
+"""What every node does whatever its consensus engine: admit transactions, apply
+committed blocks, answer queries, notify subscribers and waiting clients.
+
+The engines (`node/solo.py` for one validator, `node/replica_driver.py` for PBFT)
+decide *which* block commits; they all hand it to `NodeCore.apply`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import contracts
+from primitives.block import Block, Commit
+from primitives.codec import jsonable
+from primitives.errors import Code, GodownError, Rejected
+from primitives.genesis import Genesis
+from primitives.keys import KeyPair
+from primitives.tx import SignedTx
+
+from node.events import EventBus
+from node.ledger import Ledger
+from node.mempool import Mempool
+from node.metrics import NodeMetrics
+
+log = logging.getLogger("godown.node")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class NodeCore:
+    def __init__(self, name: str, key: KeyPair, genesis: Genesis, ledger: Ledger, mempool_max: int = 200_000) -> None:
+        self.name = name
+        self.key = key
+        self.genesis = genesis
+        self.ledger = ledger
+        self.metrics = NodeMetrics()
+        self.events = EventBus()
+        self.mempool = Mempool(self._admit, self._next_nonce, mempool_max)
+        self.tx_arrived = asyncio.Event()
+        self._waiters: dict[bytes, list[asyncio.Future[dict[str, Any]]]] = {}
+        self.engine_status: dict[str, Any] = {}
+        self.metrics.height.set(ledger.height)
+
+    @property
+    def node_id(self) -> str:
+        return self.key.id
+
+    def _admit(self, stx: SignedTx) -> None:
+        self.ledger.admit(stx, now_ms())
+
+    def _next_nonce(self, sender: str) -> int:
+        return contracts.next_nonce(self.ledger.state, sender)
+
+    # --- transactions -------------------------------------------------------
+    def submit(self, stx: SignedTx) -> None:
+        """Admit one transaction to the mempool; raises `Rejected` with its code."""
+        if self.ledger.store.get_tx(stx.tx_id) is not None:
+            raise Rejected(Code.DUPLICATE, "transaction already committed")
+        try:
+            self.mempool.add(stx)
+        except GodownError as exc:
+            self.metrics.refused.labels(exc.code.value).inc()
+            raise
+        self.metrics.admitted.inc()
+        self.metrics.mempool.set(len(self.mempool))
+        self.tx_arrived.set()
+
+    def wait_committed(self, tx_id: bytes) -> asyncio.Future[dict[str, Any]]:
+        """A future resolved with the tx's location and result once it commits."""
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        found = self.tx_location(tx_id)
+        if found is not None:
+            fut.set_result(found)
+        else:
+            self._waiters.setdefault(tx_id, []).append(fut)
+        return fut
+
+    def tx_location(self, tx_id: bytes) -> dict[str, Any] | None:
+        loc = self.ledger.store.get_tx(tx_id)
+        if loc is None:
+            return None
+        height, index, result = loc
+        return {"tx_id": tx_id.hex(), "height": height, "index": index, "result": result}
+
+    # --- blocks ---------------------------------------------------------------
+    def apply(self, block: Block, commit: Commit, outcome: contracts.BlockOutcome | None = None) -> None:
+        """Execute (unless already executed) and persist a committed block, then tell everyone."""
+        t0 = time.perf_counter()
+        if outcome is None:
+            outcome = self.ledger.execute(block)
+        t1 = time.perf_counter()
+        self.ledger.commit(block, commit, outcome)
+        t2 = time.perf_counter()
+        self.mempool.committed(block.txs)
+        m = self.metrics
+        m.execute_seconds.observe(t1 - t0)
+        m.commit_seconds.observe(t2 - t1)
+        m.blocks.inc()
+        m.height.set(block.height)
+        m.mempool.set(len(self.mempool))
+        for code in outcome.results:
+            m.txs.labels(code).inc()
+        log.info(
+            "block committed",
+            extra={"height": block.height, "txs": len(block.txs), "exec_ms": round((t1 - t0) * 1000, 1),
+                   "commit_ms": round((t2 - t1) * 1000, 1)},
+        )
+        self._notify(block, outcome)
+
+    def _notify(self, block: Block, outcome: contracts.BlockOutcome) -> None:
+        events: list[dict[str, Any]] = [
+            {"kind": "block", "height": block.height, "hash": block.hash().hex(), "txs": len(block.txs),
+             "time_ms": block.header.time_ms, "proposer": block.header.proposer}
+        ]
+        for index, (stx, code) in enumerate(zip(block.txs, outcome.results)):
+            loc = {"tx_id": stx.tx_id_hex, "height": block.height, "index": index, "result": code}
+            events.append({"kind": "tx", "type": stx.tx.type, "sender": stx.tx.sender, **loc})
+            for fut in self._waiters.pop(stx.tx_id, ()):
+                if not fut.done():
+                    fut.set_result(loc)
+        for ev in outcome.events:
+            doc = dict(jsonable(ev))
+            doc.setdefault("kind", "event")
+            doc["height"] = block.height
+            if str(doc.get("kind", "")).startswith("alarm"):
+                self.metrics.alarms.inc()
+            events.append(doc)
+        self.events.publish(events)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "chain_id": self.genesis.chain_id,
+            "node_id": self.node_id,
+            "name": self.name,
+            "height": self.ledger.height,
+            "head_hash": self.ledger.head_hash().hex(),
+            "state_root": self.ledger.store.state_root.hex(),
+            "validators": list(self.genesis.validators),
+            "mempool": len(self.mempool),
+            **self.engine_status,
+        }

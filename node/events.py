@@ -1,0 +1,59 @@
+"""Committed-block events fanned out to WebSocket subscribers.
+
+Each subscriber has a bounded queue; a subscriber too slow to keep up is
+dropped (with a final `lagged` notice) rather than slowing the node down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+QUEUE_LIMIT = 10_000
+
+
+@dataclass
+class Subscription:
+    """A subscriber's filters: event kinds, and optional equality filters on event fields."""
+
+    kinds: frozenset[str]
+    match: Mapping[str, str]
+    queue: asyncio.Queue[dict[str, Any] | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+    lagged: bool = False
+
+    def wants(self, event: Mapping[str, Any]) -> bool:
+        if self.kinds and event.get("kind") not in self.kinds:
+            return False
+        return all(str(event.get(k)) == v for k, v in self.match.items())
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._subs: set[Subscription] = set()
+
+    def subscribe(self, kinds: frozenset[str], match: Mapping[str, str]) -> Subscription:
+        sub = Subscription(kinds, dict(match))
+        self._subs.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self._subs.discard(sub)
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subs)
+
+    def publish(self, events: list[dict[str, Any]]) -> None:
+        """Called on the event loop after a block is committed."""
+        for sub in list(self._subs):
+            for event in events:
+                if not sub.wants(event):
+                    continue
+                try:
+                    sub.queue.put_nowait(event)
+                except asyncio.QueueFull:
+                    sub.lagged = True
+                    self._subs.discard(sub)
+                    break

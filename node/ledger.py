@@ -1,0 +1,147 @@
+"""The ledger a node keeps: the chain store plus the contracts that execute it.
+
+This is the seam between consensus and application (CometBFT's ABCI): `build_block`
+makes a proposal from the head, `check_proposal` is what a validator checks before
+voting, `execute` computes results and state changes without persisting, and
+`commit` persists block, certificate and state in one synced batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+
+import contracts
+from primitives.block import Block, Commit, Header, txs_root
+from primitives.errors import Code, GodownError
+from primitives.genesis import Genesis
+from primitives.hashing import EMPTY_ROOT
+from primitives.tx import SignedTx
+from storage.chain import ChainStore
+from storage.kv import KV, LevelKV, MemoryKV
+
+log = logging.getLogger("godown.ledger")
+
+
+class SignatureCache:
+    """Verify each transaction's signature once per node, keyed by tx id."""
+
+    def __init__(self, capacity: int = 500_000) -> None:
+        self._ok: OrderedDict[bytes, bytes] = OrderedDict()
+        self._capacity = capacity
+
+    def verify(self, stx: SignedTx, sign_pub: bytes) -> bool:
+        if self._ok.get(stx.tx_id) == sign_pub:
+            return True
+        if not stx.verify(sign_pub):
+            return False
+        self.mark(stx, sign_pub)
+        return True
+
+    def mark(self, stx: SignedTx, sign_pub: bytes) -> None:
+        """Record a signature already checked elsewhere (e.g. by a worker pool)."""
+        self._ok[stx.tx_id] = sign_pub
+        if len(self._ok) > self._capacity:
+            self._ok.popitem(last=False)
+
+
+class Ledger:
+    """Chain store + contracts for one chain; single-threaded use."""
+
+    def __init__(self, store: ChainStore, genesis: Genesis) -> None:
+        self.store = store
+        self.genesis = genesis
+        self.signatures = SignatureCache()
+        self.validators = genesis.validator_keys()
+
+    @staticmethod
+    def open(data_dir: str | Path | None, genesis: Genesis) -> Ledger:
+        """Open (or create) the store; refuse one that belongs to another genesis or is damaged."""
+        kv: KV = MemoryKV() if data_dir is None else LevelKV(str(Path(data_dir) / "chain"))
+        store = ChainStore.open(kv)
+        if store.genesis_hash is None:
+            store.init_genesis(genesis.hash(), contracts.genesis_state(genesis))
+        elif store.genesis_hash != genesis.hash():
+            kv.close()
+            raise GodownError(Code.BAD_CONFIG, f"data in {data_dir} belongs to another genesis")
+        return Ledger(store, genesis)
+
+    def close(self) -> None:
+        self.store.close()
+
+    @property
+    def chain_id(self) -> str:
+        return self.genesis.chain_id
+
+    @property
+    def height(self) -> int:
+        return self.store.head_height
+
+    def head_hash(self) -> bytes:
+        return self.store.head_hash if self.height > 0 else self.genesis.hash()
+
+    def head_time_ms(self) -> int:
+        block = self.store.get_block(self.height) if self.height > 0 else None
+        return block.header.time_ms if block else self.genesis.genesis_time_ms
+
+    def last_results_root(self) -> bytes:
+        return self.store.results_root_at(self.height) if self.height > 0 else EMPTY_ROOT
+
+    @property
+    def state(self) -> contracts.StateReader:
+        return self.store.state
+
+    def verify(self, stx: SignedTx, sign_pub: bytes) -> bool:
+        return self.signatures.verify(stx, sign_pub)
+
+    def admit(self, stx: SignedTx, now_ms: int) -> None:
+        """Mempool admission against committed state; raises `Rejected`."""
+        contracts.admit(self.state, stx, self.verify, self.chain_id, now_ms)
+
+    def build_block(self, txs: Sequence[SignedTx], time_ms: int, view: int, proposer: str) -> Block:
+        """A proposal on top of the executed head."""
+        header = Header(
+            chain_id=self.chain_id,
+            height=self.height + 1,
+            prev_hash=self.head_hash(),
+            time_ms=max(time_ms, self.head_time_ms() + 1),
+            view=view,
+            proposer=proposer,
+            txs_root=txs_root(txs),
+            state_root=self.store.state_root,
+            results_root=self.last_results_root(),
+        )
+        return Block(header, tuple(txs))
+
+    def check_proposal(self, block: Block, now_ms: int | None = None, max_drift_ms: int | None = None) -> None:
+        """What a validator checks of a block on top of its executed head before voting for it."""
+        h = block.header
+        expect = (self.chain_id, self.height + 1, self.head_hash(), self.store.state_root, self.last_results_root())
+        got = (h.chain_id, h.height, h.prev_hash, h.state_root, h.results_root)
+        names = ("chain_id", "height", "prev_hash", "state_root", "results_root")
+        for name, want, have in zip(names, expect, got):
+            if want != have:
+                raise GodownError(Code.BAD_BLOCK, f"block {h.height}: {name} does not match this node's chain")
+        block.check_txs_root()
+        if not block.txs:
+            raise GodownError(Code.BAD_BLOCK, "empty blocks are not proposed")
+        if h.time_ms <= self.head_time_ms():
+            raise GodownError(Code.BAD_BLOCK, f"block {h.height}: time is not after the previous block's")
+        if now_ms is not None and max_drift_ms is not None and abs(h.time_ms - now_ms) > max_drift_ms:
+            raise GodownError(Code.BAD_BLOCK, f"block {h.height}: time is {h.time_ms - now_ms} ms off this node's clock")
+
+    def execute(self, block: Block) -> contracts.BlockOutcome:
+        """Results and state changes of a block on top of the head; persists nothing."""
+        ctx = contracts.BlockContext(self.chain_id, block.height, block.header.time_ms, block.header.proposer)
+        return contracts.execute_block(self.state, ctx, block.txs, self.verify)
+
+    def commit(self, block: Block, commit: Commit, outcome: contracts.BlockOutcome) -> bytes:
+        """Persist block (with results), certificate and state changes in one synced batch."""
+        return self.store.commit_block(block.with_results(outcome.results), commit, outcome.changes)
+
+    def check_commit(self, block: Block, commit: Commit) -> None:
+        """A block fetched from elsewhere: its certificate must verify against the validators."""
+        commit.verify(self.validators, block.header)
+

@@ -1,0 +1,122 @@
+"""Pending transactions, admitted by the cheap checks and handed out in nonce order.
+
+Admission (decode, signature, chain id, sender, role, body shape, nonce window)
+runs against committed state; `take` hands out, per sender, only the run of
+consecutive nonces that follows what is committed or already taken, so a block
+never carries a nonce gap.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+
+from primitives.errors import Code, Rejected
+from primitives.tx import SignedTx
+
+
+class Mempool:
+    def __init__(
+        self,
+        admit: Callable[[SignedTx], None],
+        next_nonce: Callable[[str], int],
+        max_txs: int = 200_000,
+    ) -> None:
+        self._admit = admit
+        self._next_nonce = next_nonce
+        self._max = max_txs
+        self._txs: OrderedDict[bytes, SignedTx] = OrderedDict()
+        self._slots: dict[str, dict[int, bytes]] = {}  # sender -> nonce -> tx id
+        self._taken: dict[str, int] = {}  # sender -> next nonce after txs handed out but not committed
+
+    def __len__(self) -> int:
+        return len(self._txs)
+
+    def __contains__(self, tx_id: bytes) -> bool:
+        return tx_id in self._txs
+
+    def get(self, tx_id: bytes) -> SignedTx | None:
+        return self._txs.get(tx_id)
+
+    def add(self, stx: SignedTx) -> None:
+        """Admit one transaction or raise `Rejected` with its code."""
+        if stx.tx_id in self._txs:
+            raise Rejected(Code.DUPLICATE, "transaction already pending")
+        if len(self._txs) >= self._max:
+            raise Rejected(Code.MEMPOOL_FULL, "mempool is full; retry later")
+        if stx.tx.nonce in self._slots.get(stx.tx.sender, {}):
+            raise Rejected(Code.BAD_NONCE, f"nonce {stx.tx.nonce} of {stx.tx.sender} is already pending")
+        if stx.tx.nonce < self._taken.get(stx.tx.sender, 0):
+            raise Rejected(Code.BAD_NONCE, f"nonce {stx.tx.nonce} of {stx.tx.sender} is already in a block")
+        self._admit(stx)
+        self._txs[stx.tx_id] = stx
+        self._slots.setdefault(stx.tx.sender, {})[stx.tx.nonce] = stx.tx_id
+
+    def take(self, limit: int) -> list[SignedTx]:
+        """Up to `limit` transactions in arrival order, each sender's nonces consecutive."""
+        out: list[SignedTx] = []
+        expected: dict[str, int] = {}
+        progress = True
+        chosen: set[bytes] = set()
+        passes = 0
+        while progress and len(out) < limit and passes < 4:  # more passes only for out-of-order arrivals
+            progress = False
+            passes += 1
+            for tx_id, stx in self._txs.items():
+                if tx_id in chosen:
+                    continue
+                sender = stx.tx.sender
+                want = expected.get(sender)
+                if want is None:
+                    want = max(self._next_nonce(sender), self._taken.get(sender, 0))
+                if stx.tx.nonce != want:
+                    expected[sender] = want
+                    continue
+                expected[sender] = want + 1
+                out.append(stx)
+                chosen.add(tx_id)
+                progress = True
+                if len(out) >= limit:
+                    break
+        for stx in out:
+            self._taken[stx.tx.sender] = stx.tx.nonce + 1
+            self._drop(stx.tx_id)
+        return out
+
+    def ready(self) -> bool:
+        """Whether at least one transaction could be taken now."""
+        for stx in self._txs.values():
+            if stx.tx.nonce == max(self._next_nonce(stx.tx.sender), self._taken.get(stx.tx.sender, 0)):
+                return True
+        return False
+
+    def committed(self, txs: list[SignedTx] | tuple[SignedTx, ...]) -> None:
+        """Forget what a committed block carried and whatever it made stale."""
+        senders = set()
+        for stx in txs:
+            self._drop(stx.tx_id)
+            senders.add(stx.tx.sender)
+        for sender in senders:
+            nxt = self._next_nonce(sender)
+            if self._taken.get(sender, 0) <= nxt:
+                self._taken.pop(sender, None)
+            stale = [tid for n, tid in self._slots.get(sender, {}).items() if n < nxt]
+            for tid in stale:
+                self._drop(tid)
+
+    def release(self, txs: list[SignedTx] | tuple[SignedTx, ...]) -> None:
+        """Put back transactions of a proposal that did not commit (e.g. after a view change)."""
+        for stx in txs:
+            if stx.tx_id not in self._txs and stx.tx.nonce >= self._next_nonce(stx.tx.sender):
+                self._txs[stx.tx_id] = stx
+                self._slots.setdefault(stx.tx.sender, {})[stx.tx.nonce] = stx.tx_id
+        self._taken.clear()
+
+    def _drop(self, tx_id: bytes) -> None:
+        stx = self._txs.pop(tx_id, None)
+        if stx is not None:
+            slots = self._slots.get(stx.tx.sender)
+            if slots is not None:
+                slots.pop(stx.tx.nonce, None)
+                if not slots:
+                    del self._slots[stx.tx.sender]

@@ -1,0 +1,33 @@
+"""Prometheus metrics of one node (its own registry, so several nodes can share a process in tests)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class NodeMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.height = Gauge("godown_height", "Height of the last committed block", registry=r)
+        self.view = Gauge("godown_view", "Current consensus view", registry=r)
+        self.mempool = Gauge("godown_mempool_txs", "Transactions waiting in the mempool", registry=r)
+        self.peers = Gauge("godown_peers", "Connected validator peers", registry=r)
+        self.blocks = Counter("godown_blocks_committed", "Blocks committed", registry=r)
+        self.txs = Counter("godown_txs_committed", "Transactions committed, by result", ["result"], registry=r)
+        self.admitted = Counter("godown_txs_admitted", "Transactions admitted to the mempool", registry=r)
+        self.refused = Counter("godown_txs_refused", "Transactions refused at admission, by code", ["code"], registry=r)
+        self.alarms = Counter("godown_alarms_raised", "Alarms raised by the contracts", registry=r)
+        self.execute_seconds = Histogram(
+            "godown_block_execute_seconds", "Execution time per block", registry=r,
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+        )
+        self.commit_seconds = Histogram(
+            "godown_block_commit_seconds", "Synced write time per block", registry=r,
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+        )
+        self.view_changes = Counter("godown_view_changes", "View changes seen", registry=r)
+        self.rpc_errors = Counter("godown_rpc_errors", "RPC errors answered, by code", ["code"], registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,344 @@
+"""The JSON-over-HTTP RPC (DESIGN §7), on aiohttp.
+
+Bad input never gets a 5xx: every error is `{"error": {"code", "message"}}`
+with a 4xx status chosen by `primitives.errors.http_status`. Bytes are lowercase
+hex. Reads and writes need a bearer token when the config sets one (it must
+when the RPC listens beyond loopback).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+import contracts
+from primitives import codec
+from primitives.block import Block
+from primitives.codec import jsonable
+from primitives.errors import Code, GodownError, http_status
+from primitives.tx import SignedTx
+
+from node.core import NodeCore
+from node.openapi import openapi_document, tx_types_page
+
+log = logging.getLogger("godown.rpc")
+
+MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_TXS_PER_REQUEST = 5000
+MAX_WAIT_MS = 60_000
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_response(code: Code, message: str, status: int | None = None) -> web.Response:
+    return web.json_response({"error": {"code": code.value, "message": message}}, status=status or http_status(code))
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(jsonable(data), status=status, dumps=lambda v: json.dumps(v, separators=(",", ":")))
+
+
+_HTTP_CODES = {
+    400: Code.MALFORMED, 401: Code.UNAUTHORIZED, 403: Code.FORBIDDEN_ROLE, 404: Code.NOT_FOUND,
+    405: Code.MALFORMED, 413: Code.OVERSIZE, 415: Code.UNSUPPORTED_MEDIA, 429: Code.RATE_LIMITED,
+}
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    core: NodeCore = request.app["core"]
+    try:
+        return await handler(request)
+    except GodownError as exc:
+        core.metrics.rpc_errors.labels(exc.code.value).inc()
+        return error_response(exc.code, exc.message)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, Code.MALFORMED if exc.status < 500 else Code.INTERNAL)
+        core.metrics.rpc_errors.labels(code.value).inc()
+        return error_response(code, exc.reason or code.value, exc.status)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("rpc handler failed", extra={"path": request.path})
+        core.metrics.rpc_errors.labels(Code.INTERNAL.value).inc()
+        return error_response(Code.INTERNAL, "internal error; see the node log")
+
+
+def auth_middleware(token: str | None) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if token and request.path not in ("/openapi.json", "/docs/transactions"):
+            given = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                return error_response(Code.UNAUTHORIZED, "a valid bearer token is required")
+        return await handler(request)
+
+    return check
+
+
+def _hex_param(request: web.Request, name: str, length: int | None = None) -> bytes:
+    raw = request.match_info[name]
+    try:
+        value = bytes.fromhex(raw)
+    except ValueError:
+        raise GodownError(Code.MALFORMED, f"{name} must be lowercase hex") from None
+    if length is not None and len(value) != length:
+        raise GodownError(Code.MALFORMED, f"{name} must be {length} bytes of hex")
+    return value
+
+
+def _signed_from_json(item: Any) -> SignedTx:
+    if not isinstance(item, dict) or set(item) != {"tx", "sig"} or not all(isinstance(item[k], str) for k in item):
+        raise GodownError(Code.MALFORMED, 'each transaction must be {"tx": hex, "sig": hex}')
+    try:
+        raw, sig = bytes.fromhex(item["tx"]), bytes.fromhex(item["sig"])
+    except ValueError:
+        raise GodownError(Code.MALFORMED, "tx and sig must be hex") from None
+    return SignedTx.from_dict({"tx": raw, "sig": sig})
+
+
+async def _read_txs(request: web.Request) -> tuple[list[SignedTx | GodownError], bool]:
+    """The submitted transactions (each decoded or its error) and whether a list was sent."""
+    body = await request.read()
+    if not body:
+        raise GodownError(Code.MALFORMED, "empty body")
+    ctype = request.content_type
+    if ctype == "application/msgpack":
+        doc = codec.decode(body, max_bytes=MAX_BODY_BYTES)
+        items = doc if isinstance(doc, list) else [doc]
+        parse: Callable[[Any], SignedTx] = SignedTx.from_dict
+    elif ctype in ("application/json", "text/plain", "application/octet-stream", ""):
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            raise GodownError(Code.MALFORMED, "body is not JSON") from None
+        if isinstance(doc, dict) and "txs" in doc:
+            doc = doc["txs"]
+        items = doc if isinstance(doc, list) else [doc]
+        parse = _signed_from_json
+    else:
+        raise GodownError(Code.UNSUPPORTED_MEDIA, "send application/json or application/msgpack")
+    if not items:
+        raise GodownError(Code.MALFORMED, "no transactions")
+    if len(items) > MAX_TXS_PER_REQUEST:
+        raise GodownError(Code.OVERSIZE, f"at most {MAX_TXS_PER_REQUEST} transactions per request")
+    out: list[SignedTx | GodownError] = []
+    for item in items:
+        try:
+            out.append(parse(item))
+        except GodownError as exc:
+            out.append(exc)
+    return out, isinstance(doc, list)
+
+
+def _tx_view(stx: SignedTx) -> dict[str, Any]:
+    return {
+        "tx_id": stx.tx_id_hex,
+        "chain_id": stx.tx.chain_id,
+        "type": stx.tx.type,
+        "sender": stx.tx.sender,
+        "nonce": stx.tx.nonce,
+        "body": jsonable(stx.tx.body),
+        "valid_until_ms": stx.tx.valid_until_ms,
+        "raw": stx.encode().hex(),
+    }
+
+
+def _block_view(block: Block, commit: Any) -> dict[str, Any]:
+    return {
+        "height": block.height,
+        "hash": block.hash().hex(),
+        "header": jsonable(block.header.to_dict()),
+        "txs": [{**_tx_view(t), "result": r} for t, r in zip(block.txs, block.results)],
+        "commit": jsonable(commit.to_dict()) if commit else None,
+        "raw": block.encode().hex(),
+        "commit_raw": commit.encode().hex() if commit else None,
+    }
+
+
+class Routes:
+    def __init__(self, core: NodeCore) -> None:
+        self.core = core
+
+    async def status(self, request: web.Request) -> web.Response:
+        return _json(self.core.status())
+
+    async def submit(self, request: web.Request) -> web.Response:
+        core = self.core
+        items, many = await _read_txs(request)
+        raw_wait = request.query.get("wait_ms", "0")
+        if not raw_wait.isdigit():
+            raise GodownError(Code.MALFORMED, "wait_ms must be a non-negative integer")
+        wait_ms = min(int(raw_wait), MAX_WAIT_MS)
+        results: list[dict[str, Any]] = []
+        admitted: list[SignedTx] = []
+        for item in items:
+            if isinstance(item, GodownError):
+                results.append({"tx_id": None, "code": item.code.value, "message": item.message})
+                continue
+            try:
+                core.submit(item)
+                results.append({"tx_id": item.tx_id_hex, "code": "accepted"})
+                admitted.append(item)
+            except GodownError as exc:
+                results.append({"tx_id": item.tx_id_hex, "code": exc.code.value, "message": exc.message})
+        if wait_ms and admitted:
+            futs = [core.wait_committed(t.tx_id) for t in admitted]
+            done, _ = await asyncio.wait(futs, timeout=wait_ms / 1000)
+            by_id = {f.result()["tx_id"]: f.result() for f in done}
+            for r in results:
+                if r["tx_id"] in by_id:
+                    loc = by_id[r["tx_id"]]
+                    r.update(code="committed", height=loc["height"], index=loc["index"], result=loc["result"])
+        if many:
+            return _json({"results": results})
+        only = results[0]
+        if only["code"] not in ("accepted", "committed"):
+            code = Code(only["code"])
+            return error_response(code, only.get("message", code.value))
+        return _json(only)
+
+    async def get_tx(self, request: web.Request) -> web.Response:
+        core = self.core
+        tx_id = _hex_param(request, "tx_id", 32)
+        loc = core.tx_location(tx_id)
+        if loc is not None:
+            block = core.ledger.store.get_block(loc["height"])
+            assert block is not None
+            return _json({**_tx_view(block.txs[loc["index"]]), **loc, "status": "committed"})
+        pending = core.mempool.get(tx_id)
+        if pending is not None:
+            return _json({**_tx_view(pending), "status": "pending"})
+        raise GodownError(Code.NOT_FOUND, "no such transaction")
+
+    async def get_block(self, request: web.Request) -> web.Response:
+        store = self.core.ledger.store
+        raw = request.match_info["height"]
+        if raw == "latest":
+            height = store.head_height
+        elif raw.isdigit():
+            height = int(raw)
+        else:
+            raise GodownError(Code.MALFORMED, "height must be a number or 'latest'")
+        block = store.get_block(height) if height > 0 else None
+        if block is None:
+            raise GodownError(Code.NOT_FOUND, f"no block at height {height}")
+        return _json(_block_view(block, store.get_commit(height)))
+
+    async def get_state(self, request: web.Request) -> web.Response:
+        store = self.core.ledger.store
+        raw = request.match_info["key"]
+        if raw.startswith("0x"):
+            try:
+                key = bytes.fromhex(raw[2:])
+            except ValueError:
+                raise GodownError(Code.MALFORMED, "key after 0x must be hex") from None
+        else:
+            key = raw.encode()
+        if len(key) > 512:
+            raise GodownError(Code.OVERSIZE, "key too long")
+        value = store.state.get(key)
+        proof = store.prove(key)
+        decoded: Any = None
+        if value is not None:
+            try:
+                decoded = jsonable(codec.decode(value))
+            except GodownError:
+                decoded = None
+        return _json({
+            "key": key.hex(),
+            "exists": value is not None,
+            "value": decoded,
+            "value_raw": value.hex() if value is not None else None,
+            "height": store.head_height,
+            "state_root": store.state_root.hex(),
+            "certified_by_height": store.head_height + 1,
+            "proof": jsonable(proof.to_dict()),
+        })
+
+    def _view(self, fn: Callable[[contracts.StateReader, str], dict[str, Any] | None], what: str) -> Handler:
+        async def handler(request: web.Request) -> web.Response:
+            ident = request.match_info["id"]
+            if len(ident) > 256:
+                raise GodownError(Code.MALFORMED, "id too long")
+            found = fn(self.core.ledger.state, ident)
+            if found is None:
+                raise GodownError(Code.NOT_FOUND, f"no {what} {ident}")
+            return _json(found)
+
+        return handler
+
+    async def members(self, request: web.Request) -> web.Response:
+        return _json({"members": contracts.view_members(self.core.ledger.state)})
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.core.metrics.render(), content_type="text/plain", charset="utf-8")
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(openapi_document())
+
+    async def tx_docs(self, request: web.Request) -> web.Response:
+        return web.Response(text=tx_types_page(), content_type="text/html")
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        kinds = frozenset(k for k in request.query.get("kinds", "").split(",") if k)
+        match = {k: v for k, v in request.query.items() if k != "kinds"}
+        ws = web.WebSocketResponse(heartbeat=20)
+        await ws.prepare(request)
+        sub = self.core.events.subscribe(kinds, match)
+        reader = asyncio.ensure_future(self._drain(ws))
+        try:
+            while not ws.closed:
+                get = asyncio.ensure_future(sub.queue.get())
+                done, _ = await asyncio.wait({get, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if get not in done:
+                    get.cancel()
+                    break
+                event = get.result()
+                if event is None:
+                    break
+                await ws.send_str(json.dumps(event, separators=(",", ":")))
+                if sub.lagged and sub.queue.empty():
+                    await ws.send_str(json.dumps({"kind": "lagged", "message": "subscriber too slow; reconnect"}))
+                    break
+        finally:
+            self.core.events.unsubscribe(sub)
+            reader.cancel()
+            await ws.close()
+        return ws
+
+    @staticmethod
+    async def _drain(ws: web.WebSocketResponse) -> None:
+        async for msg in ws:
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+                break
+
+
+def make_app(core: NodeCore, token: str | None = None) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[errors_middleware, auth_middleware(token)])
+    app["core"] = core
+    r = Routes(core)
+    app.router.add_get("/v1/status", r.status)
+    app.router.add_post("/v1/txs", r.submit)
+    app.router.add_get("/v1/txs/{tx_id}", r.get_tx)
+    app.router.add_get("/v1/blocks/{height}", r.get_block)
+    app.router.add_get("/v1/state/{key:.+}", r.get_state)
+    app.router.add_get("/v1/cases/{id}", r._view(contracts.view_case, "case"))
+    app.router.add_get("/v1/lots/{id}", r._view(contracts.view_lot, "lot"))
+    app.router.add_get("/v1/devices/{id}", r._view(contracts.view_device, "device"))
+    app.router.add_get("/v1/alarms/{id}", r._view(contracts.view_alarm, "alarm"))
+    app.router.add_get("/v1/members", r.members)
+    app.router.add_get("/v1/events", r.events)
+    app.router.add_get("/metrics", r.metrics)
+    app.router.add_get("/openapi.json", r.openapi)
+    app.router.add_get("/docs/transactions", r.tx_docs)
+    return app
+

@@ -1,0 +1,90 @@
+"""`godown node start`: one node in the foreground until SIGINT/SIGTERM.
+
+Opens the store (refusing a damaged one), starts the RPC and the consensus
+engine — the single-validator engine when genesis names one validator, the
+PBFT driver over libp2p otherwise — and stops them in order on a signal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from primitives.genesis import Genesis
+from primitives.keys import KeyPair
+
+from node.config import NodeConfig
+from node.core import NodeCore
+from node.ledger import Ledger
+from node.rpc import make_app
+from node.solo import SoloEngine
+
+log = logging.getLogger("godown.server")
+
+
+@dataclass
+class RunningNode:
+    core: NodeCore
+    runner: web.AppRunner
+    engine_task: asyncio.Task[None]
+    engine: object
+
+    async def stop(self) -> None:
+        self.engine_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self.engine_task
+        stop = getattr(self.engine, "stop", None)
+        if stop is not None:
+            await stop()
+        await self.runner.cleanup()
+        self.core.ledger.close()
+
+
+async def start_node(config: NodeConfig) -> RunningNode:
+    """Open everything and start serving; returns once the RPC listens."""
+    genesis = Genesis.load(config.genesis)
+    key = KeyPair.load(config.key_file)
+    if key.id != config.member_id:
+        from primitives.errors import Code, GodownError
+
+        raise GodownError(Code.BAD_CONFIG, f"key file {config.key_file} is not member {config.member_id}")
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    ledger = Ledger.open(config.data_dir, genesis)
+    core = NodeCore(config.name, key, genesis, ledger, config.mempool_max_txs)
+    engine: object
+    try:
+        if len(genesis.validators) == 1:
+            engine = SoloEngine(core)
+        else:
+            from node.replica_driver import ReplicaDriver
+
+            engine = ReplicaDriver(core, config)
+            await engine.start()  # type: ignore[attr-defined]
+        runner = web.AppRunner(make_app(core, config.rpc_token), access_log=None, handle_signals=False)
+        await runner.setup()
+        await web.TCPSite(runner, config.rpc_host, config.rpc_port, reuse_address=True).start()
+    except BaseException:
+        ledger.close()
+        raise
+    task = asyncio.create_task(engine.run())  # type: ignore[attr-defined]
+    log.info("node started", extra={"node_name": config.name, "rpc": config.rpc_url, "height": ledger.height})
+    return RunningNode(core, runner, task, engine)
+
+
+async def serve_forever(config: NodeConfig) -> None:
+    node = await start_node(config)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    done = asyncio.ensure_future(stopping.wait())
+    await asyncio.wait({done, node.engine_task}, return_when=asyncio.FIRST_COMPLETED)
+    if node.engine_task.done() and not node.engine_task.cancelled() and node.engine_task.exception():
+        log.error("consensus engine stopped", exc_info=node.engine_task.exception())
+    log.info("node stopping", extra={"node_name": config.name})
+    await node.stop()

@@ -1,0 +1,161 @@
+"""`godown testnet init`: a local consortium on loopback — genesis, keys, node configs.
+
+Layout written under DIR:
+    genesis.json, testnet.json
+    <node>/config.json, <node>/node_key.json, <node>/data/
+    keys/<participant>.json     every member's and device's key (a local testnet only)
+The first `nodes` organisations run validating nodes; the others are members without one.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from primitives.errors import Code, GodownError
+from primitives.genesis import ConsensusParams, Genesis, Member, Policy
+from primitives.keys import KeyPair
+
+from node.config import write_config
+
+ORGANISATIONS = (("warehouse", "warehouse"), ("bank", "bank"), ("insurer", "insurer"), ("guarantor", "guarantor"))
+OTHER_MEMBERS = (("borrower", "borrower"), ("borrower2", "borrower"), ("bank2", "bank"), ("auditor", "auditor"))
+DEVICE_KINDS = ("scale", "rfid-gate", "climate", "door")
+
+
+def _peer_multiaddr(key: KeyPair, host: str, port: int) -> str:
+    from p2p.identity import multiaddr_for  # the libp2p peer id derives from the node key
+
+    return multiaddr_for(key.sign_pub, host, port)
+
+
+def free_port_block(count: int, start: int = 20000) -> int:
+    """A base port such that base..base+count-1 are free on loopback now."""
+    port = start
+    while port < 60000:
+        ok = True
+        for p in range(port, port + count):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", p))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return port
+        port += count + 7
+    raise GodownError(Code.UNAVAILABLE, "no free block of loopback ports")
+
+
+@dataclass(frozen=True)
+class Testnet:
+    """What `testnet.json` holds, with paths resolved."""
+
+    dir: Path
+    chain_id: str
+    nodes: tuple[dict[str, Any], ...]
+
+    @staticmethod
+    def load(directory: str | Path) -> Testnet:
+        d = Path(directory).resolve()
+        try:
+            doc = json.loads((d / "testnet.json").read_text(encoding="utf-8"))
+            return Testnet(d, str(doc["chain_id"]), tuple(doc["nodes"]))
+        except FileNotFoundError:
+            raise GodownError(Code.BAD_CONFIG, f"{d} has no testnet.json (run `godown testnet init --dir {d}`)") from None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise GodownError(Code.BAD_CONFIG, f"{d}/testnet.json is damaged ({exc.__class__.__name__})") from None
+
+    def key(self, name: str) -> KeyPair:
+        return KeyPair.load(self.dir / "keys" / f"{name}.json")
+
+    def config_path(self, node: dict[str, Any]) -> Path:
+        return self.dir / node["config"]
+
+    @property
+    def rpc_urls(self) -> list[str]:
+        return [n["rpc_url"] for n in self.nodes]
+
+
+def init_testnet(
+    directory: str | Path,
+    nodes: int = 4,
+    chain_id: str = "godown-local",
+    base_port: int | None = None,
+    devices: int = 4,
+    policy: Policy | None = None,
+    consensus: ConsensusParams | None = None,
+) -> Testnet:
+    """Write a fresh local consortium into `directory` (which must be empty or absent)."""
+    d = Path(directory).resolve()
+    if d.exists() and any(d.iterdir()):
+        raise GodownError(Code.BAD_CONFIG, f"{d} is not empty; choose a new directory")
+    if nodes < 1:
+        raise GodownError(Code.BAD_CONFIG, "a consortium needs at least one node")
+    d.mkdir(parents=True, exist_ok=True)
+    orgs = list(ORGANISATIONS)
+    for i in range(len(orgs), nodes):
+        orgs.append((f"bank{i + 1}", "bank"))
+    keys: dict[str, KeyPair] = {}
+    for name, role in (*orgs, *OTHER_MEMBERS):
+        keys[name] = KeyPair.generate(name, role)
+    for i in range(devices):
+        name = f"device-{i + 1}-{DEVICE_KINDS[i % len(DEVICE_KINDS)]}"
+        keys[name] = KeyPair.generate(name, "device")
+    for name, key in keys.items():
+        key.save(d / "keys" / f"{name}.json")
+
+    node_names = [name for name, _ in orgs[:nodes]]
+    members = tuple(
+        Member(k.id, k.name, k.role, k.sign_pub, k.enc_pub) for k in keys.values() if k.role != "device"
+    )
+    genesis = Genesis(
+        chain_id=chain_id,
+        genesis_time_ms=int(time.time() * 1000),
+        members=members,
+        validators=tuple(keys[n].id for n in node_names),
+        policy=policy or Policy(),
+        consensus=consensus or ConsensusParams(),
+    )
+    genesis.save(d / "genesis.json")
+
+    base = base_port if base_port is not None else free_port_block(2 * nodes)
+    entries = []
+    addrs = {}
+    for i, name in enumerate(node_names):
+        addrs[name] = _peer_multiaddr(keys[name], "127.0.0.1", base + nodes + i) if nodes > 1 else ""
+    for i, name in enumerate(node_names):
+        key = keys[name]
+        key.save(d / name / "node_key.json")
+        cfg = {
+            "name": name,
+            "member_id": key.id,
+            "key_file": "node_key.json",
+            "genesis": "../genesis.json",
+            "data_dir": "data",
+            "rpc": {"host": "127.0.0.1", "port": base + i, "token": None},
+            "p2p": {"host": "127.0.0.1", "port": base + nodes + i},
+            "peers": [{"id": keys[o].id, "p2p_addr": addrs[o]} for o in node_names if o != name],
+            "mempool": {"max_txs": 200000},
+        }
+        write_config(d / name / "config.json", cfg)
+        (d / name / "data").mkdir(exist_ok=True)
+        entries.append(
+            {
+                "name": name,
+                "role": key.role,
+                "member_id": key.id,
+                "rpc_url": f"http://127.0.0.1:{base + i}",
+                "p2p_addr": addrs[name],
+                "config": f"{name}/config.json",
+                "data_dir": f"{name}/data",
+            }
+        )
+    (d / "testnet.json").write_text(
+        json.dumps({"chain_id": chain_id, "nodes": entries}, indent=2) + "\n", encoding="utf-8"
+    )
+    return Testnet(d, chain_id, tuple(entries))
