@@ -325,10 +325,13 @@ class P2PService:
     def _make_host(self) -> IHost:
         n = max(len(self._outboxes), 1)
         config = ConnectionConfig(
-            # No auto-connector or pruner churn: we dial exactly the peers we must.
+            # py-libp2p's auto-connector aims at the low watermark (or the mid-point
+            # when high > low) and dials whatever the peerstore holds, duplicating our
+            # own dials; with both at 0 it never dials. The pruner then only looks at
+            # connections without streams, and every allowed peer is protected.
             min_connections=0,
             low_watermark=0,
-            high_watermark=2 * n,
+            high_watermark=0,
             max_connections=2 * n + 2,
             max_connections_per_peer=2,
             dial_timeout=DIAL_TIMEOUT,
@@ -354,6 +357,7 @@ class P2PService:
         host.get_network().register_notifee(_ConnectionWatch(self._connect_events))
         peerstore = host.get_peerstore()
         for box in self._outboxes.values():
+            host.get_network().protect(box.pid, "godown-peer")
             if self._dials(box):
                 peerstore.add_addrs(box.pid, [box.addr], 0)
         async with host.run(listen_addrs=[self._listen]):
