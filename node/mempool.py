@@ -38,6 +38,14 @@ class Mempool:
     def get(self, tx_id: bytes) -> SignedTx | None:
         return self._txs.get(tx_id)
 
+    def next_nonce(self, sender: str) -> int:
+        """The nonce a sender's next transaction should carry, counting what is pending."""
+        pending = self._slots.get(sender)
+        nxt = max(self._next_nonce(sender), self._taken.get(sender, 0))
+        while pending and nxt in pending:
+            nxt += 1
+        return nxt
+
     def add(self, stx: SignedTx) -> None:
         """Admit one transaction or raise `Rejected` with its code."""
         if stx.tx_id in self._txs:

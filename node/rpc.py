@@ -276,6 +276,14 @@ class Routes:
 
         return handler
 
+    async def account(self, request: web.Request) -> web.Response:
+        ident = request.match_info["id"]
+        if len(ident) > 256:
+            raise GodownError(Code.MALFORMED, "id too long")
+        state = self.core.ledger.state
+        return _json({"id": ident, "committed_nonce": contracts.next_nonce(state, ident),
+                      "next_nonce": self.core.mempool.next_nonce(ident)})
+
     async def members(self, request: web.Request) -> web.Response:
         return _json({"members": contracts.view_members(self.core.ledger.state)})
 
@@ -336,6 +344,7 @@ def make_app(core: NodeCore, token: str | None = None) -> web.Application:
     app.router.add_get("/v1/devices/{id}", r._view(contracts.view_device, "device"))
     app.router.add_get("/v1/alarms/{id}", r._view(contracts.view_alarm, "alarm"))
     app.router.add_get("/v1/members", r.members)
+    app.router.add_get("/v1/accounts/{id}", r.account)
     app.router.add_get("/v1/events", r.events)
     app.router.add_get("/metrics", r.metrics)
     app.router.add_get("/openapi.json", r.openapi)
