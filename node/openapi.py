@@ -25,6 +25,7 @@ ENDPOINTS: tuple[tuple[str, str, str, str], ...] = (
     ("get", "/v1/devices/{id}", "get_device", "A monitoring device."),
     ("get", "/v1/alarms/{id}", "get_alarm", "An alarm raised by the contracts."),
     ("get", "/v1/members", "members", "Members with roles and public keys."),
+    ("get", "/v1/genesis", "genesis", "The genesis document (auditors should pin their own copy)."),
     ("get", "/v1/accounts/{id}", "account", "A sender's next nonce (committed, and counting pending transactions)."),
     ("get", "/v1/events", "events", "WebSocket of committed blocks, transaction results and alarms. Query: "
      "kinds=block,tx,alarm (comma list) and any field=value equality filter (e.g. sender=…)."),

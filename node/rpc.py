@@ -284,6 +284,9 @@ class Routes:
         return _json({"id": ident, "committed_nonce": contracts.next_nonce(state, ident),
                       "next_nonce": self.core.mempool.next_nonce(ident)})
 
+    async def genesis(self, request: web.Request) -> web.Response:
+        return web.json_response(self.core.genesis.to_json())
+
     async def members(self, request: web.Request) -> web.Response:
         return _json({"members": contracts.view_members(self.core.ledger.state)})
 
@@ -344,6 +347,7 @@ def make_app(core: NodeCore, token: str | None = None) -> web.Application:
     app.router.add_get("/v1/devices/{id}", r._view(contracts.view_device, "device"))
     app.router.add_get("/v1/alarms/{id}", r._view(contracts.view_alarm, "alarm"))
     app.router.add_get("/v1/members", r.members)
+    app.router.add_get("/v1/genesis", r.genesis)
     app.router.add_get("/v1/accounts/{id}", r.account)
     app.router.add_get("/v1/events", r.events)
     app.router.add_get("/metrics", r.metrics)

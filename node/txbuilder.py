@@ -1,0 +1,76 @@
+"""Build, sign and submit any transaction type from the command line.
+
+Body fields come from `--body` JSON and `--set field=value` pairs; each value is
+converted to the type the contract registry declares for that field (hex for
+bytes, integers for amounts and times), so users never hand-craft msgpack.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from primitives.errors import Code, GodownError
+from primitives.keys import KeyPair
+from primitives.tx import SignedTx, Tx
+
+from node.client import RpcClient
+
+
+def _type_name(t: object) -> str:
+    return t.__name__ if isinstance(t, type) else str(t)
+
+
+def convert_field(tx_type: str, name: str, value: Any) -> Any:
+    """Coerce a CLI/JSON value to the declared field type of `tx_type`."""
+    from contracts.registry import TX_TYPES
+
+    spec = TX_TYPES.get(tx_type)
+    if spec is None:
+        raise GodownError(Code.UNKNOWN_TX_TYPE, f"unknown transaction type {tx_type!r}; see /docs/transactions")
+    declared = {f.name: _type_name(f.type) for f in spec.fields}
+    if name not in declared:
+        raise GodownError(Code.BAD_BODY, f"{tx_type} has no field {name!r}; fields: {', '.join(declared)}")
+    want = declared[name]
+    try:
+        if want == "int":
+            return value if isinstance(value, int) else int(str(value), 0)
+        if want == "bytes":
+            return value if isinstance(value, bytes) else bytes.fromhex(str(value))
+        if want == "bool":
+            return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+        if want in ("list", "dict", "map"):
+            return value if isinstance(value, (list, dict)) else json.loads(str(value))
+        return value if isinstance(value, str) else str(value)
+    except ValueError:
+        raise GodownError(Code.BAD_BODY, f"field {name} must be {want}") from None
+
+
+def build_body(tx_type: str, body_json: str | None, fields: Iterable[str]) -> dict[str, Any]:
+    raw: dict[str, Any] = {}
+    if body_json:
+        try:
+            doc = json.loads(body_json)
+        except ValueError:
+            raise GodownError(Code.BAD_BODY, "--body is not JSON") from None
+        if not isinstance(doc, dict):
+            raise GodownError(Code.BAD_BODY, "--body must be a JSON object")
+        raw.update(doc)
+    for item in fields:
+        if "=" not in item:
+            raise GodownError(Code.BAD_BODY, f"--set takes FIELD=VALUE, not {item!r}")
+        k, v = item.split("=", 1)
+        raw[k.strip()] = v
+    return {k: convert_field(tx_type, k, v) for k, v in raw.items()}
+
+
+def submit_from_cli(key_file: str, tx_type: str, body_json: str | None, fields: Iterable[str], nonce: int | None,
+                    chain_id: str | None, wait: bool, rpc_url: str, token: str | None) -> dict[str, Any]:
+    key = KeyPair.load(key_file)
+    body = build_body(tx_type, body_json, fields)
+    client = RpcClient(rpc_url, token)
+    chain = chain_id or client.status()["chain_id"]
+    n = nonce if nonce is not None else client.next_nonce(key.id)
+    stx: SignedTx = Tx(chain, tx_type, key.id, n, body).sign(key)
+    return client.submit(stx, wait_ms=30_000 if wait else 0)
