@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from p2p.identity import full_multiaddr
 from primitives.errors import Code, GodownError
 from primitives.genesis import ConsensusParams, Genesis, Member, Policy
 from primitives.keys import KeyPair
@@ -25,12 +26,6 @@ from node.config import write_config
 ORGANISATIONS = (("warehouse", "warehouse"), ("bank", "bank"), ("insurer", "insurer"), ("guarantor", "guarantor"))
 OTHER_MEMBERS = (("borrower", "borrower"), ("borrower2", "borrower"), ("bank2", "bank"), ("auditor", "auditor"))
 DEVICE_KINDS = ("scale", "rfid-gate", "climate", "door")
-
-
-def _peer_multiaddr(key: KeyPair, host: str, port: int) -> str:
-    from p2p.identity import multiaddr_for  # the libp2p peer id derives from the node key
-
-    return multiaddr_for(key.sign_pub, host, port)
 
 
 def free_port_block(count: int, start: int = 20000) -> int:
@@ -127,7 +122,7 @@ def init_testnet(
     entries = []
     addrs = {}
     for i, name in enumerate(node_names):
-        addrs[name] = _peer_multiaddr(keys[name], "127.0.0.1", base + nodes + i) if nodes > 1 else ""
+        addrs[name] = full_multiaddr(base + nodes + i, keys[name].sign_pub)  # peer id from the node key
     for i, name in enumerate(node_names):
         key = keys[name]
         key.save(d / name / "node_key.json")
