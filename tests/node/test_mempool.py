@@ -1,0 +1,82 @@
+"""Mempool: admission codes, duplicates, capacity, and blocks without nonce gaps."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from node.mempool import Mempool
+from primitives.errors import Code, GodownError, Rejected
+from primitives.keys import KeyPair
+from primitives.tx import SignedTx, Tx
+
+KEYS = [KeyPair.generate(f"k{i}", "bank") for i in range(3)]
+
+
+def tx(key: KeyPair, nonce: int) -> SignedTx:
+    return Tx("c", "rating.issue", key.id, nonce, {"n": nonce}).sign(key)
+
+
+class Chain:
+    """Committed nonces, as the state would report them."""
+
+    def __init__(self) -> None:
+        self.nonces: dict[str, int] = {}
+
+    def admit(self, stx: SignedTx) -> None:
+        nxt = self.nonces.get(stx.tx.sender, 0)
+        if not nxt <= stx.tx.nonce < nxt + 64:
+            raise Rejected(Code.BAD_NONCE, "outside window")
+
+    def next_nonce(self, sender: str) -> int:
+        return self.nonces.get(sender, 0)
+
+    def commit(self, txs: list[SignedTx]) -> None:
+        for t in txs:
+            assert t.tx.nonce == self.nonces.get(t.tx.sender, 0), "nonce gap in a block"
+            self.nonces[t.tx.sender] = t.tx.nonce + 1
+
+
+def test_duplicates_full_and_window() -> None:
+    chain = Chain()
+    pool = Mempool(chain.admit, chain.next_nonce, max_txs=2)
+    pool.add(tx(KEYS[0], 0))
+    for bad, code in ((tx(KEYS[0], 0), Code.DUPLICATE), (tx(KEYS[1], 100), Code.BAD_NONCE)):
+        with pytest.raises(GodownError) as err:
+            pool.add(bad)
+        assert err.value.code is code
+    pool.add(tx(KEYS[0], 1))
+    with pytest.raises(GodownError) as err:
+        pool.add(tx(KEYS[1], 0))
+    assert err.value.code is Code.MEMPOOL_FULL
+    assert pool.next_nonce(KEYS[0].id) == 2
+
+
+@settings(max_examples=60)
+@given(st.permutations([(k, n) for k in range(3) for n in range(6)]), st.integers(1, 7))
+def test_blocks_never_have_nonce_gaps(order: list[tuple[int, int]], block_size: int) -> None:
+    chain = Chain()
+    pool = Mempool(chain.admit, chain.next_nonce)
+    for k, n in order:
+        pool.add(tx(KEYS[k], n))
+    rounds = 0
+    while len(pool) and rounds < 50:
+        block = pool.take(block_size)
+        assert len(block) <= block_size
+        chain.commit(block)
+        pool.committed(block)
+        rounds += 1
+    assert len(pool) == 0
+    assert all(chain.nonces[k.id] == 6 for k in KEYS)
+
+
+def test_release_returns_uncommitted_proposal() -> None:
+    chain = Chain()
+    pool = Mempool(chain.admit, chain.next_nonce)
+    for n in range(3):
+        pool.add(tx(KEYS[0], n))
+    taken = pool.take(10)
+    assert len(taken) == 3 and len(pool) == 0
+    pool.release(taken)
+    assert [t.tx.nonce for t in pool.take(10)] == [0, 1, 2]
