@@ -1,0 +1,18 @@
+"""Deterministic contracts for the financing lifecycle (DESIGN §5).
+
+The node calls `genesis_state`, `admit`, `next_nonce`, `execute_block` and the
+`view_*` queries; everything else is internal. Contracts see only the state
+reader and the block context: no clock, no randomness, no I/O.
+"""
+
+from contracts.context import BlockContext, BlockOutcome, Event, alarm_id_for_tx
+from contracts.executor import Verify, admit, execute_block, next_nonce
+from contracts.members import genesis_state
+from contracts.state import DictState, StateReader, state_key_for
+from contracts.views import view_alarm, view_case, view_device, view_lot, view_members, view_rating
+
+__all__ = [
+    "BlockContext", "BlockOutcome", "DictState", "Event", "StateReader", "Verify", "admit", "alarm_id_for_tx",
+    "execute_block", "genesis_state", "next_nonce", "state_key_for", "view_alarm", "view_case", "view_device",
+    "view_lot", "view_members", "view_rating",
+]

@@ -64,6 +64,7 @@ class Code(str, Enum):
     UNKNOWN_SUPERVISION = "unknown_supervision"
     SUPERVISION_WRONG_STATE = "supervision_wrong_state"
     SITE_OCCUPIED = "site_occupied"
+    NO_OUTBOUND_REPORT = "no_outbound_report"
     # RPC and node
     NOT_FOUND = "not_found"
     UNAUTHORIZED = "unauthorized"
@@ -78,6 +79,11 @@ class Code(str, Enum):
     BAD_CERTIFICATE = "bad_certificate"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
+    # consensus
+    WRONG_VIEW = "wrong_view"
+    OUT_OF_WINDOW = "out_of_window"
+    NOT_PRIMARY = "not_primary"
+    EQUIVOCATION = "equivocation"
 
 
 HTTP_STATUS: dict[Code, int] = {

@@ -1,0 +1,165 @@
+"""Every transaction type: who may send it, its body fields, one sentence of doc,
+and its handler. The node renders this into its documentation page and the CLI's
+`tx` command; the executor uses it to check roles and body schemas."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from primitives.errors import Code
+
+from contracts import alarms, cases, devices, lots, ratings, supervision
+from contracts.context import Handler, reject
+
+FIELD_TYPES = ("id", "str", "int", "bytes", "envelope")
+"""id: 1–64 chars of [A-Za-z0-9._:-]; str: up to 256 chars; int: 0..2^63-1;
+bytes: up to 1024; envelope: a sealed envelope map (primitives.envelope)."""
+
+_ID = re.compile(r"[A-Za-z0-9._:\-]{1,64}")
+_MAX_INT = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str
+    required: bool
+    description: str
+
+
+@dataclass(frozen=True)
+class TxSpec:
+    type: str
+    roles: tuple[str, ...]
+    fields: tuple[Field, ...]
+    doc: str
+    handler: Handler
+
+    def check_body(self, body: Mapping[str, Any]) -> None:
+        """`bad_body` unless the body has exactly the known fields with their types."""
+        known = 0
+        for f in self.fields:
+            value = body.get(f.name)
+            if value is None:
+                if f.required:
+                    raise reject(Code.BAD_BODY, f"{self.type}: field {f.name} is required")
+                continue
+            known += 1
+            t = f.type
+            if t == "id":
+                ok = type(value) is str and _ID.fullmatch(value) is not None
+            elif t == "int":
+                ok = type(value) is int and 0 <= value <= _MAX_INT
+            elif t == "str":
+                ok = type(value) is str and len(value) <= 256
+            elif t == "bytes":
+                ok = type(value) is bytes and len(value) <= 1024
+            else:
+                ok = type(value) is dict
+            if not ok:
+                raise reject(Code.BAD_BODY, f"{self.type}: field {f.name} must be {t}")
+        if known != len(body):
+            extra = sorted(set(body) - {f.name for f in self.fields})
+            raise reject(Code.BAD_BODY, f"{self.type}: unknown or null fields {extra}")
+
+
+def _f(name: str, type_: str, description: str, required: bool = True) -> Field:
+    return Field(name, type_, required, description)
+
+
+_CASE = _f("case", "id", "case id")
+_SUP = _f("supervision", "id", "supervision id")
+_DEVICE = _f("device", "id", "device id")
+
+_SPECS = (
+    TxSpec("rating.issue", ("bank", "insurer", "guarantor"), (
+        _f("subject", "id", "member rated (a borrower or a warehouse)"),
+        _f("grade", "str", "grade, best first: AAA AA A BBB BB B CCC CC C D"),
+        _f("valid_until_ms", "int", "the rating expires at this time"),
+        _f("report_hash", "bytes", "SHA-256 of the audit report (32 bytes)"),
+    ), "Step A: rate a borrower or warehouse after the qualification audit.", ratings.rating_issue),
+    TxSpec("device.register", ("warehouse",), (
+        _DEVICE,
+        _f("sign_pub", "bytes", "the device's Ed25519 public key (32 bytes); it signs its own reports"),
+        _f("zone", "id", "the warehouse zone (site) it watches"),
+        _f("kind", "str", "scale, rfid, camera, door, temperature or other"),
+    ), "Step B: the warehouse installs a monitoring device in one of its zones.", devices.device_register),
+    TxSpec("device.accept", ("bank",), (_DEVICE,),
+           "Step B: a bank audits and accepts a registered (or suspended) device.", devices.device_accept),
+    TxSpec("device.suspend", ("warehouse", "bank"), (_DEVICE,),
+           "Suspend an accepted device (its warehouse, or a bank); its reports are refused.", devices.device_suspend),
+    TxSpec("device.retire", ("warehouse", "bank"), (_DEVICE,),
+           "Retire a device for good; it leaves its zone.", devices.device_retire),
+    TxSpec("device.report", ("device",), (
+        _f("lot", "str", "the lot reported on (empty for a plain heartbeat)"),
+        _f("seq", "int", "the device's sequence number, rising with every report"),
+        _f("kind", "str", "inbound, reading, heartbeat, tamper or outbound"),
+        _f("quantity", "int", "goods moved (inbound/outbound), in the lot's unit", required=False),
+        _f("envelope", "envelope", "the sealed monitoring data; recipients must include the warehouse "
+                                   "and every party of the open case on the lot"),
+    ), "Steps C/E/F: a device's signed, sealed report; outbound beyond the release orders raises an alarm.",
+        devices.device_report),
+    TxSpec("lot.receive", ("warehouse",), (
+        _f("lot", "id", "lot (warehouse receipt) id"),
+        _f("zone", "id", "zone whose devices reported the goods coming in"),
+        _f("owner", "id", "member who owns the goods"),
+        _f("commodity", "str", "what the goods are"),
+        _f("unit", "str", "the lot's smallest unit (kg, bale, …)"),
+        _f("quantity", "int", "at most what the devices reported coming in"),
+    ), "Step C: issue the warehouse receipt for goods the devices saw come in.", lots.lot_receive),
+    TxSpec("lot.release", ("warehouse",), (
+        _f("lot", "id", "lot id"), _f("quantity", "int", "quantity handed out"),
+    ), "Step F: record goods handed out, within the outbound reports and the release orders.", lots.lot_release),
+    TxSpec("case.apply", ("borrower",), (
+        _CASE, _f("lot", "id", "the lot to pledge (owned by the sender)"),
+        _f("bank", "id", "the lending bank"),
+        _f("insurer", "id", "insurer of the goods", required=False),
+        _f("guarantor", "id", "guarantor of the loan", required=False),
+        _f("amount", "int", "loan amount in minor currency units"),
+        _f("maturity_ms", "int", "maturity time"),
+    ), "Step C/D: the borrower applies for a loan against a lot; a lot backs one open case only.",
+        cases.case_apply),
+    TxSpec("case.pledge", ("warehouse",), (_CASE,),
+           "Step C/D: the warehouse confirms the lot is pledged to the case.", cases.case_pledge),
+    TxSpec("case.disburse", ("bank",), (_CASE,),
+           "Step D: disburse; needs valid ratings, the lot pledged and intact, every zone device accepted.",
+           cases.case_disburse),
+    TxSpec("case.extend_request", ("borrower",), (_CASE, _f("new_maturity_ms", "int", "requested maturity")),
+           "Ask to extend the term of a disbursed case.", cases.case_extend_request),
+    TxSpec("case.extend_consent", ("insurer", "guarantor"), (_CASE,),
+           "The case's insurer or guarantor consents to the pending extension.", cases.case_extend_consent),
+    TxSpec("case.extend_decide", ("bank",), (_CASE, _f("approve", "int", "1 approve, 0 refuse")),
+           "Decide an extension; approval needs the policy's consents, the lot intact and no open alarm.",
+           cases.case_extend_decide),
+    TxSpec("case.repay", ("bank",), (_CASE, _f("amount", "int", "amount repaid (minor units)")),
+           "Step F: the bank confirms a (partial) repayment; it frees a pro-rata share of the lot.",
+           cases.case_repay),
+    TxSpec("case.release_order", ("bank",), (_CASE, _f("quantity", "int", "quantity allowed to leave")),
+           "Step F: order goods released, within what repayment freed.", cases.case_release_order),
+    TxSpec("case.close", ("bank", "warehouse"), (_CASE,),
+           "Step G: close a repaid (or undisbursed) case; the lot and, once empty, the site are free.",
+           cases.case_close),
+    TxSpec("case.default", ("bank",), (_CASE,), "Declare an overdue case in default.", cases.case_default),
+    TxSpec("case.liquidate", ("bank",), (_CASE,),
+           "Liquidate a defaulted case: the lot passes to the bank.", cases.case_liquidate),
+    TxSpec("supervision.open", ("bank", "insurer", "guarantor"), (
+        _SUP, _f("party", "id", "the supervised party (owner of the lot)"),
+        _f("lot", "id", "the supervised lot"), _f("end_ms", "int", "end of the supervision period"),
+    ), "Open a plain supervision of a lot (no loan); the sender supervises.", supervision.supervision_open),
+    TxSpec("supervision.extend_request", ("borrower",), (_SUP, _f("new_end_ms", "int", "requested end")),
+           "The supervised party asks to extend the period.", supervision.supervision_extend_request),
+    TxSpec("supervision.extend_decide", ("bank", "insurer", "guarantor"), (
+        _SUP, _f("approve", "int", "1 approve, 0 refuse")),
+        "The supervisor decides; approval needs the goods intact and no open alarm.",
+        supervision.supervision_extend_decide),
+    TxSpec("supervision.end", ("bank", "insurer", "guarantor"), (_SUP,),
+           "End notice: the goods may leave under the devices' watch; the site frees when they have.",
+           supervision.supervision_end),
+    TxSpec("alarm.resolve", ("bank", "warehouse"), (
+        _f("alarm", "str", "alarm id"), _f("note", "str", "how it was resolved", required=False),
+    ), "Clear an open alarm (a party of its lot, device or case).", alarms.alarm_resolve),
+)
+
+TX_TYPES: dict[str, TxSpec] = {s.type: s for s in _SPECS}

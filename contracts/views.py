@@ -1,0 +1,54 @@
+"""Read-only, JSON-able views of committed state for the RPC (bytes as lowercase hex)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from contracts.state import P_ALARM, P_CASE, P_DEVICE, P_LOT, P_MEMBER, P_RATING, StateReader, decode_value
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _view(state: StateReader, key: bytes) -> dict[str, Any] | None:
+    raw = state.get(key)
+    return None if raw is None else _jsonable(decode_value(raw))  # type: ignore[no-any-return]
+
+
+def view_case(state: StateReader, ident: str) -> dict[str, Any] | None:
+    """A financing case or a plain supervision (field `kind`); for a case the
+    `supervisor` is the bank."""
+    return _view(state, P_CASE + ident.encode())
+
+
+def view_lot(state: StateReader, ident: str) -> dict[str, Any] | None:
+    return _view(state, P_LOT + ident.encode())
+
+
+def view_device(state: StateReader, ident: str) -> dict[str, Any] | None:
+    return _view(state, P_DEVICE + ident.encode())
+
+
+def view_alarm(state: StateReader, ident: str) -> dict[str, Any] | None:
+    return _view(state, P_ALARM + ident.encode())
+
+
+def view_rating(state: StateReader, ident: str) -> dict[str, Any] | None:
+    return _view(state, P_RATING + ident.encode())
+
+
+def view_members(state: StateReader) -> list[dict[str, Any]]:
+    """Every member (id, name, role, keys) with its current rating if any."""
+    out = []
+    for _, raw in state.scan(P_MEMBER):
+        m = _jsonable(decode_value(raw))
+        m["rating"] = view_rating(state, m["id"])
+        out.append(m)
+    return out
