@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
 import threading
 from collections import deque
@@ -213,6 +214,10 @@ class P2PService:
         """Start the trio thread and return once the host listens; `unavailable` if it cannot."""
         if self._thread is not None:
             raise NodeFault(Code.INTERNAL, "p2p service already started")
+        # py-yamux sends a WINDOW_UPDATE after every read unless this is off; with our
+        # large reads, off doubled PBFT-shaped throughput (bench/p2p_bench.py). It is
+        # read at call time, process-wide; an operator's explicit setting wins.
+        os.environ.setdefault("PY_YAMUX_RELEASE_ON_READ", "0")
         self._thread = threading.Thread(target=self._thread_main, name=f"p2p-{self.peer_id}", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
