@@ -146,7 +146,7 @@ class Step:
     expected: list[str]
 
 
-class _Round:
+class Round:
     """Builds signed transactions for one chain, tracking nonces and device sequences."""
 
     def __init__(self, p: Participants, chain_id: str) -> None:
@@ -174,7 +174,7 @@ def demo_steps(participants: Participants, chain_id: str, start_time_ms: int) ->
     p = participants
     if len(p.devices) < 4 or p.bank2 is None:
         raise ValueError("demo_steps needs at least 4 devices and a second bank")
-    r = _Round(p, chain_id)
+    r = Round(p, chain_id)
     W, B, I, G, R = p.warehouse, p.bank, p.insurer, p.guarantor, p.borrower
     R2 = p.borrower2 or R
     d0, d1, d2, d3 = p.devices[:4]
@@ -282,7 +282,7 @@ def financing_workload(participants: Participants, chain_id: str, cases: int,
     phases; a phase depends only on earlier ones and keeps each signer's order.
     Every transaction is meant to succeed on a fresh chain from `participants.genesis`."""
     p = participants
-    r = _Round(p, chain_id)
+    r = Round(p, chain_id)
     W, B, I, G, R = p.warehouse, p.bank, p.insurer, p.guarantor, p.borrower
     devs = [workload_device(chain_id, i) for i in range(cases)]
     pad = PAYLOAD_PLAINTEXT_BYTES
