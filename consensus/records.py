@@ -1,0 +1,97 @@
+"""Write-ahead records: what a replica must remember across a crash.
+
+A replica persists, before sending, every vote it signs (PREPARE with the
+payload it prepared, COMMIT), every VIEW-CHANGE it starts and every view it
+enters, plus the prepared/committed proofs and stable checkpoints it learns.
+`Replica(..., records=...)` rebuilds from them, so it never signs two different
+blocks for one (view, height) and its VIEW-CHANGEs still carry its proofs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Union
+
+from consensus.messages import Proof, Votes
+from primitives import codec
+from primitives.errors import Code, GodownError
+
+
+@dataclass(frozen=True)
+class VoteRecord:
+    kind: str  # "prepare" or "commit"
+    view: int
+    height: int
+    digest: bytes
+
+
+@dataclass(frozen=True)
+class ProofRecord:
+    proof: Proof
+
+
+@dataclass(frozen=True)
+class ViewChangeRecord:
+    new_view: int
+
+
+@dataclass(frozen=True)
+class ViewRecord:
+    view: int
+    floor: int
+
+
+@dataclass(frozen=True)
+class StableRecord:
+    height: int
+    state_root: bytes
+    votes: Votes
+
+
+Record = Union[VoteRecord, ProofRecord, ViewChangeRecord, ViewRecord, StableRecord]
+
+
+def encode_record(rec: Record) -> bytes:
+    """Canonical bytes of one record."""
+    if isinstance(rec, VoteRecord):
+        doc: dict[str, Any] = {"r": "vote", "kind": rec.kind, "view": rec.view, "height": rec.height, "digest": rec.digest}
+    elif isinstance(rec, ProofRecord):
+        p = rec.proof
+        doc = {
+            "r": "proof",
+            "kind": p.kind,
+            "view": p.view,
+            "height": p.height,
+            "digest": p.digest,
+            "payload": p.payload,
+            "votes": [[s, g] for s, g in p.votes],
+        }
+    elif isinstance(rec, ViewChangeRecord):
+        doc = {"r": "vc", "new_view": rec.new_view}
+    elif isinstance(rec, ViewRecord):
+        doc = {"r": "view", "view": rec.view, "floor": rec.floor}
+    else:
+        doc = {"r": "stable", "height": rec.height, "state_root": rec.state_root, "votes": [[s, g] for s, g in rec.votes]}
+    return codec.encode(doc)
+
+
+def decode_record(data: bytes) -> Record:
+    """Inverse of `encode_record`; a damaged record is `store_damaged`."""
+    try:
+        d = codec.decode(data)
+        kind = d["r"]
+        if kind == "vote":
+            return VoteRecord(str(d["kind"]), int(d["view"]), int(d["height"]), bytes(d["digest"]))
+        if kind == "proof":
+            votes = tuple((str(s), bytes(g)) for s, g in d["votes"])
+            return ProofRecord(Proof(str(d["kind"]), int(d["view"]), int(d["height"]), bytes(d["digest"]),
+                                     bytes(d["payload"]), votes))
+        if kind == "vc":
+            return ViewChangeRecord(int(d["new_view"]))
+        if kind == "view":
+            return ViewRecord(int(d["view"]), int(d["floor"]))
+        if kind == "stable":
+            return StableRecord(int(d["height"]), bytes(d["state_root"]), tuple((str(s), bytes(g)) for s, g in d["votes"]))
+    except (GodownError, KeyError, TypeError, ValueError) as exc:
+        raise GodownError(Code.STORE_DAMAGED, f"bad consensus record: {exc}") from None
+    raise GodownError(Code.STORE_DAMAGED, f"unknown consensus record kind {kind!r}")

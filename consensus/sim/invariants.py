@@ -1,0 +1,39 @@
+"""The safety and liveness properties every simulated run must keep.
+
+Checked on every commit (so a violation is caught at the step that causes it):
+agreement (no two correct replicas commit different blocks at one height),
+validity (committed payloads were proposed), order (each replica commits
+heights 1, 2, 3, … with no gap). Checked at the end: liveness (after faults
+stop and the network heals, every correct replica has committed every batch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class Violation(Exception):
+    """An invariant broke; `what` names it."""
+
+    def __init__(self, what: str, detail: str) -> None:
+        super().__init__(f"{what}: {detail}")
+        self.what = what
+        self.detail = detail
+
+
+@dataclass
+class Checker:
+    proposed: set[bytes] = field(default_factory=set)
+    committed: dict[int, bytes] = field(default_factory=dict)
+    heights: dict[str, int] = field(default_factory=dict)
+
+    def on_commit(self, node: str, height: int, payload: bytes) -> None:
+        expected = self.heights.get(node, 0) + 1
+        if height != expected:
+            raise Violation("order", f"{node} committed height {height}, expected {expected}")
+        self.heights[node] = height
+        if payload not in self.proposed:
+            raise Violation("validity", f"{node} committed an unproposed payload at height {height}")
+        first = self.committed.setdefault(height, payload)
+        if first != payload:
+            raise Violation("agreement", f"{node} committed {payload[:24]!r} at height {height}, another replica {first[:24]!r}")

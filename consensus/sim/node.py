@@ -1,0 +1,200 @@
+"""Simulated drivers: an honest node (persist → send → execute, exactly as the real
+node must) and a Byzantine one that runs an honest replica and then lies."""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING
+
+from consensus.actions import Broadcast, Execute, FetchBlocks, Persist, Ready, Send
+from consensus.config import ReplicaConfig
+from consensus.messages import CommitVote, Message, PrePrepare, Prepare, decode_message, encode_message
+from consensus.replica import Replica
+from consensus.signing import Signer, Verifier
+from consensus.sim.invariants import Checker
+from consensus.sim.network import Network
+from primitives.block import Commit
+from primitives.errors import GodownError
+from primitives.hashing import sha256
+
+if TYPE_CHECKING:
+    pass
+
+FETCH_LIMIT = 64
+
+
+def digest_of(payload: bytes) -> bytes | None:
+    """The simulator's block digest: SHA-256 of a non-empty payload."""
+    return sha256(payload) if payload else None
+
+
+class SimNode:
+    """One correct node: replica, write-ahead records, block store and mempool."""
+
+    def __init__(
+        self, config: ReplicaConfig, signer: Signer, verifier: Verifier, net: Network, checker: Checker,
+        rng: random.Random, forget_wal: bool = False,
+    ) -> None:
+        self.id = config.node_id
+        self.config = config
+        self.signer = signer
+        self.verifier = verifier
+        self.net = net
+        self.checker = checker
+        self.rng = rng
+        self.forget_wal = forget_wal
+        self.records: list[bytes] = []
+        self.chain: list[tuple[bytes, Commit]] = []
+        self.root = bytes(32)
+        self.mempool: dict[bytes, None] = {}
+        self.up = True
+        self.replica = self._new_replica()
+        self.rejected = 0
+
+    def _new_replica(self) -> Replica:
+        records = [] if self.forget_wal else list(self.records)
+        return Replica(self.config, self.signer, self.verifier, digest_of, random.Random(self.rng.random()),
+                       records=records, last_executed=len(self.chain))
+
+    def crash(self) -> None:
+        self.up = False
+
+    def restart(self) -> None:
+        self.up = True
+        self.replica = self._new_replica()
+
+    # inputs from the simulation
+    def on_tick(self) -> None:
+        if self.mempool:
+            self.handle(self.replica.expect_progress())
+        while self.replica.can_propose:
+            busy = self.replica.in_flight_digests()
+            batch = next((b for b in self.mempool if digest_of(b) not in busy), None)
+            if batch is None:
+                break
+            self.handle(self.replica.propose(batch))
+        self.handle(self.replica.tick())
+
+    def on_message(self, src: str, data: bytes) -> None:
+        try:
+            msg = decode_message(data)
+        except GodownError:
+            self.rejected += 1
+            return
+        self.handle(self.replica.step(msg))
+
+    def on_fetch_request(self, src: str, lo: int, hi: int) -> None:
+        blocks = self.chain[lo - 1 : min(hi, lo - 1 + FETCH_LIMIT)]
+        if blocks:
+            self.net.send(self.id, src, "fetch_resp", tuple(blocks))
+
+    def on_fetch_response(self, blocks: tuple[tuple[bytes, Commit], ...]) -> None:
+        for payload, cert in blocks:
+            self.handle(self.replica.on_fetched(payload, cert))
+
+    # the driver contract: persist, then send, then execute, then fetch
+    def handle(self, ready: Ready) -> None:
+        self.rejected += len(ready.rejections)
+        for action in ready.actions:
+            if isinstance(action, Persist):
+                self.records.append(action.record)
+            elif isinstance(action, Broadcast):
+                self.broadcast(action.message)
+            elif isinstance(action, Send):
+                self.send(action.to, action.message)
+            elif isinstance(action, Execute):
+                self.execute(action)
+            elif isinstance(action, FetchBlocks):
+                for peer in action.peers[:2]:
+                    self.net.send(self.id, peer, "fetch_req", action.from_height, action.to_height)
+
+    def execute(self, action: Execute) -> None:
+        self.checker.on_commit(self.id, action.height, action.payload)
+        self.chain.append((action.payload, action.certificate))
+        self.root = sha256(self.root + action.payload)
+        self.mempool.pop(action.payload, None)
+        self.handle(self.replica.on_executed(action.height, self.root))
+
+    def broadcast(self, msg: Message) -> None:
+        data = encode_message(msg)
+        for peer in self.config.validators:
+            if peer != self.id:
+                self.net.send(self.id, peer, "msg", data)
+
+    def send(self, to: str, msg: Message) -> None:
+        self.net.send(self.id, to, "msg", encode_message(msg))
+
+
+class ByzantineNode(SimNode):
+    """Runs an honest replica, then lies with it: equivocates as primary, sends conflicting
+    votes, garbage and replayed messages, or stays silent — per its `modes`."""
+
+    def __init__(self, *args: object, modes: tuple[str, ...], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.modes = modes
+        self.seen: list[bytes] = []
+
+    def execute(self, action: Execute) -> None:  # a liar's own commits are not checked
+        self.chain.append((action.payload, action.certificate))
+        self.root = sha256(self.root + action.payload)
+        self.mempool.pop(action.payload, None)
+        self.handle(self.replica.on_executed(action.height, self.root))
+
+    def on_message(self, src: str, data: bytes) -> None:
+        if "replay" in self.modes and len(self.seen) < 500:
+            self.seen.append(data)
+        super().on_message(src, data)
+
+    def on_tick(self) -> None:
+        super().on_tick()
+        peers = [p for p in self.config.validators if p != self.id]
+        if "garbage" in self.modes and self.rng.random() < 0.3:
+            junk = bytes(self.rng.getrandbits(8) for _ in range(self.rng.randint(0, 80)))
+            self.net.send(self.id, self.rng.choice(peers), "msg", junk)
+            if self.seen:
+                real = bytearray(self.rng.choice(self.seen))
+                real[self.rng.randrange(len(real))] ^= 0xFF
+                self.net.send(self.id, self.rng.choice(peers), "msg", bytes(real))
+        if "replay" in self.modes and self.seen and self.rng.random() < 0.5:
+            self.net.send(self.id, self.rng.choice(peers), "msg", self.rng.choice(self.seen))
+
+    def broadcast(self, msg: Message) -> None:
+        if "silent" in self.modes:
+            return
+        peers = [p for p in self.config.validators if p != self.id]
+        cid = self.config.chain_id
+        for i, peer in enumerate(peers):
+            out = msg
+            if "equivocate" in self.modes and isinstance(msg, PrePrepare) and i % 2:
+                payload = msg.payload + b"#evil"
+                self.checker.proposed.add(payload)
+                d = sha256(payload)
+                probe = PrePrepare(msg.view, msg.height, d, payload, self.id, b"")
+                out = PrePrepare(msg.view, msg.height, d, payload, self.id, self.signer.sign(probe.signed_bytes(cid)))
+            elif "conflict" in self.modes and isinstance(msg, (Prepare, CommitVote)) and i % 2:
+                d = sha256(msg.digest + b"#other")
+                if isinstance(msg, Prepare):
+                    pv = Prepare(msg.view, msg.height, d, self.id, b"")
+                    out = Prepare(msg.view, msg.height, d, self.id, self.signer.sign(pv.signed_bytes(cid)))
+                else:
+                    cv = CommitVote(msg.view, msg.height, d, self.id, b"")
+                    out = CommitVote(msg.view, msg.height, d, self.id, self.signer.sign(cv.signed_bytes(cid)))
+            self.net.send(self.id, peer, "msg", encode_message(out))
+
+    def send(self, to: str, msg: Message) -> None:
+        if "silent" not in self.modes:
+            super().send(to, msg)
+
+    def on_fetch_request(self, src: str, lo: int, hi: int) -> None:
+        if "silent" in self.modes:
+            return
+        if "garbage" in self.modes or "equivocate" in self.modes:
+            # Forged blocks with forged certificates: an honest replica must refuse them.
+            fake = []
+            for h in range(lo, min(hi, lo + 4) + 1):
+                payload = b"forged:%d" % h
+                votes = tuple(sorted((v, bytes(64)) for v in self.config.validators))
+                fake.append((payload, Commit(self.config.chain_id, h, 0, sha256(payload), votes)))
+            self.net.send(self.id, src, "fetch_resp", tuple(fake))
+            return
+        super().on_fetch_request(src, lo, hi)
