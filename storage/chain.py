@@ -1,0 +1,486 @@
+"""The chain store: blocks, commit certificates, the transaction index, the authenticated
+state and the consensus write-ahead log, all in one KV.
+
+Why one place: a committed block must be durable together with everything it implies
+(its certificate, its transactions' index entries, the state it produced, the new head),
+or a crash could leave a node that believes in a state no block explains. So
+`commit_block` puts all of it in ONE synced WriteBatch. At start-up `ChainStore.open`
+checks the hash chain and recomputes the head state root, and refuses a damaged store
+with `store_damaged` naming the first bad height.
+
+Key layout (big-endian 8-byte heights, so key order is height order):
+    m:genesis            genesis hash
+    m:head               {"height", "hash"} of the last committed block (genesis: 0)
+    H:<h>                header of block h (canonical bytes), for cheap chain walks
+    B:<h>                block h with its result codes (canonical bytes)
+    C:<h>                commit certificate of block h
+    R:<h>                {"state_root", "results_root", "block_digest"} after executing h
+    N:<block hash>       h
+    T:<tx id>            [h, index, result] (first occurrence wins)
+    S:<state key>        state value (the StateTree's index)
+    W:<seq>              consensus write-ahead log record
+    m:wal_floor          next sequence number after a truncation (numbers never repeat)
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from primitives import codec
+from primitives.block import ZERO_HASH, Block, Commit, Header, results_root
+from primitives.errors import Code, GodownError, NodeFault
+from primitives.hashing import EMPTY_ROOT, sha256
+from primitives.tx import SignedTx
+from storage.kv import KV, Batch, LevelKV
+from storage.state_tree import StateProof, StateTree
+
+_HEAD = b"m:head"
+_GENESIS = b"m:genesis"
+_HEADER = b"H:"
+_BLOCK = b"B:"
+_COMMIT = b"C:"
+_ROOTS = b"R:"
+_BY_HASH = b"N:"
+_TX = b"T:"
+_STATE = b"S:"
+_WAL = b"W:"
+_WAL_FLOOR = b"m:wal_floor"
+
+DEFAULT_DEEP_BLOCKS = 256
+"""How many of the newest blocks `verify_integrity` decodes in full by default."""
+
+
+def _be(n: int) -> bytes:
+    return struct.pack(">Q", n)
+
+
+def _damaged(height: int | None, message: str) -> NodeFault:
+    where = "" if height is None else f" at height {height}"
+    return NodeFault(Code.STORE_DAMAGED, f"store damaged{where}: {message}")
+
+
+def _bad_block(message: str) -> GodownError:
+    return GodownError(Code.BAD_BLOCK, message)
+
+
+@dataclass(frozen=True)
+class TxLocation:
+    """Where a committed transaction is: block height, index in the block, result code."""
+
+    height: int
+    index: int
+    result: str
+
+
+@dataclass(frozen=True)
+class Roots:
+    """What executing a height produced: the state and results roots (these go into the
+    next header) and the digest of the stored block bytes."""
+
+    state_root: bytes
+    results_root: bytes
+    block_digest: bytes
+
+    def encode(self) -> bytes:
+        return codec.encode(
+            {"state_root": self.state_root, "results_root": self.results_root, "block_digest": self.block_digest}
+        )
+
+    @staticmethod
+    def decode(data: bytes) -> Roots:
+        doc = codec.decode(data)
+        if not isinstance(doc, dict) or set(doc) != {"state_root", "results_root", "block_digest"}:
+            raise ValueError("roots record has missing or unknown fields")
+        if not all(isinstance(v, bytes) and len(v) == 32 for v in doc.values()):
+            raise ValueError("roots must be 32 bytes")
+        return Roots(doc["state_root"], doc["results_root"], doc["block_digest"])
+
+
+@dataclass(frozen=True)
+class ProvenEntry:
+    """A state entry and its proof against the state root after `height`."""
+
+    key: bytes
+    value: bytes | None
+    height: int
+    root: bytes
+    proof: StateProof
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form for the RPC: byte strings as lowercase hex."""
+        return {
+            "key": self.key.hex(),
+            "value": None if self.value is None else self.value.hex(),
+            "height": self.height,
+            "state_root": self.root.hex(),
+            "proof": self.proof.to_json(),
+        }
+
+
+class StateView:
+    """Read-only view of the committed state, which the executor reads through."""
+
+    def __init__(self, tree: StateTree) -> None:
+        self._tree = tree
+
+    def get(self, key: bytes) -> bytes | None:
+        """The committed value of `key`, or None."""
+        return self._tree.get(key)
+
+    def scan(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        """Committed (key, value) pairs whose key starts with `prefix`, in key order."""
+        return self._tree.scan(prefix)
+
+
+class ChainStore:
+    """Blocks, certificates, indexes, state and the consensus WAL over one KV.
+
+    Heights: 0 is genesis (no block; its state is `init_genesis`'s writes), blocks
+    start at 1. `head_height` is -1 until `init_genesis`.
+    """
+
+    def __init__(self, kv: KV) -> None:
+        """Load the head and rebuild the state tree from the index; no integrity check
+        (use `ChainStore.open` for that)."""
+        self._kv = kv
+        self._lock = threading.RLock()
+        self._tree = StateTree(kv, _STATE)
+        self._view = StateView(self._tree)
+        self._genesis: bytes | None = kv.get(_GENESIS)
+        self._height = -1
+        self._hash = ZERO_HASH
+        raw = kv.get(_HEAD)
+        if raw is not None:
+            try:
+                head = codec.decode(raw)
+                self._height, self._hash = int(head["height"]), bytes(head["hash"])
+            except (GodownError, KeyError, TypeError, ValueError):
+                raise _damaged(None, "head record is unreadable") from None
+        last = next(kv.iterate(_WAL, reverse=True), None)
+        floor = kv.get(_WAL_FLOOR)
+        self._wal_next = max(
+            0 if last is None else struct.unpack(">Q", last[0][len(_WAL) :])[0] + 1,
+            0 if floor is None else struct.unpack(">Q", floor)[0],
+        )
+
+    # ---- opening --------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, kv: KV, *, deep_blocks: int | None = DEFAULT_DEEP_BLOCKS) -> ChainStore:
+        """Open over `kv` and run `verify_integrity`; a damaged store raises NodeFault
+        `store_damaged` (and the KV is left open for the caller to close)."""
+        store = cls(kv)
+        store.verify_integrity(deep_blocks=deep_blocks)
+        return store
+
+    @classmethod
+    def open_path(cls, path: str | Path, *, deep_blocks: int | None = DEFAULT_DEEP_BLOCKS) -> ChainStore:
+        """Open (creating if missing) a LevelDB store at `path` and check it; on any
+        refusal the database is closed again before the error propagates."""
+        kv = LevelKV(path)
+        try:
+            return cls.open(kv, deep_blocks=deep_blocks)
+        except BaseException:
+            kv.close()
+            raise
+
+    def close(self) -> None:
+        """Close the underlying KV."""
+        self._kv.close()
+
+    # ---- reading --------------------------------------------------------------------------
+
+    @property
+    def is_initialized(self) -> bool:
+        """Whether `init_genesis` has run."""
+        return self._height >= 0
+
+    @property
+    def genesis_hash(self) -> bytes | None:
+        """The genesis hash given to `init_genesis`, or None."""
+        return self._genesis
+
+    @property
+    def head_height(self) -> int:
+        """Height of the last committed block (0: only genesis; -1: not initialized)."""
+        return self._height
+
+    @property
+    def head_hash(self) -> bytes:
+        """Hash of the last committed block (the genesis hash at height 0)."""
+        return self._hash
+
+    @property
+    def state_root(self) -> bytes:
+        """The state root after executing the head."""
+        return self._tree.root
+
+    @property
+    def state(self) -> StateView:
+        """The committed state, read-only."""
+        return self._view
+
+    def roots_at(self, height: int) -> Roots | None:
+        """The roots after executing `height` (0: genesis), or None."""
+        raw = self._kv.get(_ROOTS + _be(height)) if height >= 0 else None
+        return None if raw is None else Roots.decode(raw)
+
+    def state_root_at(self, height: int) -> bytes | None:
+        """The state root after executing `height` — what header `height+1` carries."""
+        r = self.roots_at(height)
+        return None if r is None else r.state_root
+
+    def results_root_at(self, height: int) -> bytes | None:
+        """The Merkle root of block `height`'s result codes (EMPTY_ROOT for genesis)."""
+        r = self.roots_at(height)
+        return None if r is None else r.results_root
+
+    def get_header(self, height: int) -> Header | None:
+        """Header of block `height`, or None."""
+        raw = self._kv.get(_HEADER + _be(height)) if height >= 1 else None
+        return None if raw is None else Header.from_dict(codec.decode(raw))
+
+    def get_block(self, height: int) -> Block | None:
+        """Block `height` with its result codes, or None."""
+        raw = self._kv.get(_BLOCK + _be(height)) if height >= 1 else None
+        return None if raw is None else Block.decode(raw)
+
+    def get_block_bytes(self, height: int) -> bytes | None:
+        """The stored canonical bytes of block `height` (for serving peers without re-encoding)."""
+        return self._kv.get(_BLOCK + _be(height)) if height >= 1 else None
+
+    def height_of(self, block_hash: bytes) -> int | None:
+        """Height of the block with `block_hash`, or None."""
+        raw = self._kv.get(_BY_HASH + block_hash)
+        return None if raw is None else int(struct.unpack(">Q", raw)[0])
+
+    def get_block_by_hash(self, block_hash: bytes) -> Block | None:
+        """The block with `block_hash`, or None."""
+        h = self.height_of(block_hash)
+        return None if h is None else self.get_block(h)
+
+    def get_commit(self, height: int) -> Commit | None:
+        """The commit certificate of block `height`, or None."""
+        raw = self._kv.get(_COMMIT + _be(height)) if height >= 1 else None
+        return None if raw is None else Commit.decode(raw)
+
+    def get_tx(self, tx_id: bytes) -> TxLocation | None:
+        """Where the transaction `tx_id` was committed, or None."""
+        raw = self._kv.get(_TX + tx_id)
+        if raw is None:
+            return None
+        h, i, r = codec.decode(raw)
+        return TxLocation(h, i, r)
+
+    def get_signed_tx(self, tx_id: bytes) -> tuple[SignedTx, TxLocation] | None:
+        """The committed transaction `tx_id` with its location, or None."""
+        loc = self.get_tx(tx_id)
+        if loc is None:
+            return None
+        block = self.get_block(loc.height)
+        if block is None or loc.index >= len(block.txs):
+            raise _damaged(loc.height, f"tx index points at a missing transaction {tx_id.hex()}")
+        return block.txs[loc.index], loc
+
+    def prove(self, key: bytes) -> ProvenEntry:
+        """The committed value of `key` (or its absence) with a proof against `state_root`."""
+        with self._lock:
+            return ProvenEntry(key, self._tree.get(key), self._height, self._tree.root, self._tree.prove(key))
+
+    # ---- writing --------------------------------------------------------------------------
+
+    def init_genesis(self, genesis_hash: bytes, writes: Mapping[bytes, bytes]) -> bytes:
+        """Record genesis: its hash (block 1's prev_hash) and the state at height 0.
+        Returns the genesis state root. Refused (`bad_config`) if already initialized."""
+        if not isinstance(genesis_hash, bytes) or len(genesis_hash) != 32:
+            raise GodownError(Code.BAD_CONFIG, "genesis hash must be 32 bytes")
+        with self._lock:
+            if self.is_initialized:
+                raise GodownError(Code.BAD_CONFIG, "store already holds a chain; refusing to write genesis again")
+            batch = Batch()
+            prepared = self._tree.prepare(dict(writes), batch)
+            batch.put(_GENESIS, genesis_hash)
+            batch.put(_ROOTS + _be(0), Roots(prepared.root, EMPTY_ROOT, ZERO_HASH).encode())
+            batch.put(_HEAD, codec.encode({"height": 0, "hash": genesis_hash}))
+            self._kv.write(batch, sync=True)
+            self._tree.adopt(prepared)
+            self._genesis, self._height, self._hash = genesis_hash, 0, genesis_hash
+            return prepared.root
+
+    def commit_block(self, block: Block, commit: Commit, state_changes: Mapping[bytes, bytes | None]) -> bytes:
+        """Store executed `block` (with results), its certificate, its tx index entries,
+        `state_changes` (None deletes) and the new head in ONE synced batch; returns the
+        new state root. Refuses (`bad_block` / `bad_certificate`) a block that does not
+        extend the head: wrong height, prev_hash, state/results roots, txs_root, or a
+        result count that differs from the transaction count. Signatures on `commit`
+        are the caller's to check (it knows the validator set)."""
+        with self._lock:
+            if not self.is_initialized:
+                raise _bad_block("store has no genesis yet")
+            header = block.header
+            h = header.height
+            if h != self._height + 1:
+                raise _bad_block(f"block height {h} does not follow head {self._height}")
+            if header.prev_hash != self._hash:
+                raise _bad_block(f"block {h} prev_hash does not link to the head")
+            prev = self.roots_at(self._height)
+            if prev is None:
+                raise _damaged(self._height, "roots record missing")
+            if header.state_root != prev.state_root:
+                raise _bad_block(f"block {h} state_root differs from the state after height {self._height}")
+            if header.results_root != prev.results_root:
+                raise _bad_block(f"block {h} results_root differs from the results of height {self._height}")
+            if len(block.results) != len(block.txs):
+                raise _bad_block(f"block {h} has {len(block.txs)} transactions but {len(block.results)} results")
+            block.check_txs_root()
+            block_hash = block.hash()
+            if commit.height != h or commit.block_hash != block_hash or commit.chain_id != header.chain_id:
+                raise GodownError(Code.BAD_CERTIFICATE, f"certificate does not match block {h}")
+
+            batch = Batch()
+            prepared = self._tree.prepare(state_changes, batch)
+            body = block.encode()
+            hb = _be(h)
+            batch.put(_HEADER + hb, codec.encode(header.to_dict()))
+            batch.put(_BLOCK + hb, body)
+            batch.put(_COMMIT + hb, commit.encode())
+            roots = Roots(prepared.root, results_root(block.results), sha256(body))
+            batch.put(_ROOTS + hb, roots.encode())
+            batch.put(_BY_HASH + block_hash, hb)
+            get = self._kv.get
+            ops = batch.ops
+            for i, (tx, result) in enumerate(zip(block.txs, block.results)):
+                key = _TX + tx.tx_id
+                if key not in ops and get(key) is None:  # first occurrence wins
+                    ops[key] = codec.encode([h, i, result])
+            batch.put(_HEAD, codec.encode({"height": h, "hash": block_hash}))
+            self._kv.write(batch, sync=True)
+            self._tree.adopt(prepared)
+            self._height, self._hash = h, block_hash
+            return prepared.root
+
+    # ---- integrity ------------------------------------------------------------------------
+
+    def verify_integrity(self, *, deep_blocks: int | None = DEFAULT_DEEP_BLOCKS) -> None:
+        """Check the store; raise NodeFault `store_damaged` naming the first bad height.
+
+        Every height: header decodes, has its height, links to its predecessor's hash,
+        carries the state and results roots recorded after the predecessor; the
+        certificate matches the header's hash; the hash index points back. The newest
+        `deep_blocks` heights (all if None) are also decoded in full: stored bytes match
+        their recorded digest, header equals the stored header, txs_root and
+        results_root recompute. Finally the state tree rebuilt from the state index must
+        have the root recorded after the head.
+        """
+        kv = self._kv
+        if not self.is_initialized:
+            for prefix in (_GENESIS, _ROOTS, _HEADER, _BLOCK, _COMMIT):
+                if next(kv.iterate(prefix), None) is not None:
+                    raise _damaged(None, "chain records present but the head record is missing")
+            return
+        if self._genesis is None:
+            raise _damaged(0, "genesis hash missing")
+        prev_roots = self._roots_or_damaged(0)
+        prev_hash = self._genesis
+        first_deep = 1 if deep_blocks is None else max(1, self._height - deep_blocks + 1)
+        for h in range(1, self._height + 1):
+            hb = _be(h)
+            raw = kv.get(_HEADER + hb)
+            if raw is None:
+                raise _damaged(h, "header missing")
+            try:
+                header = Header.from_dict(codec.decode(raw))
+            except GodownError as exc:
+                raise _damaged(h, f"header unreadable ({exc.message})") from None
+            if header.height != h:
+                raise _damaged(h, f"header says height {header.height}")
+            if header.prev_hash != prev_hash:
+                raise _damaged(h, "prev_hash does not link to the block before")
+            if header.state_root != prev_roots.state_root:
+                raise _damaged(h, f"header state_root differs from the state root recorded after {h - 1}")
+            if header.results_root != prev_roots.results_root:
+                raise _damaged(h, f"header results_root differs from the results root recorded after {h - 1}")
+            block_hash = header.hash()
+            raw_commit = kv.get(_COMMIT + hb)
+            try:
+                commit = Commit.decode(raw_commit) if raw_commit is not None else None
+            except GodownError:
+                commit = None
+            if commit is None or commit.block_hash != block_hash or commit.height != h:
+                raise _damaged(h, "commit certificate missing or not for this block")
+            if kv.get(_BY_HASH + block_hash) != hb:
+                raise _damaged(h, "block hash index does not point at this height")
+            roots = self._roots_or_damaged(h)
+            if h >= first_deep:
+                self._check_body(h, header, roots)
+            prev_hash, prev_roots = block_hash, roots
+        if prev_hash != self._hash:
+            raise _damaged(self._height, "head record does not name the last block")
+        if self._tree.root != prev_roots.state_root:
+            raise _damaged(
+                self._height, "state recomputed from the state index does not match the recorded state root"
+            )
+
+    def _roots_or_damaged(self, h: int) -> Roots:
+        raw = self._kv.get(_ROOTS + _be(h))
+        if raw is None:
+            raise _damaged(h, "roots record missing")
+        try:
+            return Roots.decode(raw)
+        except (GodownError, ValueError) as exc:
+            raise _damaged(h, f"roots record unreadable ({exc})") from None
+
+    def _check_body(self, h: int, header: Header, roots: Roots) -> None:
+        body = self._kv.get(_BLOCK + _be(h))
+        if body is None:
+            raise _damaged(h, "block missing")
+        if sha256(body) != roots.block_digest:
+            raise _damaged(h, "block bytes differ from their recorded digest")
+        try:
+            block = Block.decode(body)
+            block.check_txs_root()
+        except GodownError as exc:
+            raise _damaged(h, f"block unreadable ({exc.message})") from None
+        if block.header != header:
+            raise _damaged(h, "block header differs from the stored header")
+        if len(block.results) != len(block.txs) or results_root(block.results) != roots.results_root:
+            raise _damaged(h, "result codes do not match the recorded results root")
+
+    # ---- consensus write-ahead log --------------------------------------------------------
+
+    def wal_append(self, record: bytes) -> int:
+        """Append `record` durably (synced before return); returns its sequence number."""
+        with self._lock:
+            seq = self._wal_next
+            self._kv.put(_WAL + _be(seq), record, sync=True)
+            self._wal_next = seq + 1
+            return seq
+
+    def wal_entries(self) -> list[tuple[int, bytes]]:
+        """Every (sequence number, record) in append order."""
+        cut = len(_WAL)
+        return [(struct.unpack(">Q", k[cut:])[0], v) for k, v in self._kv.iterate(_WAL)]
+
+    def wal_records(self) -> list[bytes]:
+        """Every record in append order."""
+        return [v for _, v in self._kv.iterate(_WAL)]
+
+    def wal_truncate_below(self, seq: int) -> None:
+        """Drop records with sequence number < `seq` (synced)."""
+        with self._lock:
+            batch = Batch()
+            for k, _ in self._kv.iterate(_WAL):
+                if struct.unpack(">Q", k[len(_WAL) :])[0] >= seq:
+                    break
+                batch.delete(k)
+            batch.put(_WAL_FLOOR, _be(max(0, min(seq, self._wal_next))))
+            self._kv.write(batch, sync=True)
+
+    def wal_reset(self) -> None:
+        """Drop every record (synced). Sequence numbers keep increasing."""
+        self.wal_truncate_below(self._wal_next)
