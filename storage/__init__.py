@@ -1,0 +1,22 @@
+"""Storage: a small KV interface (LevelDB via plyvel, and an in-memory twin), the
+authenticated state tree with proofs, and the chain store built on them."""
+
+from storage.chain import ChainStore, ProvenEntry, Roots, StateView, TxLocation
+from storage.kv import KV, Batch, LevelKV, MemoryKV
+from storage.state_tree import EMPTY, StateProof, StateTree, verify_proof
+
+__all__ = [
+    "EMPTY",
+    "KV",
+    "Batch",
+    "ChainStore",
+    "LevelKV",
+    "MemoryKV",
+    "ProvenEntry",
+    "Roots",
+    "StateProof",
+    "StateTree",
+    "StateView",
+    "TxLocation",
+    "verify_proof",
+]

@@ -181,7 +181,13 @@ class LevelKV(KV):
 
         self.path = str(path)
         try:
-            self._db: Any = plyvel.DB(self.path, create_if_missing=create_if_missing)
+            self._db: Any = plyvel.DB(
+                self.path,
+                create_if_missing=create_if_missing,
+                bloom_filter_bits=10,  # misses (new tx ids, absent state keys) skip disk reads
+                write_buffer_size=16 * 1024 * 1024,
+                lru_cache_size=16 * 1024 * 1024,
+            )
         except plyvel.IOError as exc:
             msg = str(exc)
             if "lock" in msg.lower():

@@ -39,7 +39,7 @@ import gc
 import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from primitives.errors import Code, GodownError
 from storage.kv import KV, Batch
@@ -55,28 +55,18 @@ _sha = hashlib.sha256
 Leaf = tuple[bytes, bytes, bytes]
 """(path, value_hash, leaf_hash)."""
 
+Branch = list  # type: ignore[type-arg]
+"""[children (list of 16 nodes), preimage (bytearray: 0x01 || 16 child hashes), hash].
+A plain list, not a class: building ~6,000 of them per block is the hot path, and a
+list literal costs a fraction of a Python-level __init__. Never mutated once built."""
 
-class _Branch:
-    """An inner node with at least two keys below it. Never mutated once built."""
-
-    __slots__ = ("children", "hashes", "hash")
-
-    def __init__(self, children: list[Node], hashes: list[bytes]) -> None:
-        self.children = children
-        self.hashes = hashes
-        self.hash = _sha(_BRANCH + b"".join(hashes)).digest()
-
-
-Node = Union[None, Leaf, _Branch]
+Node = Any
+"""None (empty), a Leaf tuple, or a Branch list; the node's hash is node[2] for both."""
 
 
 def _nibble(path: bytes, depth: int) -> int:
     b = path[depth >> 1]
     return b & 15 if depth & 1 else b >> 4
-
-
-def _leaf(path: bytes, vh: bytes) -> Leaf:
-    return (path, vh, _sha(_LEAF + path + vh).digest())
 
 
 def _build(depth: int, entries: list[tuple[bytes, bytes]]) -> Node:
@@ -85,7 +75,8 @@ def _build(depth: int, entries: list[tuple[bytes, bytes]]) -> Node:
     if not entries:
         return None
     if len(entries) == 1:
-        return _leaf(*entries[0])
+        p, v = entries[0]
+        return (p, v, _sha(_LEAF + p + v).digest())
     children: list[Node] = [None] * 16
     hashes = [EMPTY] * 16
     shift = 0 if depth & 1 else 4
@@ -98,16 +89,30 @@ def _build(depth: int, entries: list[tuple[bytes, bytes]]) -> Node:
             j += 1
         child = _build(depth + 1, entries[i:j])
         children[nib] = child
-        hashes[nib] = child[2] if type(child) is tuple else child.hash  # type: ignore[union-attr]
+        hashes[nib] = child[2]
         i = j
-    return _Branch(children, hashes)
+    buf = bytearray(_BRANCH + b"".join(hashes))
+    return [children, buf, _sha(buf).digest()]
+
+
+def _close(children: list[Node], buf: bytearray) -> Node:
+    """The node for a branch whose children changed: collapses to nothing or to a lone
+    leaf, else a new branch."""
+    empties = children.count(None)
+    if empties == 16:
+        return None
+    if empties == 15:
+        only = next(c for c in children if c is not None)
+        if type(only) is tuple:
+            return only  # a lone leaf moves up to where its subtree begins
+    return [children, buf, _sha(buf).digest()]
 
 
 def _update(node: Node, depth: int, items: list[tuple[bytes, bytes | None]]) -> Node:
     """The subtree `node` (at `depth`) after the changes `items` — (path, value_hash or
     None to delete), sorted by path, distinct — all of which fall inside it."""
     if node is None:
-        return _build(depth, [(p, v) for p, v in items if v is not None])  # type: ignore[misc]
+        return _build(depth, [(p, v) for p, v in items if v is not None])
     if type(node) is tuple:
         lpath = node[0]
         entries: list[tuple[bytes, bytes]] = []
@@ -129,9 +134,8 @@ def _update(node: Node, depth: int, items: list[tuple[bytes, bytes | None]]) -> 
             entries.append((lpath, node[1]))
             entries.sort()
         return _build(depth, entries)
-    branch: _Branch = node  # type: ignore[assignment]
-    children = branch.children[:]
-    hashes = branch.hashes[:]
+    children = node[0][:]
+    buf = bytearray(node[1])
     shift = 0 if depth & 1 else 4
     byte = depth >> 1
     n = len(items)
@@ -144,101 +148,61 @@ def _update(node: Node, depth: int, items: list[tuple[bytes, bytes | None]]) -> 
         while nibs[j] == nib:
             j += 1
         c = children[nib]
-        if j - i == 1 and type(c) is not _Branch:
-            # the common case at the bottom of the tree, inlined: one change meets a
-            # leaf or an empty slot
-            p, v = items[i]
-            if c is None:
-                child: Node = None if v is None else (p, v, _sha(_LEAF + p + v).digest())
-            elif c[0] == p:  # type: ignore[index]
-                if v is None:
-                    child = None
-                elif v == c[1]:  # type: ignore[index]
-                    child = c
-                else:
-                    child = (p, v, _sha(_LEAF + p + v).digest())
-            elif v is None:
-                child = c
-            else:
-                pair = [(p, v), (c[0], c[1])]  # type: ignore[index]
-                pair.sort()
-                child = _build(depth + 1, pair)
-        elif j - i == 1:
+        if j - i == 1:
             p, v = items[i]
             child = _update_one(c, depth + 1, p, v)
         else:
             child = _update(c, depth + 1, items[i:j])
         children[nib] = child
-        if child is None:
-            hashes[nib] = EMPTY
-        elif type(child) is tuple:
-            hashes[nib] = child[2]
-        else:
-            hashes[nib] = child.hash  # type: ignore[union-attr]
+        o = 1 + 32 * nib
+        buf[o : o + 32] = EMPTY if child is None else child[2]
         i = j
-    empties = hashes.count(EMPTY)
-    if empties == 16:
-        return None
-    if empties == 15:
-        only = next(c for c in children if c is not None)
-        if type(only) is tuple:
-            return only  # a lone leaf moves up to where its subtree begins
-    return _Branch(children, hashes)
+    return _close(children, buf)
 
 
 def _update_one(top: Node, depth: int, p: bytes, v: bytes | None) -> Node:
     """`_update` for a single change, without recursion: walk down, then path-copy up."""
     node = top
-    stack: list[tuple[_Branch, int]] = []
-    while type(node) is _Branch:
+    stack: list[tuple[Branch, int]] = []
+    while type(node) is list:
         b = p[depth >> 1]
         nib = b & 15 if depth & 1 else b >> 4
-        stack.append((node, nib))  # type: ignore[arg-type]
-        node = node.children[nib]  # type: ignore[union-attr]
+        stack.append((node, nib))
+        node = node[0][nib]
         depth += 1
     new: Node
     if node is None:
         if v is None:
             return top
         new = (p, v, _sha(_LEAF + p + v).digest())
-    elif node[0] == p:  # type: ignore[index]
-        if v == node[1]:  # type: ignore[index]
+    elif node[0] == p:
+        if v == node[1]:
             return top
         new = None if v is None else (p, v, _sha(_LEAF + p + v).digest())
     else:
         if v is None:
             return top
-        pair = [(p, v), (node[0], node[1])]  # type: ignore[index]
+        pair = [(p, v), (node[0], node[1])]
         pair.sort()
-        new = _build(depth, pair)  # type: ignore[arg-type]
+        new = _build(depth, pair)
     for branch, nib in reversed(stack):
-        children = branch.children[:]
-        hashes = branch.hashes[:]
+        children = branch[0][:]
         children[nib] = new
+        buf = bytearray(branch[1])
+        o = 1 + 32 * nib
         if new is None:
-            hashes[nib] = EMPTY
-        elif type(new) is tuple:
-            hashes[nib] = new[2]
+            buf[o : o + 32] = EMPTY
         else:
-            hashes[nib] = new.hash  # type: ignore[union-attr]
-            new = _Branch(children, hashes)
-            continue
-        empties = hashes.count(EMPTY)
-        if empties == 16:
-            new = None
-        elif empties == 15 and type(only := next(c for c in children if c is not None)) is tuple:
-            new = only
-        else:
-            new = _Branch(children, hashes)
+            buf[o : o + 32] = new[2]
+            if type(new) is list:  # a branch below: this one keeps >= 2 keys
+                new = [children, buf, _sha(buf).digest()]
+                continue
+        new = _close(children, buf)
     return new
 
 
 def _hash_of(node: Node) -> bytes:
-    if node is None:
-        return EMPTY
-    if type(node) is tuple:
-        return node[2]
-    return node.hash  # type: ignore[union-attr]
+    return EMPTY if node is None else node[2]  # type: ignore[no-any-return]
 
 
 def _hex_or_none(b: bytes | None) -> str | None:
@@ -424,11 +388,12 @@ class StateTree:
         node = self._node
         siblings: list[bytes] = []
         depth = 0
-        while isinstance(node, _Branch):
+        while type(node) is list:
             nib = _nibble(path, depth)
-            h = node.hashes
-            siblings.append(b"".join(h[:nib]) + b"".join(h[nib + 1 :]))
-            node = node.children[nib]
+            pre = node[1]
+            o = 1 + 32 * nib
+            siblings.append(bytes(pre[1:o] + pre[o + 32 :]))
+            node = node[0][nib]
             depth += 1
         if node is None:
             return StateProof(tuple(siblings), None, None)

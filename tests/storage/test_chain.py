@@ -272,3 +272,13 @@ def test_records_are_canonical(store: ChainStore, backend: Backend) -> None:
     head = codec.decode(backend.kv.get(b"m:head"))  # type: ignore[arg-type]
     assert head == {"height": 1, "hash": store.head_hash}
     assert CHAIN == store.get_block(1).header.chain_id  # type: ignore[union-attr]
+
+
+def test_relinked_header_is_refused(backend: Backend, store: ChainStore) -> None:
+    """A well-formed header whose prev_hash no longer links is found by the chain walk."""
+    grow(store, 5)
+    doc = codec.decode(backend.kv.get(b"H:" + be(3)))  # type: ignore[arg-type]
+    doc["prev_hash"] = sha256(b"elsewhere")
+    backend.kv.put(b"H:" + be(3), codec.encode(doc))
+    msg = damaged(backend, 3, deep_blocks=0)
+    assert "prev_hash" in msg
