@@ -114,7 +114,8 @@ class Replica:
         self._vcs: dict[int, dict[str, ViewChange]] = {}
         self._my_vc: ViewChange | None = None
         self._nv: NewView | None = None
-        self._nv_replied: set[tuple[str, int]] = set()
+        self._replied: dict[tuple[str, int, str], int] = {}  # (peer, view, kind) -> tick of last answer
+        self._ticks = 0
 
         self._pending = False
         self._idle = 0
@@ -240,6 +241,7 @@ class Replica:
     def tick(self) -> Ready:
         """Advance time by one tick: request, view-change, re-send and fetch timers."""
         cfg = self.config
+        self._ticks += 1
         if self._restored_vc:
             self._restored_vc = False
             self._start_view_change(self._view, restore=True)
@@ -569,20 +571,20 @@ class Replica:
     def _on_view_change(self, m: ViewChange) -> None:
         w = m.new_view
         if w < self._view or (w == self._view and not self._in_vc):
-            # The sender is behind: answer once with the NEW-VIEW of our view.
-            if self._nv is not None and self._nv.view == self._view and (m.sender, w) not in self._nv_replied:
-                self._nv_replied.add((m.sender, w))
+            # The sender is behind: answer once with the latest NEW-VIEW we entered.
+            if self._nv is not None and self._nv.view >= w and self._may_answer(m.sender, w, "nv"):
                 self._send.append(Send(m.sender, self._nv))
             return self._reject(Code.WRONG_VIEW, f"view-change to old view {w}")
         have = self._vcs.get(w, {})
         if m.sender in have:
+            if self._my_last_commit is not None and self._may_answer(m.sender, w, "commit"):
+                self._send.append(Send(m.sender, self._my_last_commit))
             return self._reject(Code.DUPLICATE, "view-change already counted")
         if not self._valid_view_change(m):
             return
         self._vcs.setdefault(w, {})[m.sender] = m
-        if self._my_last_commit is not None and (m.sender, w) not in self._nv_replied:
+        if self._my_last_commit is not None and self._may_answer(m.sender, w, "commit"):
             # Tell a peer that wants to leave our view how far we got, so it can fetch.
-            self._nv_replied.add((m.sender, w))
             self._send.append(Send(m.sender, self._my_last_commit))
         # f+1 peers want a higher view: join the smallest of them (PBFT liveness rule).
         latest: dict[str, int] = {}
@@ -593,17 +595,18 @@ class Replica:
                         latest[s] = max(latest.get(s, 0), v)
         if len(latest) >= self._f + 1:
             self._start_view_change(min(latest.values()))
-        self._check_vc_quorum(w)
+        self._check_vc_quorum(self._view)
 
     def _check_vc_quorum(self, w: int) -> None:
         if not self._in_vc or w != self._view:
             return
-        vcs = self._vcs.get(w, {})
-        if len(vcs) < self._q or self._me not in vcs:
-            return
-        if self._vc_wait is None:
+        # The NEW-VIEW timer starts once 2f+1 replicas have given up on views below w
+        # (a VIEW-CHANGE for w or any later view), so lost VIEW-CHANGEs cannot freeze it.
+        support = {s for v, by in self._vcs.items() if v >= w for s in by}
+        if self._vc_wait is None and len(support) >= self._q:
             self._vc_wait = 0
-        if self.config.primary_of(w) != self._me:
+        vcs = self._vcs.get(w, {})
+        if len(vcs) < self._q or self._me not in vcs or self.config.primary_of(w) != self._me:
             return
         chosen = [vcs[self._me]] + [vcs[s] for s in sorted(vcs) if s != self._me][: self._q - 1]
         chosen.sort(key=lambda vc: vc.sender)
@@ -693,6 +696,17 @@ class Replica:
         self._send_commits()
 
     # ------------------------------------------------------------------ helpers
+
+    def _may_answer(self, peer: str, view: int, kind: str) -> bool:
+        """Rate-limit answers to a peer's re-sent VIEW-CHANGE to one per re-send interval."""
+        key = (peer, view, kind)
+        last = self._replied.get(key)
+        if last is not None and self._ticks - last < self.config.resend_interval:
+            return False
+        if len(self._replied) > 16 * self.config.n:
+            self._replied.clear()
+        self._replied[key] = self._ticks
+        return True
 
     def _in_window(self, h: int) -> bool:
         return self._low < h <= self._low + self.config.high_span

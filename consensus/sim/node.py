@@ -133,6 +133,7 @@ class ByzantineNode(SimNode):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.modes = modes
         self.seen: list[bytes] = []
+        self.evil: dict[tuple[int, int], bytes] = {}
 
     def execute(self, action: Execute) -> None:  # a liar's own commits are not checked
         self.chain.append((action.payload, action.certificate))
@@ -171,8 +172,12 @@ class ByzantineNode(SimNode):
                 d = sha256(payload)
                 probe = PrePrepare(msg.view, msg.height, d, payload, self.id, b"")
                 out = PrePrepare(msg.view, msg.height, d, payload, self.id, self.signer.sign(probe.signed_bytes(cid)))
-            elif "conflict" in self.modes and isinstance(msg, (Prepare, CommitVote)) and i % 2:
-                d = sha256(msg.digest + b"#other")
+                self.evil[(msg.view, msg.height)] = d
+            elif isinstance(msg, (Prepare, CommitVote)) and i % 2 and (
+                "conflict" in self.modes or (msg.view, msg.height) in self.evil
+            ):
+                # Vote for what we told this half (equivocation), or for nonsense (conflict).
+                d = self.evil.get((msg.view, msg.height), sha256(msg.digest + b"#other"))
                 if isinstance(msg, Prepare):
                     pv = Prepare(msg.view, msg.height, d, self.id, b"")
                     out = Prepare(msg.view, msg.height, d, self.id, self.signer.sign(pv.signed_bytes(cid)))
