@@ -17,11 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import contracts  # noqa: E402
-from contracts import BlockContext, DictState  # noqa: E402
-from primitives.tx import SignedTx  # noqa: E402
-
-from node.workload import Participants, financing_workload  # noqa: E402
+import contracts
+from contracts import BlockContext, DictState
+from node.workload import Participants, financing_workload
+from primitives.tx import SignedTx
 
 
 def _verified(stx: SignedTx, pub: bytes) -> bool:

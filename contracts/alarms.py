@@ -5,14 +5,14 @@ last alarm on it is resolved."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
-
-from primitives.errors import Code
-from primitives.tx import SignedTx
+from collections.abc import Mapping
+from typing import Any
 
 from contracts.context import Exec, reject
 from contracts.records import get_lot, get_record, put_lot
 from contracts.state import P_ALARM, P_DEVICE
+from primitives.errors import Code
+from primitives.tx import SignedTx
 
 KINDS = ("unauthorized_outbound", "tamper", "heartbeat")
 

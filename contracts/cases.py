@@ -9,17 +9,26 @@ the policy names.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
-
-from primitives.errors import Code
-from primitives.tx import SignedTx
+from collections.abc import Mapping
+from typing import Any
 
 from contracts.context import Exec, reject
 from contracts.members import require_member
 from contracts.ratings import require_rating
-from contracts.records import Record, detach_lot, goods_intact, put_record, require_lot, require_record, set_state, wrong_state
+from contracts.records import (
+    Record,
+    detach_lot,
+    goods_intact,
+    put_record,
+    require_lot,
+    require_record,
+    set_state,
+    wrong_state,
+)
 from contracts.state import P_DEVICE, P_MATURITY_DUE, due_key, zone_key
 from contracts.supervision import decide_extension, open_record, request_extension
+from primitives.errors import Code
+from primitives.tx import SignedTx
 
 RUNNING = ("disbursed", "overdue")
 

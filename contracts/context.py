@@ -3,14 +3,14 @@ policy, and an event list — nothing else (no clock, no randomness, no I/O)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
+from contracts.state import Overlay
 from primitives.errors import Code, Rejected
 from primitives.genesis import Policy
 from primitives.tx import SignedTx
-
-from contracts.state import Overlay
 
 Event = dict[str, Any]
 """A JSON-able event for the node's stream; `kind` says what it is:

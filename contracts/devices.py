@@ -10,18 +10,19 @@ tamper) is decided here; alarms are raised through `contracts.alarms`.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
-
-from primitives.envelope import Envelope
-from primitives.errors import Code, GodownError
-from primitives.tx import SignedTx
+from collections.abc import Mapping
+from typing import Any
 
 from contracts.alarms import raise_alarm
 from contracts.context import Exec, alarm_id_for_tx, reject
 from contracts.records import get_lot, open_record_of, put_lot, put_record, watchers
 from contracts.state import P_DEVICE, P_HEARTBEAT_DUE, P_INBOUND, P_MEMBER, due_key, zone_key
+from primitives.envelope import Envelope
+from primitives.errors import Code, GodownError
+from primitives.tx import SignedTx
 
 REPORT_KINDS = ("inbound", "reading", "heartbeat", "tamper", "outbound")
+MAX_QUANTITY = 2**53 - 1
 DEVICE_KINDS = ("scale", "rfid", "camera", "door", "temperature", "other")
 
 
@@ -156,12 +157,16 @@ def _inbound(ctx: Exec, d: dict[str, Any], lot_id: str, quantity: int) -> None:
         seen = {"lot": lot_id, "warehouse": d["warehouse"], "zone": d["zone"], "quantity": 0, "first_ms": ctx.now}
     elif seen["warehouse"] != d["warehouse"] or seen["zone"] != d["zone"]:
         raise reject(Code.DEVICE_WRONG_WAREHOUSE, f"lot {lot_id} is arriving in another zone")
-    ctx.state.put(key, {**seen, "quantity": seen["quantity"] + quantity})
+    total = seen["quantity"] + quantity
+    if total > MAX_QUANTITY:
+        raise reject(Code.BAD_BODY, f"more than {MAX_QUANTITY} reported coming in")
+    ctx.state.put(key, {**seen, "quantity": total})
 
 
 def _outbound(ctx: Exec, stx: SignedTx, d: dict[str, Any], lot: dict[str, Any], quantity: int) -> None:
     """Goods left: counted against the open record's release orders, else an alarm."""
-    lot = {**lot, "outbound": lot["outbound"] + quantity}
+    # counted up to the lot's quantity: more cannot leave, and the sum stays bounded
+    lot = {**lot, "outbound": min(lot["outbound"] + quantity, lot["quantity"])}
     put_lot(ctx, lot)
     rec = open_record_of(ctx, lot)
     if rec is None:

@@ -9,16 +9,15 @@ writes to the state it is given: it returns the changes for the node to commit.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
-
-from primitives.errors import Code, Rejected
-from primitives.tx import SignedTx
+from collections.abc import Callable, Sequence
 
 from contracts.context import BlockContext, BlockOutcome, Exec, reject
 from contracts.members import load_policy, sender_identity
 from contracts.registry import TX_TYPES, TxSpec
 from contracts.state import P_NONCE, Overlay, StateReader, decode_value
 from contracts.timehook import begin_block
+from primitives.errors import Code, Rejected
+from primitives.tx import SignedTx
 
 Verify = Callable[[SignedTx, bytes], bool]
 """verify(signed_tx, sign_pub) -> bool; injected so the node can cache results."""

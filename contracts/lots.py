@@ -4,15 +4,24 @@ record holds the lot, only within what its release orders allow."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
-
-from primitives.errors import Code
-from primitives.tx import SignedTx
+from collections.abc import Mapping
+from typing import Any
 
 from contracts.context import Exec, reject
 from contracts.members import require_member
-from contracts.records import detach_lot, free_site_if_empty, get_lot, open_record_of, put_lot, put_record, require_lot, set_state
+from contracts.records import (
+    detach_lot,
+    free_site_if_empty,
+    get_lot,
+    open_record_of,
+    put_lot,
+    put_record,
+    require_lot,
+    set_state,
+)
 from contracts.state import P_INBOUND, zone_key
+from primitives.errors import Code
+from primitives.tx import SignedTx
 
 
 def lot_receive(ctx: Exec, stx: SignedTx, body: Mapping[str, Any]) -> None:

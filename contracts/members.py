@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from primitives.errors import Code
-from primitives.genesis import Genesis, Policy
-
-from primitives import codec
-
 from contracts.context import reject
 from contracts.state import K_CHAIN, K_POLICY, K_VALIDATORS, P_DEVICE, P_MEMBER, Overlay, StateReader, decode_value
+from primitives import codec
+from primitives.errors import Code
+from primitives.genesis import Genesis, Policy
 
 
 def member_record(member_id: str, name: str, role: str, sign_pub: bytes, enc_pub: bytes) -> dict[str, Any]:

@@ -6,15 +6,15 @@ its audit report; the latest rating of a subject is the one disbursement checks.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
-
-from primitives.errors import Code
-from primitives.genesis import GRADES
-from primitives.tx import SignedTx
+from collections.abc import Mapping
+from typing import Any
 
 from contracts.context import Exec, reject
 from contracts.members import require_member
 from contracts.state import P_RATING
+from primitives.errors import Code
+from primitives.genesis import GRADES
+from primitives.tx import SignedTx
 
 RATED_ROLES = ("borrower", "warehouse")
 

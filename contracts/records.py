@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from primitives.errors import Code
-
 from contracts.context import Exec, reject
 from contracts.state import P_CASE, P_LOT, zone_key
+from primitives.errors import Code
 
 OPEN_STATES = frozenset({"applied", "pledged", "disbursed", "overdue", "repaid", "defaulted", "active", "ending"})
 """States in which a record holds its lot: a lot backs at most one of these."""

@@ -5,20 +5,21 @@ and its handler. The node renders this into its documentation page and the CLI's
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
-
-from primitives.errors import Code
+from typing import Any
 
 from contracts import alarms, cases, devices, lots, ratings, supervision
 from contracts.context import Handler, reject
+from primitives.errors import Code
 
 FIELD_TYPES = ("id", "str", "int", "bytes", "envelope")
-"""id: 1–64 chars of [A-Za-z0-9._:-]; str: up to 256 chars; int: 0..2^63-1;
+"""id: 1–64 chars of [A-Za-z0-9._:-]; str: up to 256 chars; int: 0..2^53-1 (exact in
+JSON clients, and sums of them stay far inside msgpack's 64 bits);
 bytes: up to 1024; envelope: a sealed envelope map (primitives.envelope)."""
 
 _ID = re.compile(r"[A-Za-z0-9._:\-]{1,64}")
-_MAX_INT = 2**63 - 1
+MAX_INT = 2**53 - 1
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class TxSpec:
             if t == "id":
                 ok = type(value) is str and _ID.fullmatch(value) is not None
             elif t == "int":
-                ok = type(value) is int and 0 <= value <= _MAX_INT
+                ok = type(value) is int and 0 <= value <= MAX_INT
             elif t == "str":
                 ok = type(value) is str and len(value) <= 256
             elif t == "bytes":

@@ -6,14 +6,25 @@ goods may leave under the devices' watch."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
-
-from primitives.errors import Code
-from primitives.tx import SignedTx
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from contracts.context import Exec, reject
-from contracts.records import (Record, detach_lot, get_record, goods_intact, open_record_of, put_lot,
-                               put_record, require_lot, require_record, set_state, wrong_state)
+from contracts.records import (
+    Record,
+    detach_lot,
+    get_record,
+    goods_intact,
+    open_record_of,
+    put_lot,
+    put_record,
+    require_lot,
+    require_record,
+    set_state,
+    wrong_state,
+)
+from primitives.errors import Code
+from primitives.tx import SignedTx
 
 
 def open_record(ctx: Exec, *, ident: str, kind: str, lot_id: str, owner: str, supervisor: str,

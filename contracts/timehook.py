@@ -8,7 +8,6 @@ entry comes due the hook looks at the record and either fires or re-files it.
 
 from __future__ import annotations
 
-
 from contracts.alarms import raise_alarm
 from contracts.cases import mature
 from contracts.context import Exec

@@ -19,7 +19,7 @@ def _jsonable(value: Any) -> Any:
 
 def _view(state: StateReader, key: bytes) -> dict[str, Any] | None:
     raw = state.get(key)
-    return None if raw is None else _jsonable(decode_value(raw))  # type: ignore[no-any-return]
+    return None if raw is None else _jsonable(decode_value(raw))
 
 
 def view_case(state: StateReader, ident: str) -> dict[str, Any] | None:

@@ -11,9 +11,11 @@ earlier ones. Pure Python over primitives and contracts: no I/O, no clock.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
+from contracts import alarm_id_for_tx
 from primitives import codec
 from primitives.envelope import Envelope, open_envelope, seal
 from primitives.genesis import Genesis, Member, Policy
@@ -21,9 +23,7 @@ from primitives.hashing import sha256
 from primitives.keys import KeyPair
 from primitives.tx import SignedTx, Tx
 
-from contracts import alarm_id_for_tx
-
-FAR_FUTURE_MS = 2**62
+FAR_FUTURE_MS = 2**52
 """Expiry used where a workload must not depend on block time."""
 
 PAYLOAD_PLAINTEXT_BYTES = 240
@@ -286,7 +286,16 @@ def financing_workload(participants: Participants, chain_id: str, cases: int,
     W, B, I, G, R = p.warehouse, p.bank, p.insurer, p.guarantor, p.borrower
     devs = [workload_device(chain_id, i) for i in range(cases)]
     pad = PAYLOAD_PLAINTEXT_BYTES
-    lot, case, zone = (lambda i: f"wl-lot-{i}"), (lambda i: f"wl-case-{i}"), (lambda i: f"wl-zone-{i}")
+
+    def lot(i: int) -> str:
+        return f"wl-lot-{i}"
+
+    def case(i: int) -> str:
+        return f"wl-case-{i}"
+
+    def zone(i: int) -> str:
+        return f"wl-zone-{i}"
+
     amount, qty = 1_000_000, 1_000
     phases: list[list[SignedTx]] = []
     phases.append(

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import contracts
 from contracts import BlockContext, BlockOutcome, DictState
+from node.workload import Participants
 from primitives.genesis import Genesis, Policy
 from primitives.tx import SignedTx
-
-from node.workload import Participants
 
 
 def verify_real(stx: SignedTx, pub: bytes) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from primitives.genesis import Policy
-
 from tests.contracts.chain import World
 
 
@@ -11,7 +10,7 @@ def test_apply_rules_and_no_double_pledge_across_banks() -> None:
     w = World()
     w.devices()
     w.lot()
-    base = dict(case="C1", lot="L1", bank=w.B.id, amount=100, maturity_ms=w.now + 10**6)
+    base = {"case": "C1", "lot": "L1", "bank": w.B.id, "amount": 100, "maturity_ms": w.now + 10**6}
     assert w.run(
         w.tx(w.R, "case.apply", **{**base, "lot": "nope"}),
         w.tx(w.R, "case.apply", **{**base, "bank": w.I.id}),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contracts
 from node.workload import Participants, demo_steps
-
 from tests.contracts.chain import Chain
 
 

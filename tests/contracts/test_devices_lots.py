@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contracts
 from node.workload import device_report
-
 from tests.contracts.chain import World
 
 
@@ -26,7 +25,7 @@ def test_rating_rules() -> None:
 def test_device_lifecycle_and_codes() -> None:
     w = World()
     d = w.d[0]
-    reg = dict(device=d.id, sign_pub=d.sign_pub, zone="zone-a", kind="scale")
+    reg = {"device": d.id, "sign_pub": d.sign_pub, "zone": "zone-a", "kind": "scale"}
     assert w.run(
         w.tx(w.B, "device.register", **reg),
         w.tx(w.W, "device.register", **{**reg, "kind": "toaster"}),
@@ -53,9 +52,9 @@ def test_device_lifecycle_and_codes() -> None:
 
 
 def test_another_warehouse_cannot_suspend_a_device() -> None:
+    from node.workload import Participants, Round
     from primitives.keys import KeyPair
     from tests.contracts.chain import Chain
-    from node.workload import Participants, Round
 
     p = Participants.generate(seed=b"two-w")
     w2 = KeyPair(name="w2", role="warehouse", sign_seed=bytes(32), enc_secret=bytes(range(32)))
@@ -111,7 +110,7 @@ def test_device_of_another_warehouse_cannot_report_on_the_lot() -> None:
                          codec.encode(member_record(w2.id, "w2", "warehouse", w2.sign_pub, w2.enc_pub))})
     d = w.d[3]
     from node.workload import sign_tx
-    w.ok(sign_tx(w2, "test-chain", 0, "device.register", dict(device=d.id, sign_pub=d.sign_pub, zone="z", kind="door")))
+    w.ok(sign_tx(w2, "test-chain", 0, "device.register", {"device": d.id, "sign_pub": d.sign_pub, "zone": "z", "kind": "door"}))
     w.ok(w.tx(w.B, "device.accept", device=d.id))
     assert w.one(w.report(d, "L1", "reading", recipients={**w.p.watchers(), w2.id: w2.enc_pub})) == "device_wrong_warehouse"
     assert isinstance(Chain, type) and Genesis and Member
@@ -121,7 +120,7 @@ def test_lot_receive_rules() -> None:
     w = World()
     w.devices("zone-a", (0,))
     w.devices("zone-b", (1,))
-    recv = dict(lot="L1", zone="zone-a", owner=w.R.id, commodity="wheat", unit="kg", quantity=100)
+    recv = {"lot": "L1", "zone": "zone-a", "owner": w.R.id, "commodity": "wheat", "unit": "kg", "quantity": 100}
     assert w.one(w.tx(w.W, "lot.receive", **recv)) == "no_inbound_report"
     w.ok(w.report(w.d[0], "L1", "inbound", 100))
     assert w.run(

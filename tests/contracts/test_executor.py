@@ -11,7 +11,6 @@ from node.workload import sign_tx
 from primitives.errors import Code, Rejected
 from primitives.keys import KeyPair
 from primitives.tx import SignedTx, Tx
-
 from tests.contracts.chain import World, verify_real
 
 CHAIN = "test-chain"

@@ -21,7 +21,6 @@ from contracts.cases import freed_quantity
 from contracts.records import OPEN_STATES
 from contracts.state import P_CASE, P_LOT, decode_value
 from primitives.genesis import Policy
-
 from tests.contracts.chain import World, verify_real
 
 CASES = ("C1", "C2", "C3")

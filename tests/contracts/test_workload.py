@@ -8,7 +8,6 @@ import pytest
 from node.workload import Participants, device_report, financing_workload, open_report, workload_device
 from primitives.errors import GodownError
 from primitives.tx import SignedTx
-
 from tests.contracts.chain import Chain
 
 
