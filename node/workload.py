@@ -170,7 +170,9 @@ class Round:
 def demo_steps(participants: Participants, chain_id: str, start_time_ms: int) -> list[Step]:
     """The financing round of the demo. Needs 4 devices and `bank2`; works with real
     wall-clock block times (case C2 matures at `start_time_ms`, so it is overdue by
-    its default step; the rest mature an hour or more later) and the default policy."""
+    its default step; the rest mature an hour or more later) and the default policy
+    (60 s heartbeats: devices report again right before each step that needs their
+    lot free of alarms, so only a pause of a minute inside such a step could fail)."""
     p = participants
     if len(p.devices) < 4 or p.bank2 is None:
         raise ValueError("demo_steps needs at least 4 devices and a second bank")
@@ -223,7 +225,9 @@ def demo_steps(participants: Participants, chain_id: str, start_time_ms: int) ->
     step("extension requested; insurer and guarantor consent", "ext",
          (r.tx(R, "case.extend_request", case="C1", new_maturity_ms=start_time_ms + 2 * hour), ok),
          (r.tx(I, "case.extend_consent", case="C1"), ok), (r.tx(G, "case.extend_consent", case="C1"), ok))
-    step("the bank approves the extension", "ext", (r.tx(B, "case.extend_decide", case="C1", approve=1), ok))
+    step("the bank approves the extension (devices keep reporting)", "ext",
+         (r.report(d0, "L1", "heartbeat"), ok), (r.report(d1, "L1", "heartbeat"), ok),
+         (r.tx(B, "case.extend_decide", case="C1", approve=1), ok))
     step("a second extension lacks the guarantor's consent and is refused", "ext",
          (r.tx(R, "case.extend_request", case="C1", new_maturity_ms=start_time_ms + 3 * hour), ok),
          (r.tx(I, "case.extend_consent", case="C1"), ok),
@@ -261,6 +265,7 @@ def demo_steps(participants: Participants, chain_id: str, start_time_ms: int) ->
     step("C2 is past maturity: default", "default", (r.tx(B, "case.default", case="C2"), ok))
     step("the bank liquidates C2 and takes the goods", "default", (r.tx(B, "case.liquidate", case="C2"), ok))
     step("plain supervision of L3, extended with the goods intact", "supervision",
+         (r.report(d3, "L3", "heartbeat"), ok),
          (r.tx(B, "supervision.open", supervision="S1", party=R2.id, lot="L3", end_ms=start_time_ms + hour), ok),
          (r.tx(R2, "supervision.extend_request", supervision="S1", new_end_ms=start_time_ms + 2 * hour), ok),
          (r.tx(B, "supervision.extend_decide", supervision="S1", approve=1), ok))

@@ -60,3 +60,40 @@ def test_quantities_cannot_overflow() -> None:
     for _ in range(3):
         w.ok(w.report(d, "L1", "outbound", MAX_INT))
     assert w.chain.lot("L1")["outbound"] == MAX_INT
+
+
+class _CountingReader:
+    def __init__(self, inner: DictState) -> None:
+        self.inner, self.gets, self.scanned = inner, 0, 0
+
+    def get(self, key: bytes) -> bytes | None:
+        self.gets += 1
+        return self.inner.get(key)
+
+    def scan(self, prefix: bytes):  # type: ignore[no-untyped-def]
+        for item in self.inner.scan(prefix):
+            self.scanned += 1
+            yield item
+
+
+def test_time_hook_reads_only_what_is_due() -> None:
+    """With many accepted devices and disbursed cases, a block in which nothing is due
+    reads no device or case; when one device falls silent only its entry is touched."""
+    import contracts
+    from contracts import BlockContext
+    from primitives.genesis import Policy
+
+    from tests.contracts.chain import verify_real
+
+    p = Participants.generate(seed=b"hook")
+    chain = Chain.new(p, chain_id="hook", policy=Policy(heartbeat_interval_ms=60_000))
+    for phase in financing_workload(p, "hook", 30, 0)[:7]:  # up to disbursement
+        assert set(chain.run(phase)) == {"ok"}
+    counting = _CountingReader(chain.state)
+    out = contracts.execute_block(counting, BlockContext("hook", 99, chain.time_ms + 1000, "v"), [], verify_real)
+    assert out.changes == {} and counting.gets <= 1 and counting.scanned <= 2  # the policy, the first entries
+    counting = _CountingReader(chain.state)
+    out = contracts.execute_block(counting, BlockContext("hook", 99, chain.time_ms + 61_000, "v"), [], verify_real)
+    raised = [e for e in out.events if e["kind"] == "alarm_raised"]
+    assert len(raised) == 30  # every device went silent at once
+    assert counting.gets < 30 * 4
