@@ -1,9 +1,12 @@
-"""Measure the authenticated state tree: apply of one block's changes, proofs, rebuild.
+"""Measure storage: the state tree's apply of one block's changes, proofs, rebuild at
+open; and the chain store's commit of a 1,000-tx block (one synced WriteBatch) and its
+integrity check at open over many blocks.
 
 Prints one JSON line per figure. Default: a state of 200,000 keys, blocks of 3,000
 changes (1,000 tx × ~3 keys: two thirds updates of existing keys, one third inserts).
 
     /work/venv/bin/python bench/state_bench.py [--keys 200000] [--changes 3000] [--blocks 10]
+        [--backend memory|leveldb|both] [--chain] [--open-blocks 10000]
 """
 
 from __future__ import annotations
@@ -16,7 +19,12 @@ import statistics
 import tempfile
 import time
 
-from storage.kv import Batch, KV, LevelKV, MemoryKV
+from primitives.block import Block, Commit, Header, commit_vote_bytes, txs_root
+from primitives.hashing import sha256
+from primitives.keys import KeyPair
+from primitives.tx import SignedTx, Tx
+from storage.chain import ChainStore
+from storage.kv import KV, Batch, LevelKV, MemoryKV
 from storage.state_tree import StateTree, verify_proof
 
 
@@ -75,12 +83,67 @@ def run(kv: KV, backend: str, keys: int, changes: int, blocks: int, rng: random.
          s=round(time.perf_counter() - t0, 2), same_root=again.root == root)
 
 
+def _block(store: ChainStore, txs: list[SignedTx], signer: KeyPair) -> tuple[Block, Commit]:
+    h = store.head_height + 1
+    sr, rr = store.state_root_at(h - 1), store.results_root_at(h - 1)
+    assert sr is not None and rr is not None
+    header = Header("bench", h, store.head_hash, h, 0, signer.id, txs_root(txs), sr, rr)
+    block = Block(header, tuple(txs), tuple(["ok"] * len(txs)))
+    sig = signer.sign(commit_vote_bytes("bench", h, 0, block.hash()))
+    return block, Commit("bench", h, 0, block.hash(), ((signer.id, sig),))
+
+
+def run_chain(keys: int, blocks: int, open_blocks: int) -> None:
+    """commit_block of 1,000-tx blocks on a state of `keys`, then open/verify timings."""
+    signer = KeyPair.generate("bench", "bank")
+    txs = [Tx("bench", "bench.op", signer.id, n, {"blob": os.urandom(64)}).sign(signer) for n in range(1000 * blocks)]
+    with tempfile.TemporaryDirectory() as d:
+        store = ChainStore.open_path(os.path.join(d, "db"))
+        t0 = time.perf_counter()
+        store.init_genesis(sha256(b"genesis"), {b"k/%012d" % i: os.urandom(40) for i in range(keys)})
+        emit(what="chain_genesis_s", state_keys=keys, s=round(time.perf_counter() - t0, 2))
+        rng = random.Random(2)
+        times = []
+        for b in range(blocks):
+            chunk = txs[b * 1000 : (b + 1) * 1000]
+            block, commit = _block(store, chunk, signer)
+            changes: dict[bytes, bytes | None] = {b"k/%012d" % rng.randrange(keys): os.urandom(40) for _ in range(2000)}
+            changes.update({b"n/%d/%d" % (b, i): os.urandom(40) for i in range(3000 - len(changes))})
+            t0 = time.perf_counter()
+            store.commit_block(block, commit, changes)
+            times.append(time.perf_counter() - t0)
+        emit(what="commit_block_ms", txs=1000, changes=3000, state_keys=keys, synced=True,
+             median=round(statistics.median(times) * 1e3, 1), max=round(max(times) * 1e3, 1))
+        store.close()
+        t0 = time.perf_counter()
+        store = ChainStore.open_path(os.path.join(d, "db"))
+        emit(what="open_with_integrity_check_s", blocks=store.head_height, state_keys=keys,
+             s=round(time.perf_counter() - t0, 2))
+        store.close()
+    with tempfile.TemporaryDirectory() as d:
+        store = ChainStore.open_path(os.path.join(d, "db"))
+        store.init_genesis(sha256(b"genesis"), {})
+        small = txs[:10]
+        for b in range(open_blocks):
+            block, commit = _block(store, small, signer)
+            store.commit_block(block, commit, {b"c/%d" % (b % 5000): b"%d" % b})
+        store.close()
+        for deep in (256, None):
+            t0 = time.perf_counter()
+            store = ChainStore.open_path(os.path.join(d, "db"), deep_blocks=deep)
+            emit(what="open_with_integrity_check_s", blocks=store.head_height, txs_per_block=10,
+                 deep_blocks=deep if deep is not None else "all", s=round(time.perf_counter() - t0, 2))
+            store.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--keys", type=int, default=200_000)
     ap.add_argument("--changes", type=int, default=3_000)
     ap.add_argument("--blocks", type=int, default=10)
     ap.add_argument("--backend", choices=["memory", "leveldb", "both"], default="both")
+    ap.add_argument("--chain", action="store_true", help="also measure the chain store (LevelDB)")
+    ap.add_argument("--open-blocks", type=int, default=10_000)
     a = ap.parse_args()
     if a.backend in ("memory", "both"):
         run(MemoryKV(), "memory", a.keys, a.changes, a.blocks, random.Random(1))
@@ -91,6 +154,8 @@ def main() -> None:
                 run(kv, "leveldb", a.keys, a.changes, a.blocks, random.Random(1))
             finally:
                 kv.close()
+    if a.chain:
+        run_chain(a.keys, a.blocks, a.open_blocks)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ Key layout (big-endian 8-byte heights, so key order is height order):
     C:<h>                commit certificate of block h
     R:<h>                {"state_root", "results_root", "block_digest"} after executing h
     N:<block hash>       h
-    T:<tx id>            [h, index, result] (first occurrence wins)
+    T:<tx id>            be8(h) be4(index) result-utf8 (first occurrence wins)
     S:<state key>        state value (the StateTree's index)
     W:<seq>              consensus write-ahead log record
     m:wal_floor          next sequence number after a truncation (numbers never repeat)
@@ -34,7 +34,7 @@ from typing import Any
 from primitives import codec
 from primitives.block import ZERO_HASH, Block, Commit, Header, results_root
 from primitives.errors import Code, GodownError, NodeFault
-from primitives.hashing import EMPTY_ROOT, sha256
+from primitives.hashing import EMPTY_ROOT, merkle_root, sha256
 from primitives.tx import SignedTx
 from storage.kv import KV, Batch, LevelKV
 from storage.state_tree import StateProof, StateTree
@@ -50,6 +50,8 @@ _TX = b"T:"
 _STATE = b"S:"
 _WAL = b"W:"
 _WAL_FLOOR = b"m:wal_floor"
+
+_TX_LOC = struct.Struct(">QI")  # height, index; the result code's utf-8 follows
 
 DEFAULT_DEEP_BLOCKS = 256
 """How many of the newest blocks `verify_integrity` decodes in full by default."""
@@ -274,8 +276,10 @@ class ChainStore:
         raw = self._kv.get(_TX + tx_id)
         if raw is None:
             return None
-        h, i, r = codec.decode(raw)
-        return TxLocation(h, i, r)
+        if len(raw) < _TX_LOC.size:
+            raise _damaged(None, f"tx index entry of {tx_id.hex()} is unreadable")
+        h, i = _TX_LOC.unpack_from(raw)
+        return TxLocation(h, i, raw[_TX_LOC.size :].decode("utf-8", "replace"))
 
     def get_signed_tx(self, tx_id: bytes) -> tuple[SignedTx, TxLocation] | None:
         """The committed transaction `tx_id` with its location, or None."""
@@ -337,14 +341,17 @@ class ChainStore:
                 raise _bad_block(f"block {h} results_root differs from the results of height {self._height}")
             if len(block.results) != len(block.txs):
                 raise _bad_block(f"block {h} has {len(block.txs)} transactions but {len(block.results)} results")
-            block.check_txs_root()
+            encoded = [tx.encode() for tx in block.txs]  # once, for both the root and the body
+            if merkle_root(encoded) != header.txs_root:
+                raise _bad_block(f"txs_root does not match the transactions of height {h}")
             block_hash = block.hash()
             if commit.height != h or commit.block_hash != block_hash or commit.chain_id != header.chain_id:
                 raise GodownError(Code.BAD_CERTIFICATE, f"certificate does not match block {h}")
 
             batch = Batch()
             prepared = self._tree.prepare(state_changes, batch)
-            body = block.encode()
+            # the same document as Block.to_dict(), reusing the transaction encodings
+            body = codec.encode({"header": header.to_dict(), "txs": encoded, "results": list(block.results)})
             hb = _be(h)
             batch.put(_HEADER + hb, codec.encode(header.to_dict()))
             batch.put(_BLOCK + hb, body)
@@ -357,7 +364,7 @@ class ChainStore:
             for i, (tx, result) in enumerate(zip(block.txs, block.results)):
                 key = _TX + tx.tx_id
                 if key not in ops and get(key) is None:  # first occurrence wins
-                    ops[key] = codec.encode([h, i, result])
+                    ops[key] = _TX_LOC.pack(h, i) + result.encode()
             batch.put(_HEAD, codec.encode({"height": h, "hash": block_hash}))
             self._kv.write(batch, sync=True)
             self._tree.adopt(prepared)

@@ -18,19 +18,27 @@ Structure — a compressed hexary sparse Merkle tree keyed by `path = sha256(key
 Cost: with n keys a leaf sits at depth ≈ log16(n) + 1 (≈ 5–6 for 200k keys). One update
 hashes one leaf and the ≈ log16(n) branches above it, O(log n); a block's changes are
 applied together, so branches shared by several changed keys are hashed once (3,000
-changes on 200k keys hash ≈ 6,000 nodes; see bench/state_bench.py). A proof is one
-480-byte row of the 15 sibling hashes per branch on the way down plus the leaf found
-at the end: ≈ 2.5 KB for 200k keys, checked with ≈ log16(n) + 2 hashes.
+changes on 200k keys rebuild ≈ 5,800 branches and 3,000 leaves). Measured with
+bench/state_bench.py on the shared 2-core box: ≈ 40 ms for those 3,000 changes when
+the box is quiet, 50–65 ms under the other engineers' load. A proof is one 480-byte row
+of the 15 sibling hashes per branch on the way down plus the leaf found at the end:
+≈ 2.5 KB for 200k keys, checked with ≈ log16(n) + 2 hashes.
 
-Persistence: the tree's inner nodes live in memory only (≈ 300 bytes per key). What is
-written — inside the caller's Batch, so in the block's one WriteBatch — is the plain
-key → value index under `index_prefix`, which also serves ordered prefix scans for the
-contracts. At open the tree is rebuilt from that index (O(n), ≈ 1 s per 200k keys
-measured in the bench), and the rebuilt root is what the chain store compares with the
-stored head state root: the integrity check at start-up is a full recompute, so
-persisted inner nodes would add write volume without adding assurance. Proofs are
-served against the current root (what the RPC needs); past roots are kept by the chain
-store per height for checking headers, not for proving.
+Persistence: the tree's inner nodes live in memory only (≈ 600 bytes per key,
+measured with tracemalloc: ≈ 120 MB for 200k keys). What is written — inside the
+caller's Batch, so in the block's one WriteBatch — is the plain key → value index under
+`index_prefix`, which also serves ordered prefix scans for the contracts. At open the
+tree is rebuilt from that index (O(n): ≈ 3 s per 200k keys here), and the rebuilt root is
+what the chain store compares with the stored head state root: the integrity check at
+start-up is a full recompute, so persisted inner nodes would add write volume (≈ 3 MB
+per 1,000-tx block) without adding assurance. Proofs are served against the current
+root (what the RPC needs); past roots are kept by the chain store per height for
+checking headers, not for proving.
+
+Nodes are immutable once built (an update path-copies), so `prepare` can compute the
+next root without disturbing readers, and `adopt` switches over once the batch is on
+disk. Python's cyclic GC is paused during an update: walking ~10^5 live nodes in the
+middle of one costs several times the update itself.
 """
 
 from __future__ import annotations
@@ -187,17 +195,19 @@ def _update_one(top: Node, depth: int, p: bytes, v: bytes | None) -> Node:
         new = _build(depth, pair)
     for branch, nib in reversed(stack):
         children = branch[0][:]
+        old = children[nib]
         children[nib] = new
         buf = bytearray(branch[1])
         o = 1 + 32 * nib
         if new is None:
             buf[o : o + 32] = EMPTY
+            new = _close(children, buf)
         else:
             buf[o : o + 32] = new[2]
-            if type(new) is list:  # a branch below: this one keeps >= 2 keys
+            if type(new) is tuple and type(old) is list:  # a branch below shrank to one leaf
+                new = _close(children, buf)
+            else:  # as many keys below as before, or more: still a branch
                 new = [children, buf, _sha(buf).digest()]
-                continue
-        new = _close(children, buf)
     return new
 
 

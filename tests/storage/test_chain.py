@@ -282,3 +282,10 @@ def test_relinked_header_is_refused(backend: Backend, store: ChainStore) -> None
     backend.kv.put(b"H:" + be(3), codec.encode(doc))
     msg = damaged(backend, 3, deep_blocks=0)
     assert "prev_hash" in msg
+
+
+def test_stored_block_bytes_are_the_canonical_encoding(store: ChainStore) -> None:
+    grow(store, 2, txs_per_block=4)
+    block = store.get_block(2)
+    assert block is not None
+    assert store.get_block_bytes(2) == block.encode()
