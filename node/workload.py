@@ -171,8 +171,8 @@ def demo_steps(participants: Participants, chain_id: str, start_time_ms: int) ->
     """The financing round of the demo. Needs 4 devices and `bank2`; works with real
     wall-clock block times (case C2 matures at `start_time_ms`, so it is overdue by
     its default step; the rest mature an hour or more later) and the default policy
-    (60 s heartbeats: devices report again right before each step that needs their
-    lot free of alarms, so only a pause of a minute inside such a step could fail)."""
+    (60 s heartbeats: every device reports at least every ~7 steps, so up to 5 s
+    per step raises no heartbeat alarm on a lot whose step needs it alarm-free)."""
     p = participants
     if len(p.devices) < 4 or p.bank2 is None:
         raise ValueError("demo_steps needs at least 4 devices and a second bank")
@@ -200,7 +200,7 @@ def demo_steps(participants: Participants, chain_id: str, start_time_ms: int) ->
          *[(r.tx(B, "device.accept", device=d.id), ok) for d in (d0, d1, d2, d3)])
     step("devices report goods coming in", "C",
          (r.report(d0, "L1", "inbound", 1000), ok), (r.report(d2, "L2", "inbound", 500), ok),
-         (r.report(d3, "L3", "inbound", 300), ok))
+         (r.report(d3, "L3", "inbound", 300), ok), (r.report(d1, "", "heartbeat"), ok))
     step("the warehouse issues receipts", "C",
          *[(r.tx(W, "lot.receive", lot=lot, zone=zone, owner=owner.id, commodity="copper cathode", unit="kg",
                  quantity=q), ok)
@@ -214,6 +214,7 @@ def demo_steps(participants: Participants, chain_id: str, start_time_ms: int) ->
          (r.tx(R, "case.apply", case="C1-b2", lot="L1", bank=p.bank2.id, amount=500_000,
                maturity_ms=start_time_ms + hour), "lot_already_pledged"))
     step("the warehouse confirms the pledges", "D",
+         *[(r.report(d, "", "heartbeat"), ok) for d in (d0, d1, d2, d3)],
          (r.tx(W, "case.pledge", case="C1"), ok), (r.tx(W, "case.pledge", case="C2"), ok))
     step("the bank disburses", "D",
          (r.tx(B, "case.disburse", case="C1"), ok), (r.tx(B, "case.disburse", case="C2"), ok))
@@ -243,6 +244,7 @@ def demo_steps(participants: Participants, chain_id: str, start_time_ms: int) ->
     step("the bank resolves the alarm", "alarm",
          (r.tx(B, "alarm.resolve", alarm=alarm_id_for_tx(leak), note="counted, returned to stock"), ok))
     step("partial repayment frees part of the lot", "F",
+         (r.report(d2, "L2", "heartbeat"), ok), (r.report(d3, "L3", "heartbeat"), ok),
          (r.tx(B, "case.repay", case="C1", amount=400_000), ok),
          (r.tx(B, "case.release_order", case="C1", quantity=401), "release_exceeds_repaid"),
          (r.tx(B, "case.release_order", case="C1", quantity=400), ok))
@@ -262,7 +264,8 @@ def demo_steps(participants: Participants, chain_id: str, start_time_ms: int) ->
          (r.tx(B, "case.close", case="C1"), ok),
          (r.tx(W, "lot.receive", lot="L4", zone="zone-a", owner=R.id, commodity="copper cathode", unit="kg",
                quantity=800), ok))
-    step("C2 is past maturity: default", "default", (r.tx(B, "case.default", case="C2"), ok))
+    step("C2 is past maturity: default", "default",
+         (r.report(d3, "L3", "heartbeat"), ok), (r.tx(B, "case.default", case="C2"), ok))
     step("the bank liquidates C2 and takes the goods", "default", (r.tx(B, "case.liquidate", case="C2"), ok))
     step("plain supervision of L3, extended with the goods intact", "supervision",
          (r.report(d3, "L3", "heartbeat"), ok),

@@ -27,9 +27,10 @@ def test_demo_steps_end_with_expected_codes_and_states() -> None:
 
 def test_demo_steps_work_with_wall_clock_gaps() -> None:
     """Block times far apart (slow commits) still give the same codes: nothing in the
-    demo depends on a step happening before a deadline, except heartbeats (60 s)."""
+    demo depends on a step happening before a deadline; devices report often enough
+    that 5 s between steps raises no heartbeat alarm that a later step would trip on."""
     p = Participants.generate(seed=b"demo2")
     chain = Chain.new(p, chain_id="demo-chain")
     steps = demo_steps(p, "demo-chain", chain.time_ms)
     for step in steps:
-        assert chain.run(step.txs, advance_ms=2_500) == step.expected, step.label
+        assert chain.run(step.txs, advance_ms=5_000) == step.expected, step.label
