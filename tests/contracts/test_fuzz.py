@@ -12,7 +12,6 @@ from contracts.registry import MAX_INT, TX_TYPES
 from contracts.state import decode_value, encode_value
 from node.workload import sign_tx
 from primitives.errors import Code
-
 from tests.contracts.chain import World
 
 CODES = {c.value for c in Code}

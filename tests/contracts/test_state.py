@@ -82,7 +82,6 @@ def test_time_hook_reads_only_what_is_due() -> None:
     import contracts
     from contracts import BlockContext
     from primitives.genesis import Policy
-
     from tests.contracts.chain import verify_real
 
     p = Participants.generate(seed=b"hook")
