@@ -5,40 +5,36 @@ Why not the `trie` package: it manages ~4,000 inserts/s here (DEPENDENCIES.md), 
 node must update ~3 keys per transaction at 20,000+ tx/s. This is a purpose-built
 structure that does as few Python-level hash calls as possible.
 
-Structure — a compressed hexary sparse Merkle tree keyed by `path = sha256(key)`:
+Structure — a compressed hexary sparse Merkle tree keyed by `path = sha256(key)`, with
+small buckets at the bottom:
 - A key's position is the nibble sequence of its path (64 nibbles, high nibble first).
-- A subtree holding no key is EMPTY (32 zero bytes). A subtree holding exactly one key is
-  that key's leaf, placed as high as it can go; a subtree holding two or more keys is a
-  branch of 16 children. This form depends only on the set of keys, so the root does
-  not depend on insertion order or on how changes were batched.
-- leaf hash   = sha256(0x00 || path || sha256(value))            (65-byte preimage)
-- branch hash = sha256(0x01 || child_0 || ... || child_15)        (513-byte preimage)
-  Tags and preimage lengths keep leaves and branches apart.
+- A subtree holding no key is EMPTY (32 zero bytes). A subtree holding 1..BUCKET (8)
+  keys is one bucket: its entries (path || sha256(value)), sorted by path. A subtree
+  holding more keys is a branch of 16 children. This form depends only on the set of
+  keys, so the root does not depend on insertion order or on how changes were batched.
+- bucket hash = sha256(0x00 || entry_1 || ... || entry_n)          (1 + 64n bytes)
+- branch hash = sha256(0x01 || child_0 || ... || child_15)          (513 bytes)
+  Tags keep buckets and branches apart.
+- Buckets rather than single leaves remove the sparsest branch level (a branch over two
+  or three keys): ≈ 25% less time per update and ≈ 4x less memory than one leaf per key.
 
-Cost: with n keys a leaf sits at depth ≈ log16(n) + 1 (≈ 5–6 for 200k keys). One update
-hashes one leaf and the ≈ log16(n) branches above it, O(log n); a block's changes are
-applied together, so branches shared by several changed keys are hashed once (3,000
-changes on 200k keys rebuild ≈ 5,800 branches and 3,000 leaves). Measured with
-bench/state_bench.py on the shared 2-core box: ≈ 40 ms for those 3,000 changes when
-the box is quiet, 50–65 ms under the other engineers' load. A proof is one 480-byte row
-of the 15 sibling hashes per branch on the way down plus the leaf found at the end:
-≈ 2.5 KB for 200k keys, checked with ≈ log16(n) + 2 hashes.
+Cost: with n keys a bucket sits at depth ≈ log16(n / 3); one update hashes one bucket
+(≤ 513 bytes) and the branches above it, O(log n). A block's changes are applied
+together, so a branch shared by several changed keys is hashed once. Measured with
+bench/state_bench.py on the shared 2-core box (other engineers' jobs running):
+3,000 changes on 200k keys in ≈ 37–48 ms. A proof is one 480-byte row of the 15 sibling
+hashes per branch on the way down plus the bucket at the end (≈ 2.2 KB for 200k keys),
+checked with one hash per row plus one.
 
-Persistence: the tree's inner nodes live in memory only (≈ 600 bytes per key,
-measured with tracemalloc: ≈ 120 MB for 200k keys). What is written — inside the
+Persistence: the tree's inner nodes live in memory only (≈ 140 bytes per key,
+measured with tracemalloc: ≈ 28 MB for 200k keys). What is written — inside the
 caller's Batch, so in the block's one WriteBatch — is the plain key → value index under
 `index_prefix`, which also serves ordered prefix scans for the contracts. At open the
-tree is rebuilt from that index (O(n): ≈ 3 s per 200k keys here), and the rebuilt root is
-what the chain store compares with the stored head state root: the integrity check at
-start-up is a full recompute, so persisted inner nodes would add write volume (≈ 3 MB
-per 1,000-tx block) without adding assurance. Proofs are served against the current
-root (what the RPC needs); past roots are kept by the chain store per height for
-checking headers, not for proving.
-
-Nodes are immutable once built (an update path-copies), so `prepare` can compute the
-next root without disturbing readers, and `adopt` switches over once the batch is on
-disk. Python's cyclic GC is paused during an update: walking ~10^5 live nodes in the
-middle of one costs several times the update itself.
+tree is rebuilt from that index (O(n): ≈ 2–3 s per 200k keys here), and the rebuilt root
+is what the chain store compares with the stored head state root: the integrity check at
+start-up is a full recompute, so persisted inner nodes would add write volume without
+adding assurance. Proofs are served against the current root (what the RPC needs);
+past roots are kept by the chain store per height for checking headers, not for proving.
 """
 
 from __future__ import annotations
@@ -55,21 +51,27 @@ from storage.kv import KV, Batch
 EMPTY = bytes(32)
 """Hash of an empty subtree, and the root of an empty state."""
 
+BUCKET = 8
+"""Most keys a subtree holds as one bucket; a subtree with more is a branch."""
+
 _LEAF = b"\x00"
 _BRANCH = b"\x01"
 _ROW = 15 * 32
+_E = 64  # bytes per bucket entry: path || value_hash
 _sha = hashlib.sha256
 
-Leaf = tuple[bytes, bytes, bytes]
-"""(path, value_hash, leaf_hash)."""
+Bucket = tuple  # type: ignore[type-arg]
+"""(entries, count, hash): `entries` is count × (path || value_hash), sorted by path,
+1 <= count <= BUCKET; hash = sha256(0x00 || entries)."""
 
 Branch = list  # type: ignore[type-arg]
-"""[children (list of 16 nodes), preimage (bytearray: 0x01 || 16 child hashes), hash].
-A plain list, not a class: building ~6,000 of them per block is the hot path, and a
-list literal costs a fraction of a Python-level __init__. Never mutated once built."""
+"""[children (list of 16 nodes), preimage (bytearray: 0x01 || 16 child hashes), hash,
+count of keys below (> BUCKET)]. A plain list, not a class: building thousands per
+block is the hot path, and a list literal costs a fraction of a Python __init__."""
 
 Node = Any
-"""None (empty), a Leaf tuple, or a Branch list; the node's hash is node[2] for both."""
+"""None (empty), a Bucket tuple or a Branch list; node[2] is the hash of either.
+Nodes are never mutated once built."""
 
 
 def _nibble(path: bytes, depth: int) -> int:
@@ -77,19 +79,29 @@ def _nibble(path: bytes, depth: int) -> int:
     return b & 15 if depth & 1 else b >> 4
 
 
+def _bucket(entries: bytes) -> Bucket:
+    return (entries, len(entries) >> 6, _sha(_LEAF + entries).digest())
+
+
+def _count(node: Node) -> int:
+    if node is None:
+        return 0
+    return node[1] if type(node) is tuple else node[3]  # type: ignore[no-any-return]
+
+
 def _build(depth: int, entries: list[tuple[bytes, bytes]]) -> Node:
     """Canonical subtree over (path, value_hash) entries sorted by path, all of which
     share their first `depth` nibbles."""
-    if not entries:
+    n = len(entries)
+    if n == 0:
         return None
-    if len(entries) == 1:
-        p, v = entries[0]
-        return (p, v, _sha(_LEAF + p + v).digest())
+    if n <= BUCKET:
+        return _bucket(b"".join([p + v for p, v in entries]))
     children: list[Node] = [None] * 16
     hashes = [EMPTY] * 16
     shift = 0 if depth & 1 else 4
     byte = depth >> 1
-    i, n = 0, len(entries)
+    i = 0
     while i < n:
         nib = (entries[i][0][byte] >> shift) & 15
         j = i + 1
@@ -100,20 +112,28 @@ def _build(depth: int, entries: list[tuple[bytes, bytes]]) -> Node:
         hashes[nib] = child[2]
         i = j
     buf = bytearray(_BRANCH + b"".join(hashes))
-    return [children, buf, _sha(buf).digest()]
+    return [children, buf, _sha(buf).digest(), n]
 
 
-def _close(children: list[Node], buf: bytearray) -> Node:
-    """The node for a branch whose children changed: collapses to nothing or to a lone
-    leaf, else a new branch."""
-    empties = children.count(None)
-    if empties == 16:
+def _entries(blob: bytes) -> list[tuple[bytes, bytes]]:
+    return [(blob[o : o + 32], blob[o + 32 : o + _E]) for o in range(0, len(blob), _E)]
+
+
+def _find(blob: bytes, path: bytes) -> int:
+    """Offset of `path`'s entry in a bucket's entries, or -1."""
+    i = blob.find(path)
+    while i >= 0 and i % _E:
+        i = blob.find(path, i + 1)
+    return i
+
+
+def _close(children: list[Node], buf: bytearray, count: int) -> Node:
+    """The node for a branch position whose children changed and now hold `count` keys."""
+    if count == 0:
         return None
-    if empties == 15:
-        only = next(c for c in children if c is not None)
-        if type(only) is tuple:
-            return only  # a lone leaf moves up to where its subtree begins
-    return [children, buf, _sha(buf).digest()]
+    if count <= BUCKET:  # every child is a bucket or empty: merge them, in path order
+        return _bucket(b"".join([c[0] for c in children if c is not None]))
+    return [children, buf, _sha(buf).digest(), count]
 
 
 def _update(node: Node, depth: int, items: list[tuple[bytes, bytes | None]]) -> Node:
@@ -122,28 +142,16 @@ def _update(node: Node, depth: int, items: list[tuple[bytes, bytes | None]]) -> 
     if node is None:
         return _build(depth, [(p, v) for p, v in items if v is not None])
     if type(node) is tuple:
-        lpath = node[0]
-        entries: list[tuple[bytes, bytes]] = []
-        seen = False
+        merged = dict(_entries(node[0]))
         for p, v in items:
-            if p == lpath:
-                seen = True
-                if v == node[1]:
-                    if len(items) == 1:
-                        return node
-                    entries.append((p, v))
-                elif v is not None:
-                    entries.append((p, v))
-            elif v is not None:
-                entries.append((p, v))
-        if not seen:
-            if not entries:
-                return node
-            entries.append((lpath, node[1]))
-            entries.sort()
-        return _build(depth, entries)
+            if v is None:
+                merged.pop(p, None)
+            else:
+                merged[p] = v
+        return _build(depth, sorted(merged.items()))
     children = node[0][:]
     buf = bytearray(node[1])
+    count = node[3]
     shift = 0 if depth & 1 else 4
     byte = depth >> 1
     n = len(items)
@@ -161,11 +169,12 @@ def _update(node: Node, depth: int, items: list[tuple[bytes, bytes | None]]) -> 
             child = _update_one(c, depth + 1, p, v)
         else:
             child = _update(c, depth + 1, items[i:j])
+        count += _count(child) - _count(c)
         children[nib] = child
         o = 1 + 32 * nib
         buf[o : o + 32] = EMPTY if child is None else child[2]
         i = j
-    return _close(children, buf)
+    return _close(children, buf, count)
 
 
 def _update_one(top: Node, depth: int, p: bytes, v: bytes | None) -> Node:
@@ -182,32 +191,46 @@ def _update_one(top: Node, depth: int, p: bytes, v: bytes | None) -> Node:
     if node is None:
         if v is None:
             return top
-        new = (p, v, _sha(_LEAF + p + v).digest())
-    elif node[0] == p:
-        if v == node[1]:
-            return top
-        new = None if v is None else (p, v, _sha(_LEAF + p + v).digest())
+        new = _bucket(p + v)
+        delta = 1
     else:
-        if v is None:
-            return top
-        pair = [(p, v), (node[0], node[1])]
-        pair.sort()
-        new = _build(depth, pair)
+        blob = node[0]
+        i = _find(blob, p)
+        if i >= 0:
+            if v is None:
+                rest = blob[:i] + blob[i + _E :]
+                new = _bucket(rest) if rest else None
+                delta = -1
+            elif blob[i + 32 : i + _E] == v:
+                return top
+            else:
+                new = _bucket(blob[: i + 32] + v + blob[i + _E :])
+                delta = 0
+        else:
+            if v is None:
+                return top
+            if node[1] < BUCKET:
+                o = 0
+                while o < len(blob) and blob[o : o + 32] < p:
+                    o += _E
+                new = _bucket(blob[:o] + p + v + blob[o:])
+            else:
+                entries = _entries(blob)
+                entries.append((p, v))
+                entries.sort()
+                new = _build(depth, entries)
+            delta = 1
     for branch, nib in reversed(stack):
         children = branch[0][:]
-        old = children[nib]
         children[nib] = new
         buf = bytearray(branch[1])
         o = 1 + 32 * nib
-        if new is None:
-            buf[o : o + 32] = EMPTY
-            new = _close(children, buf)
+        buf[o : o + 32] = EMPTY if new is None else new[2]
+        count = branch[3] + delta
+        if count <= BUCKET:
+            new = _close(children, buf, count)
         else:
-            buf[o : o + 32] = new[2]
-            if type(new) is tuple and type(old) is list:  # a branch below shrank to one leaf
-                new = _close(children, buf)
-            else:  # as many keys below as before, or more: still a branch
-                new = [children, buf, _sha(buf).digest()]
+            new = [children, buf, _sha(buf).digest(), count]
     return new
 
 
@@ -224,47 +247,39 @@ class StateProof:
     """Where the walk from the root along sha256(key) ends.
 
     `siblings[d]` holds the 15 sibling hashes (480 bytes, in nibble order, skipping the
-    walked child) of the branch at depth d. The walk ends either at an empty slot
-    (`leaf_path` None: the key is absent) or at a leaf: the key's own (inclusion) or
-    another key's whose path shares the walked nibbles (exclusion).
+    walked child) of the branch at depth d. The walk ends at an empty slot (`bucket`
+    None: the key is absent) or at a bucket: its entries (count × (path || sha256(value)),
+    sorted by path) hold every key of that subtree, so the key is either among them
+    (inclusion) or absent (exclusion).
     """
 
     siblings: tuple[bytes, ...]
-    leaf_path: bytes | None
-    leaf_value_hash: bytes | None
+    bucket: bytes | None
 
     def to_dict(self) -> dict[str, Any]:
         """Canonical-codec form (bytes fields)."""
-        return {
-            "siblings": list(self.siblings),
-            "leaf_path": self.leaf_path,
-            "leaf_value_hash": self.leaf_value_hash,
-        }
+        return {"siblings": list(self.siblings), "bucket": self.bucket}
 
     def to_json(self) -> dict[str, Any]:
         """JSON form: every byte string as lowercase hex."""
-        return {
-            "siblings": [s.hex() for s in self.siblings],
-            "leaf_path": _hex_or_none(self.leaf_path),
-            "leaf_value_hash": _hex_or_none(self.leaf_value_hash),
-        }
+        return {"siblings": [s.hex() for s in self.siblings], "bucket": _hex_or_none(self.bucket)}
 
     @staticmethod
     def from_dict(doc: Any) -> StateProof:
         """Strict inverse of `to_dict`; raises `malformed` on anything else."""
-        if not isinstance(doc, dict) or set(doc) != {"siblings", "leaf_path", "leaf_value_hash"}:
-            raise GodownError(Code.MALFORMED, "state proof must have siblings, leaf_path, leaf_value_hash")
+        if not isinstance(doc, dict) or set(doc) != {"siblings", "bucket"}:
+            raise GodownError(Code.MALFORMED, "state proof must have exactly siblings and bucket")
         sib = doc["siblings"]
         if not isinstance(sib, (list, tuple)) or len(sib) > 64:
             raise GodownError(Code.MALFORMED, "state proof siblings must be a list of at most 64 rows")
         if not all(isinstance(s, bytes) and len(s) == _ROW for s in sib):
             raise GodownError(Code.MALFORMED, "each state proof row must be 480 bytes")
-        lp, lv = doc["leaf_path"], doc["leaf_value_hash"]
-        if (lp is None) != (lv is None):
-            raise GodownError(Code.MALFORMED, "leaf_path and leaf_value_hash come together")
-        if lp is not None and not (isinstance(lp, bytes) and len(lp) == 32 and isinstance(lv, bytes) and len(lv) == 32):
-            raise GodownError(Code.MALFORMED, "leaf_path and leaf_value_hash must be 32 bytes")
-        return StateProof(tuple(sib), lp, lv)
+        bucket = doc["bucket"]
+        if bucket is not None and not (
+            isinstance(bucket, bytes) and bucket and len(bucket) % _E == 0 and len(bucket) <= BUCKET * _E
+        ):
+            raise GodownError(Code.MALFORMED, f"state proof bucket must be 1..{BUCKET} entries of 64 bytes")
+        return StateProof(tuple(sib), bucket)
 
     @staticmethod
     def from_json(doc: Any) -> StateProof:
@@ -273,10 +288,7 @@ class StateProof:
             return StateProof.from_dict(
                 {
                     "siblings": [bytes.fromhex(s) for s in doc["siblings"]],
-                    "leaf_path": None if doc["leaf_path"] is None else bytes.fromhex(doc["leaf_path"]),
-                    "leaf_value_hash": None
-                    if doc["leaf_value_hash"] is None
-                    else bytes.fromhex(doc["leaf_value_hash"]),
+                    "bucket": None if doc["bucket"] is None else bytes.fromhex(doc["bucket"]),
                 }
             )
         except (KeyError, TypeError, ValueError, AttributeError):
@@ -290,22 +302,27 @@ def verify_proof(root: bytes, key: bytes, value: bytes | None, proof: StateProof
     depth = len(proof.siblings)
     if depth > 64 or any(len(s) != _ROW for s in proof.siblings):
         return False
-    if proof.leaf_path is None:
-        if value is not None or proof.leaf_value_hash is not None:
+    blob = proof.bucket
+    if blob is None:
+        if value is not None:
             return False
         h = EMPTY
     else:
-        lp, vh = proof.leaf_path, proof.leaf_value_hash
-        if vh is None or len(lp) != 32 or len(vh) != 32:
+        if not blob or len(blob) % _E or len(blob) > BUCKET * _E:
             return False
-        if any(_nibble(lp, d) != _nibble(path, d) for d in range(depth)):
-            return False
-        if lp == path:
-            if value is None or _sha(value).digest() != vh:
+        found: bytes | None = None
+        for o in range(0, len(blob), _E):
+            q = blob[o : o + 32]
+            if any(_nibble(q, d) != _nibble(path, d) for d in range(depth)):
+                return False  # an entry that does not belong where the walk ended
+            if q == path:
+                found = blob[o + 32 : o + _E]
+        if found is None:
+            if value is not None:
                 return False
-        elif value is not None:
+        elif value is None or _sha(value).digest() != found:
             return False
-        h = _sha(_LEAF + lp + vh).digest()
+        h = _sha(_LEAF + blob).digest()
     for d in range(depth - 1, -1, -1):
         row = proof.siblings[d]
         cut = _nibble(path, d) * 32
@@ -405,9 +422,7 @@ class StateTree:
             siblings.append(bytes(pre[1:o] + pre[o + 32 :]))
             node = node[0][nib]
             depth += 1
-        if node is None:
-            return StateProof(tuple(siblings), None, None)
-        return StateProof(tuple(siblings), node[0], node[1])
+        return StateProof(tuple(siblings), None if node is None else node[0])
 
 
 def _first(item: tuple[bytes, bytes | None]) -> bytes:

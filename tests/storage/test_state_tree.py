@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from primitives import codec
 from primitives.errors import GodownError
 from storage.kv import KV, Batch, LevelKV, MemoryKV
-from storage.state_tree import EMPTY, StateProof, StateTree, verify_proof
+from storage.state_tree import BUCKET, EMPTY, StateProof, StateTree, verify_proof
 
 
 # ---- an independent reference, written from the spec in the module docstring -------------
@@ -27,14 +27,17 @@ def h(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
+K = 8  # the bucket size the spec fixes
+
+
 def ref_root(state: dict[bytes, bytes]) -> bytes:
     leaves = {h(k).hex(): h(v) for k, v in state.items()}
 
     def sub(prefix: str, paths: list[str]) -> bytes:
         if not paths:
             return b"\x00" * 32
-        if len(paths) == 1:
-            return h(b"\x00" + bytes.fromhex(paths[0]) + leaves[paths[0]])
+        if len(paths) <= K:
+            return h(b"\x00" + b"".join(bytes.fromhex(p) + leaves[p] for p in sorted(paths)))
         kids = [sub(prefix + d, [p for p in paths if p[len(prefix)] == d]) for d in "0123456789abcdef"]
         return h(b"\x01" + b"".join(kids))
 
@@ -44,20 +47,21 @@ def ref_root(state: dict[bytes, bytes]) -> bytes:
 def ref_verify(root: bytes, key: bytes, value: bytes | None, proof: StateProof) -> bool:
     path = h(key).hex()
     rows = proof.siblings
-    if proof.leaf_path is None:
+    if proof.bucket is None:
         if value is not None:
             return False
         node = b"\x00" * 32
     else:
-        lp = proof.leaf_path.hex()
-        if lp[: len(rows)] != path[: len(rows)]:
+        blob = proof.bucket
+        entries = {blob[i : i + 32].hex(): blob[i + 32 : i + 64] for i in range(0, len(blob), 64)}
+        if len(blob) % 64 or not all(p[: len(rows)] == path[: len(rows)] for p in entries):
             return False
-        if lp == path:
-            if value is None or h(value) != proof.leaf_value_hash:
+        if path in entries:
+            if value is None or h(value) != entries[path]:
                 return False
         elif value is not None:
             return False
-        node = h(b"\x00" + proof.leaf_path + (proof.leaf_value_hash or b""))
+        node = h(b"\x00" + blob)
     for depth in reversed(range(len(rows))):
         slot = int(path[depth], 16)
         others = [rows[depth][i * 32 : (i + 1) * 32] for i in range(15)]
@@ -88,11 +92,15 @@ def test_empty_state() -> None:
     assert not verify_proof(tree.root, b"anything", b"", proof)
 
 
-def test_single_key_root_is_its_leaf() -> None:
+def test_small_state_root_is_one_bucket() -> None:
     kv = MemoryKV()
     tree = StateTree(kv)
     root = apply(tree, kv, {b"k": b"v"})
     assert root == h(b"\x00" + h(b"k") + h(b"v")) == ref_root({b"k": b"v"})
+    root = apply(tree, kv, {b"j": b"w"})
+    pairs = sorted([(h(b"k"), h(b"v")), (h(b"j"), h(b"w"))])
+    assert root == h(b"\x00" + b"".join(p + v for p, v in pairs)) == ref_root({b"k": b"v", b"j": b"w"})
+    assert BUCKET == K
 
 
 @settings(max_examples=80, deadline=None)
@@ -194,17 +202,30 @@ def test_tampered_proofs_roots_and_values_fail() -> None:
         for pos in (0, 31, 200, 479):
             flipped = row[:pos] + bytes([row[pos] ^ 0x80]) + row[pos + 1 :]
             sib = proof.siblings[:d] + (flipped,) + proof.siblings[d + 1 :]
-            bad = StateProof(sib, proof.leaf_path, proof.leaf_value_hash)
+            bad = StateProof(sib, proof.bucket)
             assert not verify_proof(root, key, state[key], bad)
             assert not ref_verify(root, key, state[key], bad)
     # dropping or adding a row fails
-    assert not verify_proof(root, key, state[key], StateProof(proof.siblings[1:], proof.leaf_path, proof.leaf_value_hash))
-    assert not verify_proof(root, key, state[key], StateProof(proof.siblings + (bytes(480),), proof.leaf_path, proof.leaf_value_hash))
+    assert not verify_proof(root, key, state[key], StateProof(proof.siblings[1:], proof.bucket))
+    assert not verify_proof(root, key, state[key], StateProof(proof.siblings + (bytes(480),), proof.bucket))
+    # any change to the bucket's bytes fails
+    assert proof.bucket is not None
+    for pos in range(0, len(proof.bucket), 17):
+        blob = proof.bucket[:pos] + bytes([proof.bucket[pos] ^ 1]) + proof.bucket[pos + 1 :]
+        assert not verify_proof(root, key, state[key], StateProof(proof.siblings, blob))
+        assert not ref_verify(root, key, state[key], StateProof(proof.siblings, blob))
+    # removing the key's entry from the bucket does not make an exclusion proof
+    path = h(key)
+    i = proof.bucket.find(path)
+    assert i % 64 == 0
+    without = proof.bucket[:i] + proof.bucket[i + 64 :]
+    if without:
+        assert not verify_proof(root, key, None, StateProof(proof.siblings, without))
     # another key's proof does not prove this key
     other = tree.prove(b"key/18")
     assert not verify_proof(root, key, state[key], other)
-    # a proof that the key is absent cannot be forged by dropping the leaf
-    assert not verify_proof(root, key, None, StateProof(proof.siblings, None, None))
+    # a proof that the key is absent cannot be forged by dropping the bucket
+    assert not verify_proof(root, key, None, StateProof(proof.siblings, None))
 
 
 def test_exclusion_proofs_of_both_kinds() -> None:
@@ -217,13 +238,15 @@ def test_exclusion_proofs_of_both_kinds() -> None:
         assert verify_proof(root, key, None, proof)
         assert ref_verify(root, key, None, proof)
         assert not verify_proof(root, key, b"", proof)
-        kinds.add("empty slot" if proof.leaf_path is None else "other leaf")
-        if proof.leaf_path is not None:
-            # the neighbour's leaf does not prove the neighbour's key absent
-            neighbour = next(k for k in state if h(k) == proof.leaf_path)
-            assert not verify_proof(root, neighbour, None, proof)
-            assert verify_proof(root, neighbour, state[neighbour], proof)
-    assert kinds == {"empty slot", "other leaf"}
+        kinds.add("empty slot" if proof.bucket is None else "bucket without it")
+        if proof.bucket is not None:
+            # the same proof proves each neighbour in the bucket present, not absent
+            neighbours = [k for k in state if proof.bucket.find(h(k)) % 64 == 0 and h(k) in proof.bucket]
+            assert neighbours
+            for n in neighbours:
+                assert not verify_proof(root, n, None, proof)
+                assert verify_proof(root, n, state[n], proof)
+    assert kinds == {"empty slot", "bucket without it"}
 
 
 def test_proof_encodings_round_trip() -> None:
@@ -238,11 +261,13 @@ def test_proof_encodings_round_trip() -> None:
 
 
 @pytest.mark.parametrize("doc", [
-    None, {}, {"siblings": [], "leaf_path": b"x" * 32},
-    {"siblings": [b"short"], "leaf_path": None, "leaf_value_hash": None},
-    {"siblings": [], "leaf_path": b"x" * 32, "leaf_value_hash": None},
-    {"siblings": [], "leaf_path": b"x" * 31, "leaf_value_hash": b"y" * 32},
-    {"siblings": [bytes(480)] * 65, "leaf_path": None, "leaf_value_hash": None},
+    None, {}, {"siblings": []},
+    {"siblings": [b"short"], "bucket": None},
+    {"siblings": [], "bucket": b""},
+    {"siblings": [], "bucket": b"x" * 63},
+    {"siblings": [], "bucket": b"x" * 64 * 9},
+    {"siblings": [bytes(480)] * 65, "bucket": None},
+    {"siblings": [], "bucket": None, "extra": 1},
 ])
 def test_malformed_proofs_are_refused(doc: object) -> None:
     with pytest.raises(GodownError):
@@ -251,7 +276,7 @@ def test_malformed_proofs_are_refused(doc: object) -> None:
 
 def test_malformed_proof_json_is_refused() -> None:
     with pytest.raises(GodownError):
-        StateProof.from_json({"siblings": ["zz"], "leaf_path": None, "leaf_value_hash": None})
+        StateProof.from_json({"siblings": ["zz"], "bucket": None})
 
 
 def test_scan_is_ordered_and_prefix_bounded(kv: KV) -> None:
