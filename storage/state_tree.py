@@ -35,6 +35,11 @@ is what the chain store compares with the stored head state root: the integrity 
 start-up is a full recompute, so persisted inner nodes would add write volume without
 adding assurance. Proofs are served against the current root (what the RPC needs);
 past roots are kept by the chain store per height for checking headers, not for proving.
+
+Nodes are immutable once built (an update path-copies), so `prepare` computes the next
+root without disturbing readers, and `adopt` switches over once the batch is on disk.
+Python's cyclic GC is paused during an update: walking ~10^5 live nodes in the middle
+of one costs several times the update itself.
 """
 
 from __future__ import annotations
