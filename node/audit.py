@@ -18,12 +18,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import contracts
+from contracts.members import sender_identity
+from contracts.state import Overlay
 from primitives.block import Block, Commit
 from primitives.errors import Code, GodownError
 from primitives.genesis import Genesis
 from primitives.keys import verify_signature
 from storage.chain import ChainStore
-from storage.kv import LevelKV
 
 from node.client import RpcClient
 from node.ledger import Ledger
@@ -54,6 +55,12 @@ def _verify_chunk(items: list[tuple[bytes, bytes, bytes]]) -> list[bool]:
     return [verify_signature(pub, msg, sig) for msg, sig, pub in items]
 
 
+def sender_key(state: contracts.StateReader, sender: str) -> bytes | None:
+    """The signing key a sender is registered with at this point of the chain."""
+    found = sender_identity(Overlay(state), sender)
+    return None if found is None else found[1]
+
+
 class _Verifier:
     """Checks signatures in worker processes, one chunk of blocks ahead."""
 
@@ -65,7 +72,7 @@ class _Verifier:
         items: list[tuple[bytes, bytes, bytes]] = []
         for bi, (block, _) in enumerate(blocks):
             for ti, stx in enumerate(block.txs):
-                pub = contracts.sender_key(ledger.state, stx.tx.sender)
+                pub = sender_key(ledger.state, stx.tx.sender)
                 if pub is not None:  # senders registered inside this chunk are checked during execution
                     refs.append((bi, ti))
                     items.append((stx.tx_bytes, stx.sig, pub))
@@ -105,7 +112,7 @@ def replay(genesis: Genesis, blocks: Iterator[tuple[Block, Commit]], source: str
                 for (bi, ti), ok in zip(refs, flags):
                     if ok:
                         stx = pending[bi][0].txs[ti]
-                        pub = contracts.sender_key(ledger.state, stx.tx.sender)
+                        pub = sender_key(ledger.state, stx.tx.sender)
                         if pub is not None:
                             ledger.signatures.mark(stx, pub)
             for block, commit in pending:
@@ -157,7 +164,7 @@ def replay_from_data_dir(data_dir: str | Path, genesis_path: str | None = None, 
     """Audit a stopped node's data directory (the node must not be running: LevelDB is locked)."""
     d = Path(data_dir).resolve()
     genesis = _find_genesis(d, genesis_path)
-    store = ChainStore.open(LevelKV(str(d / "chain")))
+    store = ChainStore.open_path(d / "chain")
     try:
         head = store.head_height
 

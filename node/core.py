@@ -84,8 +84,7 @@ class NodeCore:
         loc = self.ledger.store.get_tx(tx_id)
         if loc is None:
             return None
-        height, index, result = loc
-        return {"tx_id": tx_id.hex(), "height": height, "index": index, "result": result}
+        return {"tx_id": tx_id.hex(), "height": loc.height, "index": loc.index, "result": loc.result}
 
     # --- blocks ---------------------------------------------------------------
     def apply(self, block: Block, commit: Commit, outcome: contracts.BlockOutcome | None = None) -> None:

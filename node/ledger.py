@@ -20,7 +20,7 @@ from primitives.genesis import Genesis
 from primitives.hashing import EMPTY_ROOT
 from primitives.tx import SignedTx
 from storage.chain import ChainStore
-from storage.kv import KV, LevelKV, MemoryKV
+from storage.kv import MemoryKV
 
 log = logging.getLogger("godown.ledger")
 
@@ -59,12 +59,11 @@ class Ledger:
     @staticmethod
     def open(data_dir: str | Path | None, genesis: Genesis) -> Ledger:
         """Open (or create) the store; refuse one that belongs to another genesis or is damaged."""
-        kv: KV = MemoryKV() if data_dir is None else LevelKV(str(Path(data_dir) / "chain"))
-        store = ChainStore.open(kv)
-        if store.genesis_hash is None:
+        store = ChainStore.open(MemoryKV()) if data_dir is None else ChainStore.open_path(Path(data_dir) / "chain")
+        if not store.is_initialized:
             store.init_genesis(genesis.hash(), contracts.genesis_state(genesis))
         elif store.genesis_hash != genesis.hash():
-            kv.close()
+            store.close()
             raise GodownError(Code.BAD_CONFIG, f"data in {data_dir} belongs to another genesis")
         return Ledger(store, genesis)
 
@@ -80,14 +79,15 @@ class Ledger:
         return self.store.head_height
 
     def head_hash(self) -> bytes:
-        return self.store.head_hash if self.height > 0 else self.genesis.hash()
+        return self.store.head_hash
 
     def head_time_ms(self) -> int:
-        block = self.store.get_block(self.height) if self.height > 0 else None
-        return block.header.time_ms if block else self.genesis.genesis_time_ms
+        header = self.store.get_header(self.height)
+        return header.time_ms if header else self.genesis.genesis_time_ms
 
     def last_results_root(self) -> bytes:
-        return self.store.results_root_at(self.height) if self.height > 0 else EMPTY_ROOT
+        root = self.store.results_root_at(self.height)
+        return EMPTY_ROOT if root is None else root
 
     @property
     def state(self) -> contracts.StateReader:

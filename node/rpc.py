@@ -245,8 +245,8 @@ class Routes:
             key = raw.encode()
         if len(key) > 512:
             raise GodownError(Code.OVERSIZE, "key too long")
-        value = store.state.get(key)
-        proof = store.prove(key)
+        entry = store.prove(key)
+        value = entry.value
         decoded: Any = None
         if value is not None:
             try:
@@ -258,10 +258,10 @@ class Routes:
             "exists": value is not None,
             "value": decoded,
             "value_raw": value.hex() if value is not None else None,
-            "height": store.head_height,
-            "state_root": store.state_root.hex(),
-            "certified_by_height": store.head_height + 1,
-            "proof": jsonable(proof.to_dict()),
+            "height": entry.height,
+            "state_root": entry.root.hex(),
+            "certified_by_height": entry.height + 1,
+            "proof": entry.proof.to_json(),
         })
 
     def _view(self, fn: Callable[[contracts.StateReader, str], dict[str, Any] | None], what: str) -> Handler:
