@@ -100,6 +100,8 @@ class _Outbox:
         self.queued_bytes = 0
         self.signaled = False
         self.wake_event: trio.Event | None = None
+        self.connect_event: trio.Event | None = None
+        self.scope: trio.CancelScope | None = None
         self.connected = False
         self.sent_frames = 0
         self.sent_bytes = 0
@@ -129,16 +131,25 @@ class _Outbox:
             return batch
 
 
+class _StreamEnd:
+    """Set by a stream's watcher when the remote closed or reset it; read by its writer."""
+
+    __slots__ = ("flag",)
+
+    def __init__(self) -> None:
+        self.flag = False
+
+
 class _ConnectionWatch(INotifee):
     """Wakes the writer of a peer that does not dial when that peer connects to us."""
 
-    def __init__(self, events: dict[ID, trio.Event]) -> None:
-        self._events = events
+    def __init__(self, lookup: Callable[[ID], _Outbox | None]) -> None:
+        self._lookup = lookup
 
     async def connected(self, network: INetwork, conn: INetConn) -> None:
-        event = self._events.get(conn.muxed_conn.peer_id)
-        if event is not None:
-            event.set()
+        box = self._lookup(conn.muxed_conn.peer_id)
+        if box is not None and box.connect_event is not None:
+            box.connect_event.set()
 
     async def disconnected(self, network: INetwork, conn: INetConn) -> None:
         return None
@@ -188,27 +199,60 @@ class P2PService:
         self._batch_bytes = batch_bytes
         self._on_frame = on_frame
         self.inbox: queue.SimpleQueue[tuple[str, bytes]] = queue.SimpleQueue()
+        # Copy-on-write: `set_peers` swaps in new dicts, callers on other threads
+        # read whichever one is current, never one being changed.
         self._outboxes: dict[str, _Outbox] = {}
         self._by_pid: dict[ID, _Outbox] = {}
-        for member_id, (sign_pub, addr) in peers.items():
-            pid = peer_id(sign_pub)
-            if pid == self.peer_id:
-                continue  # our own entry in a shared peer list
-            box = _Outbox(member_id, pid, transport_part(addr, sign_pub))
-            self._outboxes[member_id] = box
-            self._by_pid[pid] = box
+        self._peers_lock = threading.Lock()
+        self._outboxes, self._by_pid = self._build_peers(peers, {})
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._failure: BaseException | None = None
         self._token: trio.lowlevel.TrioToken | None = None
         self._stop_event: trio.Event | None = None
-        self._connect_events: dict[ID, trio.Event] = {}
+        self._host: IHost | None = None
+        self._nursery: trio.Nursery | None = None
+
+    def _build_peers(
+        self, peers: Mapping[str, tuple[bytes, str]], current: Mapping[str, _Outbox]
+    ) -> tuple[dict[str, _Outbox], dict[ID, _Outbox]]:
+        """Outboxes for `peers`, reusing the current one of any peer whose key and address are unchanged."""
+        outboxes: dict[str, _Outbox] = {}
+        by_pid: dict[ID, _Outbox] = {}
+        for member_id, (sign_pub, addr) in peers.items():
+            pid = peer_id(sign_pub)
+            if pid == self.peer_id:
+                continue  # our own entry in a shared peer list
+            maddr = transport_part(addr, sign_pub)
+            old = current.get(member_id)
+            box = old if old is not None and old.pid == pid and old.addr == maddr else _Outbox(member_id, pid, maddr)
+            if pid in by_pid:
+                raise GodownError(Code.BAD_CONFIG, f"members {by_pid[pid].member_id} and {member_id} share a key")
+            outboxes[member_id] = box
+            by_pid[pid] = box
+        return outboxes, by_pid
 
     # ---- the seam: called from any thread -------------------------------------------------
 
     def set_on_frame(self, on_frame: FrameHandler | None) -> None:
         """Register the receive callback (called on the trio thread); None sends frames to `inbox`."""
         self._on_frame = on_frame
+
+    def set_peers(self, peers: Mapping[str, tuple[bytes, str]]) -> None:
+        """Replace the allowlist (e.g. after a membership change), from any thread.
+
+        Peers no longer listed are disconnected and refused from now on; new ones
+        are dialed; unchanged ones keep their connection and queue.
+        """
+        with self._peers_lock:
+            old = self._outboxes
+            self._outboxes, self._by_pid = self._build_peers(peers, old)
+            added = [b for m, b in self._outboxes.items() if old.get(m) is not b]
+            removed = [b for m, b in old.items() if self._outboxes.get(m) is not b]
+        log.info("p2p peers updated: added=%s removed=%s", [b.member_id for b in added], [b.member_id for b in removed])
+        if self._token is not None:
+            with contextlib.suppress(trio.RunFinishedError):
+                self._token.run_sync_soon(self._apply_peer_change, added, removed)
 
     def start(self, timeout: float = START_TIMEOUT) -> None:
         """Start the trio thread and return once the host listens; `unavailable` if it cannot."""
@@ -328,7 +372,7 @@ class P2PService:
         return pid in self._by_pid
 
     def _make_host(self) -> IHost:
-        n = max(len(self._outboxes), 1)
+        n = len(self._outboxes)
         config = ConnectionConfig(
             # py-libp2p's auto-connector aims at the low watermark (or the mid-point
             # when high > low) and dials whatever the peerstore holds, duplicating our
@@ -337,7 +381,7 @@ class P2PService:
             min_connections=0,
             low_watermark=0,
             high_watermark=0,
-            max_connections=2 * n + 2,
+            max_connections=2 * n + 16,  # room for peers added later by set_peers
             max_connections_per_peer=2,
             dial_timeout=DIAL_TIMEOUT,
             inbound_upgrade_timeout=DIAL_TIMEOUT,
@@ -355,22 +399,17 @@ class P2PService:
 
     async def _main(self) -> None:
         host = self._make_host()
+        self._host = host
         self._stop_event = trio.Event()
-        for box in self._outboxes.values():
-            box.wake_event = trio.Event()
-            self._connect_events[box.pid] = trio.Event()
-        host.get_network().register_notifee(_ConnectionWatch(self._connect_events))
-        peerstore = host.get_peerstore()
-        for box in self._outboxes.values():
-            host.get_network().protect(box.pid, "godown-peer")
-            if self._dials(box):
-                peerstore.add_addrs(box.pid, [box.addr], 0)
+        host.get_network().register_notifee(_ConnectionWatch(self._by_pid.get))
         async with host.run(listen_addrs=[self._listen]):
             host.set_stream_handler(self._protocol, self._on_stream)
             async with trio.open_nursery() as nursery:
-                for box in self._outboxes.values():
-                    nursery.start_soon(self._peer_loop, host, box)
-                self._token = trio.lowlevel.current_trio_token()
+                self._nursery = nursery
+                with self._peers_lock:
+                    for box in self._outboxes.values():
+                        self._attach(box)
+                    self._token = trio.lowlevel.current_trio_token()
                 log.info("p2p listening: peer_id=%s addr=%s peers=%d", self.peer_id, self._listen, len(self._outboxes))
                 self._ready.set()
                 await self._stop_event.wait()
@@ -380,12 +419,49 @@ class P2PService:
                     with contextlib.suppress(Exception):
                         await host.get_network().close_peer(box.pid)
 
+    def _attach(self, box: _Outbox) -> None:
+        """Trio thread: start keeping a stream to `box`'s peer."""
+        assert self._host is not None and self._nursery is not None
+        box.wake_event = trio.Event()
+        box.connect_event = trio.Event()
+        box.scope = trio.CancelScope()
+        network = self._host.get_network()
+        network.protect(box.pid, "godown-peer")
+        if self._dials(box):
+            self._host.get_peerstore().add_addrs(box.pid, [box.addr], 0)
+        self._nursery.start_soon(self._peer_loop, self._host, box)
+
+    def _apply_peer_change(self, added: list[_Outbox], removed: list[_Outbox]) -> None:
+        """Trio thread: stop serving removed peers (and hang up on them), serve added ones."""
+        if self._nursery is None or self._host is None:
+            return
+        for box in removed:
+            if box.scope is not None:
+                box.scope.cancel()
+            box.connected = False
+            if box.pid not in self._by_pid:
+                self._host.get_network().unprotect(box.pid, "godown-peer")
+                self._nursery.start_soon(self._hang_up, box)
+        for box in added:
+            self._attach(box)
+
+    async def _hang_up(self, box: _Outbox) -> None:
+        log.info("p2p disconnecting removed peer: member=%s peer_id=%s", box.member_id, box.pid)
+        assert self._host is not None
+        with trio.move_on_after(STOP_TIMEOUT / 2), contextlib.suppress(Exception):
+            await self._host.get_network().close_peer(box.pid)
+
     def _dials(self, box: _Outbox) -> bool:
         """The member whose peer id sorts lower dials; the other waits to be dialed."""
         return self.peer_id.to_bytes() < box.pid.to_bytes()
 
     async def _peer_loop(self, host: IHost, box: _Outbox) -> None:
-        """Keep one outbound stream to `box`'s peer open and feed it from the queue, forever."""
+        """Keep one outbound stream to `box`'s peer open and feed it from the queue until cancelled."""
+        assert box.scope is not None
+        with box.scope:
+            await self._serve_peer(host, box)
+
+    async def _serve_peer(self, host: IHost, box: _Outbox) -> None:
         backoff = MIN_BACKOFF
         first = True
         while True:
@@ -400,11 +476,12 @@ class P2PService:
             first = False
             box.connected = True
             log.info("p2p stream open: member=%s peer_id=%s", box.member_id, box.pid)
+            ended = _StreamEnd()
             try:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._watch_stream, stream, nursery.cancel_scope)
-                    await self._pump(box, stream)
-                    nursery.cancel_scope.cancel()
+                    nursery.start_soon(self._watch_stream, stream, box, ended)
+                    await self._pump(host, box, stream, ended)
+                    nursery.cancel_scope.cancel()  # the watcher waits in a read: safe to cancel
             finally:
                 box.connected = False
                 with trio.move_on_after(1.0) as scope:
@@ -423,10 +500,10 @@ class P2PService:
                     with trio.fail_after(DIAL_TIMEOUT):
                         await host.connect(PeerInfo(box.pid, [box.addr]))
                 else:
-                    event = self._connect_events[box.pid]
+                    assert box.connect_event is not None
                     with trio.move_on_after(MAX_BACKOFF):
-                        await event.wait()
-                    self._connect_events[box.pid] = trio.Event()
+                        await box.connect_event.wait()
+                    box.connect_event = trio.Event()
                     if not network.get_connections(box.pid):
                         return None
             with trio.fail_after(STREAM_TIMEOUT):
@@ -437,9 +514,16 @@ class P2PService:
             log.debug("p2p open failed: member=%s peer_id=%s error=%r", box.member_id, box.pid, exc)
             return None
 
-    async def _pump(self, box: _Outbox, stream: INetStream) -> None:
-        """Write queued frames in batches until the stream fails; returns on failure."""
-        while True:
+    async def _pump(self, host: IHost, box: _Outbox, stream: INetStream, ended: _StreamEnd) -> None:
+        """Write queued frames in batches until the stream ends or a write fails.
+
+        A write is never cancelled: cancelling trio mid-send leaves half a yamux
+        frame on the connection and breaks every stream on it. A reset stream
+        makes yamux's write raise by itself; a write stuck longer than
+        WRITE_TIMEOUT (peer not reading at all) is ended by closing the
+        connection under it.
+        """
+        while not ended.flag:
             batch = box.take(self._batch_bytes)
             if not batch:
                 assert box.wake_event is not None
@@ -448,8 +532,12 @@ class P2PService:
                 continue
             data = encode_frames(batch)
             try:
-                with trio.fail_after(WRITE_TIMEOUT):
-                    await stream.write(data)
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._write_watchdog, host, box)
+                    try:
+                        await stream.write(data)
+                    finally:
+                        nursery.cancel_scope.cancel()
             except trio.Cancelled:
                 raise
             except Exception as exc:
@@ -460,12 +548,19 @@ class P2PService:
             box.sent_frames += len(batch)
             box.sent_bytes += len(data)
 
-    async def _watch_stream(self, stream: INetStream, scope: trio.CancelScope) -> None:
+    async def _write_watchdog(self, host: IHost, box: _Outbox) -> None:
+        await trio.sleep(WRITE_TIMEOUT)
+        log.warning("p2p write stuck for %.0f s, closing connection: member=%s peer_id=%s", WRITE_TIMEOUT, box.member_id, box.pid)
+        with contextlib.suppress(Exception):
+            await host.get_network().close_peer(box.pid)
+
+    async def _watch_stream(self, stream: INetStream, box: _Outbox, ended: _StreamEnd) -> None:
         """The remote never writes on our stream: any read result means it closed or reset."""
         with contextlib.suppress(Exception):
             while await stream.read(READ_SIZE):
                 pass
-        scope.cancel()
+        ended.flag = True
+        box.wake()
 
     async def _on_stream(self, stream: INetStream) -> None:
         """Inbound stream: cut frames out of large reads and deliver them in order."""
@@ -486,6 +581,11 @@ class P2PService:
                     frames = decoder.feed(data)
                 except GodownError as exc:
                     log.warning("p2p stream reset: member=%s peer_id=%s code=%s %s", box.member_id, pid, exc.code.value, exc.message)
+                    with contextlib.suppress(Exception):
+                        await stream.reset()
+                    return
+                if self._by_pid.get(pid) is not box:  # removed by set_peers meanwhile
+                    log.warning("p2p dropping stream of removed peer: member=%s peer_id=%s", box.member_id, pid)
                     with contextlib.suppress(Exception):
                         await stream.reset()
                     return
