@@ -577,15 +577,12 @@ class Replica:
             return self._reject(Code.WRONG_VIEW, f"view-change to old view {w}")
         have = self._vcs.get(w, {})
         if m.sender in have:
-            if self._my_last_commit is not None and self._may_answer(m.sender, w, "commit"):
-                self._send.append(Send(m.sender, self._my_last_commit))
+            self._hint_progress(have[m.sender])
             return self._reject(Code.DUPLICATE, "view-change already counted")
         if not self._valid_view_change(m):
             return
         self._vcs.setdefault(w, {})[m.sender] = m
-        if self._my_last_commit is not None and self._may_answer(m.sender, w, "commit"):
-            # Tell a peer that wants to leave our view how far we got, so it can fetch.
-            self._send.append(Send(m.sender, self._my_last_commit))
+        self._hint_progress(m)
         # f+1 peers want a higher view: join the smallest of them (PBFT liveness rule).
         latest: dict[str, int] = {}
         for v, by in self._vcs.items():
@@ -596,6 +593,14 @@ class Replica:
         if len(latest) >= self._f + 1:
             self._start_view_change(min(latest.values()))
         self._check_vc_quorum(self._view)
+
+    def _hint_progress(self, vc: ViewChange) -> None:
+        """A peer asking for a view change that has committed less than we have gets our
+        last COMMIT, so it learns it is behind and fetches."""
+        theirs = max([vc.stable_height] + [p.height for p in vc.proofs if p.kind == "commit"])
+        mine = self._my_last_commit
+        if mine is not None and theirs < mine.height <= self._last_committed and self._may_answer(vc.sender, vc.new_view, "commit"):
+            self._send.append(Send(vc.sender, mine))
 
     def _check_vc_quorum(self, w: int) -> None:
         if not self._in_vc or w != self._view:

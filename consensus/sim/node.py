@@ -4,7 +4,6 @@ node must) and a Byzantine one that runs an honest replica and then lies."""
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING
 
 from consensus.actions import Broadcast, Execute, FetchBlocks, Persist, Ready, Send
 from consensus.config import ReplicaConfig
@@ -16,9 +15,6 @@ from consensus.sim.network import Network
 from primitives.block import Commit
 from primitives.errors import GodownError
 from primitives.hashing import sha256
-
-if TYPE_CHECKING:
-    pass
 
 FETCH_LIMIT = 64
 
