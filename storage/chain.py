@@ -468,6 +468,18 @@ class ChainStore:
             self._wal_next = seq + 1
             return seq
 
+    def wal_append_many(self, records: list[bytes]) -> list[int]:
+        """Append several records in one synced batch; returns their sequence numbers."""
+        with self._lock:
+            batch = Batch()
+            seqs = list(range(self._wal_next, self._wal_next + len(records)))
+            for seq, record in zip(seqs, records):
+                batch.put(_WAL + _be(seq), record)
+            if seqs:
+                self._kv.write(batch, sync=True)
+                self._wal_next = seqs[-1] + 1
+            return seqs
+
     def wal_entries(self) -> list[tuple[int, bytes]]:
         """Every (sequence number, record) in append order."""
         cut = len(_WAL)

@@ -180,6 +180,7 @@ class LevelKV(KV):
         import plyvel  # local: only this class needs the C extension
 
         self.path = str(path)
+        self._plyvel = plyvel
         try:
             self._db: Any = plyvel.DB(
                 self.path,
@@ -205,8 +206,15 @@ class LevelKV(KV):
             raise NodeFault(Code.INTERNAL, f"store {self.path} is closed")
         return self._db
 
+    def _read_failed(self, exc: Exception) -> NodeFault:
+        return NodeFault(Code.STORE_DAMAGED, f"store {self.path} cannot be read: {exc}")
+
     def get(self, key: bytes) -> bytes | None:
-        return self._db_or_fail().get(key)  # type: ignore[no-any-return]
+        db = self._db_or_fail()
+        try:
+            return db.get(key)  # type: ignore[no-any-return]
+        except self._plyvel.Error as exc:  # checksum or I/O failure in a table file
+            raise self._read_failed(exc) from None
 
     def iterate(
         self, prefix: bytes = b"", start: bytes | None = None, reverse: bool = False
@@ -214,13 +222,19 @@ class LevelKV(KV):
         db = self._db_or_fail()
         upper = prefix_upper_bound(prefix)
         if reverse:
-            yield from self._iterate_reverse(db, prefix, upper, start)
+            try:
+                yield from self._iterate_reverse(db, prefix, upper, start)
+            except self._plyvel.Error as exc:
+                raise self._read_failed(exc) from None
             return
         if start is not None and upper is not None and start >= upper:
             return
         lower = prefix if start is None else max(start, prefix)
-        with db.iterator(start=lower or None, stop=upper) as it:
-            yield from it
+        try:
+            with db.iterator(start=lower or None, stop=upper) as it:
+                yield from it
+        except self._plyvel.Error as exc:
+            raise self._read_failed(exc) from None
 
     @staticmethod
     def _iterate_reverse(

@@ -289,3 +289,29 @@ def test_stored_block_bytes_are_the_canonical_encoding(store: ChainStore) -> Non
     block = store.get_block(2)
     assert block is not None
     assert store.get_block_bytes(2) == block.encode()
+
+
+def test_wal_append_many(backend: Backend, store: ChainStore) -> None:
+    assert store.wal_append(b"a") == 0
+    assert store.wal_append_many([b"b", b"c"]) == [1, 2]
+    assert store.wal_append_many([]) == []
+    assert ChainStore.open(backend.reopen()).wal_records() == [b"a", b"b", b"c"]
+
+
+def test_corrupt_table_file_is_a_clear_refusal(tmp_path: Path) -> None:
+    """Bytes flipped inside LevelDB's own table files: refused with a GodownError, never
+    a raw plyvel exception, whichever record the damage hits."""
+    s = ChainStore.open_path(tmp_path / "db")
+    s.init_genesis(GENESIS, {b"k%d" % i: b"v" * 50 for i in range(2000)})
+    grow(s, 20, txs_per_block=5)
+    s.close()
+    ChainStore.open_path(tmp_path / "db").close()  # the log is turned into table files
+    tables = sorted((tmp_path / "db").glob("*.ldb"), key=lambda f: f.stat().st_size)
+    assert tables
+    data = bytearray(tables[-1].read_bytes())
+    for pos in range(100, len(data) - 100, max(1, len(data) // 50)):
+        data[pos] ^= 0xFF
+    tables[-1].write_bytes(bytes(data))
+    with pytest.raises(GodownError) as err:
+        ChainStore.open_path(tmp_path / "db")
+    assert err.value.code == Code.STORE_DAMAGED
