@@ -315,3 +315,47 @@ def test_corrupt_table_file_is_a_clear_refusal(tmp_path: Path) -> None:
     with pytest.raises(GodownError) as err:
         ChainStore.open_path(tmp_path / "db")
     assert err.value.code == Code.STORE_DAMAGED
+
+
+class RecordingKV(MemoryKV):
+    """A MemoryKV that records every write, and can be told to fail the next one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[tuple[int, bool]] = []
+        self.fail_next = False
+
+    def write(self, batch: Batch, sync: bool = True) -> None:
+        if self.fail_next:
+            self.fail_next = False
+            raise GodownError(Code.INTERNAL, "disk full (test)")
+        self.writes.append((len(batch), sync))
+        super().write(batch, sync)
+
+
+def test_one_synced_batch_per_block() -> None:
+    kv = RecordingKV()
+    s = ChainStore.open(kv)
+    s.init_genesis(GENESIS, GENESIS_STATE)
+    kv.writes.clear()
+    grow(s, 3, txs_per_block=4)
+    assert len(kv.writes) == 3 and all(sync for _, sync in kv.writes)
+    # header, block, commit, roots, hash index, head, 4 tx entries, 4 state entries
+    assert all(n == 6 + 4 + 4 for n, _ in kv.writes)
+
+
+def test_failed_write_changes_nothing() -> None:
+    kv = RecordingKV()
+    s = ChainStore.open(kv)
+    s.init_genesis(GENESIS, GENESIS_STATE)
+    grow(s, 2)
+    before = (s.head_height, s.head_hash, s.state_root)
+    block = next_block(s, [signed_tx(500)])
+    kv.fail_next = True
+    with pytest.raises(GodownError):
+        s.commit_block(block, certify(block), {b"note/500": b"x"})
+    assert (s.head_height, s.head_hash, s.state_root) == before
+    assert s.state.get(b"note/500") is None and s.get_block(3) is None
+    s.commit_block(block, certify(block), {b"note/500": b"x"})  # and the same block goes in afterwards
+    assert s.head_height == 3
+    ChainStore.open(kv)  # still passes the integrity check
