@@ -16,7 +16,7 @@ from typing import Any
 from contracts.alarms import raise_alarm
 from contracts.context import Exec, alarm_id_for_tx, reject
 from contracts.records import get_lot, open_record_of, put_lot, put_record, watchers
-from contracts.state import P_DEVICE, P_HEARTBEAT_DUE, P_INBOUND, P_MEMBER, due_key, zone_key
+from contracts.state import P_DEVICE, P_DEVICE_LIVE, P_HEARTBEAT_DUE, P_INBOUND, P_MEMBER, due_key, zone_key
 from primitives.envelope import Envelope
 from primitives.errors import Code, GodownError
 from primitives.tx import SignedTx
@@ -37,11 +37,22 @@ def require_device(ctx: Exec, device_id: str) -> dict[str, Any]:
     return d  # type: ignore[no-any-return]
 
 
-def arm_heartbeat(ctx: Exec, device: dict[str, Any]) -> dict[str, Any]:
+def last_seen(ctx: Exec, device_id: str) -> tuple[int, int]:
+    """(last sequence number, last report time) of a device. Kept apart from the
+    device record, in a two-integer entry, so a report rewrites only that."""
+    seq, seen = ctx.state.get(P_DEVICE_LIVE + device_id.encode())
+    return seq, seen
+
+
+def _set_seen(ctx: Exec, device_id: str, seq: int) -> None:
+    ctx.state.put(P_DEVICE_LIVE + device_id.encode(), [seq, ctx.now])
+
+
+def arm_heartbeat(ctx: Exec, device: dict[str, Any], seen_ms: int) -> dict[str, Any]:
     """Put the device in the heartbeat due-index (if it is not there already)."""
     if device["hb_due"] is not None:
         return device
-    due = device["last_seen_ms"] + ctx.policy.heartbeat_interval_ms
+    due = seen_ms + ctx.policy.heartbeat_interval_ms
     ctx.state.put(due_key(P_HEARTBEAT_DUE, due, device["id"]), b"")
     return {**device, "hb_due": due}
 
@@ -59,9 +70,10 @@ def device_register(ctx: Exec, stx: SignedTx, body: Mapping[str, Any]) -> None:
     warehouse = stx.tx.sender
     ctx.state.put(_device_key(device_id), {
         "id": device_id, "warehouse": warehouse, "zone": body["zone"], "kind": body["kind"],
-        "sign_pub": body["sign_pub"], "state": "registered", "seq": -1, "last_seen_ms": ctx.now,
-        "hb_due": None, "alarm": None, "registered_ms": ctx.now,
+        "sign_pub": body["sign_pub"], "state": "registered", "hb_due": None, "alarm": None,
+        "registered_ms": ctx.now,
     })
+    _set_seen(ctx, device_id, -1)
     zk = zone_key(warehouse, body["zone"])
     zone = ctx.state.get(zk) or {"warehouse": warehouse, "zone": body["zone"], "devices": [], "lot": None}
     ctx.state.put(zk, {**zone, "devices": [*zone["devices"], device_id]})
@@ -71,7 +83,9 @@ def device_accept(ctx: Exec, stx: SignedTx, body: Mapping[str, Any]) -> None:
     d = require_device(ctx, body["device"])
     if d["state"] not in ("registered", "suspended"):
         raise reject(Code.DEVICE_WRONG_STATE, f"device {d['id']} is {d['state']}")
-    d = arm_heartbeat(ctx, {**d, "state": "accepted", "last_seen_ms": ctx.now, "accepted_by": stx.tx.sender})
+    seq, _ = last_seen(ctx, d["id"])
+    _set_seen(ctx, d["id"], seq)
+    d = arm_heartbeat(ctx, {**d, "state": "accepted", "accepted_by": stx.tx.sender}, ctx.now)
     ctx.state.put(_device_key(d["id"]), d)
 
 
@@ -108,8 +122,9 @@ def device_report(ctx: Exec, stx: SignedTx, body: Mapping[str, Any]) -> None:
     if d["state"] != "accepted":
         raise reject(Code.DEVICE_NOT_ACCEPTED, f"device {device_id} is {d['state']}")
     seq = body["seq"]
-    if seq <= d["seq"]:
-        raise reject(Code.BAD_SEQUENCE, f"sequence {seq} is not above {d['seq']}")
+    prev_seq, _ = last_seen(ctx, device_id)
+    if seq <= prev_seq:
+        raise reject(Code.BAD_SEQUENCE, f"sequence {seq} is not above {prev_seq}")
     kind = body["kind"]
     if kind not in REPORT_KINDS:
         raise reject(Code.BAD_BODY, f"kind must be one of {', '.join(REPORT_KINDS)}")
@@ -138,10 +153,10 @@ def device_report(ctx: Exec, stx: SignedTx, body: Mapping[str, Any]) -> None:
         if party not in recipients:
             raise reject(Code.MISSING_RECIPIENT, f"{party} must be a recipient of this report")
 
-    d = {**d, "seq": seq, "last_seen_ms": ctx.now}
+    _set_seen(ctx, device_id, seq)
     if d["hb_due"] is None:
-        d = arm_heartbeat(ctx, d)
-    ctx.state.put(key, d)
+        d = arm_heartbeat(ctx, d, ctx.now)
+        ctx.state.put(key, d)
     if kind == "inbound":
         _inbound(ctx, d, lot_id, quantity)
     elif kind == "outbound":

@@ -11,6 +11,7 @@ from __future__ import annotations
 from contracts.alarms import raise_alarm
 from contracts.cases import mature
 from contracts.context import Exec
+from contracts.devices import last_seen
 from contracts.records import get_record
 from contracts.state import P_DEVICE, P_HEARTBEAT_DUE, P_MATURITY_DUE, due_key, due_of, zone_key
 
@@ -48,7 +49,8 @@ def _heartbeat(ctx: Exec, key: bytes, due: int, device_id: str) -> None:
     if d["state"] != "accepted":
         ctx.state.put(dkey, {**d, "hb_due": None})
         return
-    actual = d["last_seen_ms"] + ctx.policy.heartbeat_interval_ms
+    _, seen_ms = last_seen(ctx, device_id)
+    actual = seen_ms + ctx.policy.heartbeat_interval_ms
     if actual > ctx.now:
         ctx.state.put(due_key(P_HEARTBEAT_DUE, actual, device_id), b"")
         ctx.state.put(dkey, {**d, "hb_due": actual})
@@ -58,6 +60,6 @@ def _heartbeat(ctx: Exec, key: bytes, due: int, device_id: str) -> None:
     lot_id = zone["lot"] if zone is not None else None
     ctx.state.put(dkey, {**d, "hb_due": None, "alarm": alarm_id})
     raise_alarm(ctx, alarm_id, "heartbeat", device_id, lot_id,
-                detail=f"silent since {d['last_seen_ms']}, interval {ctx.policy.heartbeat_interval_ms} ms")
+                detail=f"silent since {seen_ms}, interval {ctx.policy.heartbeat_interval_ms} ms")
 
 

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from contracts.state import P_ALARM, P_CASE, P_DEVICE, P_LOT, P_MEMBER, P_RATING, StateReader, decode_value
+from contracts.state import (
+    P_ALARM,
+    P_CASE,
+    P_DEVICE,
+    P_DEVICE_LIVE,
+    P_LOT,
+    P_MEMBER,
+    P_RATING,
+    StateReader,
+    decode_value,
+)
 
 
 def _jsonable(value: Any) -> Any:
@@ -33,7 +43,12 @@ def view_lot(state: StateReader, ident: str) -> dict[str, Any] | None:
 
 
 def view_device(state: StateReader, ident: str) -> dict[str, Any] | None:
-    return _view(state, P_DEVICE + ident.encode())
+    """A device with its last sequence number (`seq`) and report time (`last_seen_ms`)."""
+    view = _view(state, P_DEVICE + ident.encode())
+    live = state.get(P_DEVICE_LIVE + ident.encode())
+    if view is not None and live is not None:
+        view["seq"], view["last_seen_ms"] = decode_value(live)
+    return view
 
 
 def view_alarm(state: StateReader, ident: str) -> dict[str, Any] | None:

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contracts.registry import MAX_INT, TX_TYPES
-from contracts.state import decode_value, encode_value
+from contracts.state import decode_value, decoded_values_intact, encode_value
 from node.workload import sign_tx
 from primitives.errors import Code
 from tests.contracts.chain import World
@@ -59,3 +59,4 @@ def test_arbitrary_valid_bodies_get_stable_codes(data: st.DataObject) -> None:
     assert set(results) <= CODES
     for raw in w.chain.state.items().values():
         assert encode_value(decode_value(raw)) == raw
+    assert decoded_values_intact()

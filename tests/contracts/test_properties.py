@@ -19,7 +19,7 @@ import contracts
 from contracts import BlockContext
 from contracts.cases import freed_quantity
 from contracts.records import OPEN_STATES
-from contracts.state import P_CASE, P_LOT, decode_value
+from contracts.state import P_CASE, P_LOT, decode_value, decoded_values_intact
 from primitives.genesis import Policy
 from tests.contracts.chain import World, verify_real
 
@@ -177,3 +177,4 @@ def test_invariants_hold_for_any_sequence(actions: list[tuple[tuple[Any, ...], i
         assert w.chain.outcomes[-1] == out
         alarms += [e["alarm"] for e in out.events if e["kind"] == "alarm_raised"]
         _check_invariants(w)
+    assert decoded_values_intact()  # no handler edited a value it was handed

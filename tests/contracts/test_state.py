@@ -95,4 +95,4 @@ def test_time_hook_reads_only_what_is_due() -> None:
     out = contracts.execute_block(counting, BlockContext("hook", 99, chain.time_ms + 61_000, "v"), [], verify_real)
     raised = [e for e in out.events if e["kind"] == "alarm_raised"]
     assert len(raised) == 30  # every device went silent at once
-    assert counting.gets < 30 * 4
+    assert counting.gets <= 1 + 30 * 5  # per silent device: itself, its last report, zone, lot, case
