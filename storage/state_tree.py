@@ -70,13 +70,13 @@ Bucket = tuple  # type: ignore[type-arg]
 1 <= count <= BUCKET; hash = sha256(0x00 || entries)."""
 
 Branch = list  # type: ignore[type-arg]
-"""[children (list of 16 nodes), preimage (bytearray: 0x01 || 16 child hashes), hash,
-count of keys below (> BUCKET)]. A plain list, not a class: building thousands per
-block is the hot path, and a list literal costs a fraction of a Python __init__."""
+"""[children (list of 16 nodes), count of keys below (> BUCKET), hash, preimage
+(bytearray: 0x01 || 16 child hashes)]. A plain list, not a class: building thousands
+per block is the hot path, and a list literal costs a fraction of a Python __init__."""
 
 Node = Any
-"""None (empty), a Bucket tuple or a Branch list; node[2] is the hash of either.
-Nodes are never mutated once built."""
+"""None (empty), a Bucket tuple or a Branch list; for either, node[1] is the count of
+keys and node[2] the hash. Nodes are never mutated once built."""
 
 
 def _nibble(path: bytes, depth: int) -> int:
@@ -86,12 +86,6 @@ def _nibble(path: bytes, depth: int) -> int:
 
 def _bucket(entries: bytes) -> Bucket:
     return (entries, len(entries) >> 6, _sha(_LEAF + entries).digest())
-
-
-def _count(node: Node) -> int:
-    if node is None:
-        return 0
-    return node[1] if type(node) is tuple else node[3]  # type: ignore[no-any-return]
 
 
 def _build(depth: int, entries: list[tuple[bytes, bytes]]) -> Node:
@@ -117,7 +111,7 @@ def _build(depth: int, entries: list[tuple[bytes, bytes]]) -> Node:
         hashes[nib] = child[2]
         i = j
     buf = bytearray(_BRANCH + b"".join(hashes))
-    return [children, buf, _sha(buf).digest(), n]
+    return [children, n, _sha(buf).digest(), buf]
 
 
 def _entries(blob: bytes) -> list[tuple[bytes, bytes]]:
@@ -138,7 +132,7 @@ def _close(children: list[Node], buf: bytearray, count: int) -> Node:
         return None
     if count <= BUCKET:  # every child is a bucket or empty: merge them, in path order
         return _bucket(b"".join([c[0] for c in children if c is not None]))
-    return [children, buf, _sha(buf).digest(), count]
+    return [children, count, _sha(buf).digest(), buf]
 
 
 def _update(node: Node, depth: int, items: list[tuple[bytes, bytes | None]]) -> Node:
@@ -155,8 +149,8 @@ def _update(node: Node, depth: int, items: list[tuple[bytes, bytes | None]]) -> 
                 merged[p] = v
         return _build(depth, sorted(merged.items()))
     children = node[0][:]
-    buf = bytearray(node[1])
-    count = node[3]
+    buf = bytearray(node[3])
+    count = node[1]
     shift = 0 if depth & 1 else 4
     byte = depth >> 1
     n = len(items)
@@ -174,7 +168,7 @@ def _update(node: Node, depth: int, items: list[tuple[bytes, bytes | None]]) -> 
             child = _update_one(c, depth + 1, p, v)
         else:
             child = _update(c, depth + 1, items[i:j])
-        count += _count(child) - _count(c)
+        count += (0 if child is None else child[1]) - (0 if c is None else c[1])
         children[nib] = child
         o = 1 + 32 * nib
         buf[o : o + 32] = EMPTY if child is None else child[2]
@@ -196,7 +190,8 @@ def _update_one(top: Node, depth: int, p: bytes, v: bytes | None) -> Node:
     if node is None:
         if v is None:
             return top
-        new = _bucket(p + v)
+        e = p + v
+        new = (e, 1, _sha(_LEAF + e).digest())
         delta = 1
     else:
         blob = node[0]
@@ -209,7 +204,8 @@ def _update_one(top: Node, depth: int, p: bytes, v: bytes | None) -> Node:
             elif blob[i + 32 : i + _E] == v:
                 return top
             else:
-                new = _bucket(blob[: i + 32] + v + blob[i + _E :])
+                e = blob[: i + 32] + v + blob[i + _E :]
+                new = (e, node[1], _sha(_LEAF + e).digest())
                 delta = 0
         else:
             if v is None:
@@ -218,7 +214,8 @@ def _update_one(top: Node, depth: int, p: bytes, v: bytes | None) -> Node:
                 o = 0
                 while o < len(blob) and blob[o : o + 32] < p:
                     o += _E
-                new = _bucket(blob[:o] + p + v + blob[o:])
+                e = blob[:o] + p + v + blob[o:]
+                new = (e, node[1] + 1, _sha(_LEAF + e).digest())
             else:
                 entries = _entries(blob)
                 entries.append((p, v))
@@ -228,14 +225,14 @@ def _update_one(top: Node, depth: int, p: bytes, v: bytes | None) -> Node:
     for branch, nib in reversed(stack):
         children = branch[0][:]
         children[nib] = new
-        buf = bytearray(branch[1])
+        buf = bytearray(branch[3])
         o = 1 + 32 * nib
         buf[o : o + 32] = EMPTY if new is None else new[2]
-        count = branch[3] + delta
+        count = branch[1] + delta
         if count <= BUCKET:
             new = _close(children, buf, count)
         else:
-            new = [children, buf, _sha(buf).digest(), count]
+            new = [children, count, _sha(buf).digest(), buf]
     return new
 
 
@@ -422,7 +419,7 @@ class StateTree:
         depth = 0
         while type(node) is list:
             nib = _nibble(path, depth)
-            pre = node[1]
+            pre = node[3]
             o = 1 + 32 * nib
             siblings.append(bytes(pre[1:o] + pre[o + 32 :]))
             node = node[0][nib]
