@@ -131,6 +131,20 @@ class _Outbox:
             return batch
 
 
+class _QuietDialFailures(logging.Filter):
+    """Drop libp2p's ERROR line for each failed TCP dial.
+
+    While a peer is down we dial it every back-off step (up to every 2 s); the
+    failure is expected and we log it ourselves at DEBUG with the member id.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Failed to open TCP stream")
+
+
+_DIAL_NOISE_FILTER = _QuietDialFailures()
+
+
 class _StreamEnd:
     """Set by a stream's watcher when the remote closed or reset it; read by its writer."""
 
@@ -262,6 +276,7 @@ class P2PService:
         # large reads, off doubled PBFT-shaped throughput (bench/p2p_bench.py). It is
         # read at call time, process-wide; an operator's explicit setting wins.
         os.environ.setdefault("PY_YAMUX_RELEASE_ON_READ", "0")
+        logging.getLogger("libp2p.transport.tcp.tcp").addFilter(_DIAL_NOISE_FILTER)  # idempotent
         self._thread = threading.Thread(target=self._thread_main, name=f"p2p-{self.peer_id}", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
@@ -497,6 +512,11 @@ class P2PService:
         try:
             if not network.get_connections(box.pid):
                 if self._dials(box):
+                    # The swarm blocks a peer for 60 s after failed dials; we run our own
+                    # capped back-off, so a restarted peer must be dialable at once.
+                    unblock = getattr(network, "unblock_peer", None)
+                    if unblock is not None:
+                        unblock(box.pid)
                     with trio.fail_after(DIAL_TIMEOUT):
                         await host.connect(PeerInfo(box.pid, [box.addr]))
                 else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import os
 import time
 
@@ -157,3 +158,70 @@ def test_frames_go_to_the_inbox_without_a_callback_and_stop_is_bounded(cluster: 
     cluster.stop(a)
     cluster.stop(b)
     assert time.monotonic() - t0 < 10
+
+
+def test_concurrent_senders_on_many_threads_lose_nothing(cluster: Cluster) -> None:
+    a, b = ordered_pair()
+    cluster.members = [a, b]
+    cluster.start(a)
+    cluster.start(b)
+    cluster.wait_mesh()
+    per_thread, threads = 500, 8
+
+    def sender(t: int) -> None:
+        for i in range(per_thread):
+            a.svc.send("b", b"%d:%d" % (t, i))
+
+    workers = [threading.Thread(target=sender, args=(t,)) for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    got = b.inbox.wait("a", per_thread * threads)
+    for t in range(threads):  # each thread's frames arrive complete and in its order
+        mine = [f for f in got if f.startswith(b"%d:" % t)]
+        assert mine == [b"%d:%d" % (t, i) for i in range(per_thread)]
+
+
+def test_set_peers_admits_new_members_and_cuts_off_removed_ones(cluster: Cluster) -> None:
+    a, b = ordered_pair()
+    c = new_member("c")
+    cluster.members = [a, b, c]
+    cluster.start(a, cluster.peers(["a", "b"]))
+    cluster.start(b, cluster.peers(["a", "b"]))
+    cluster.start(c, cluster.peers(["a", "b", "c"]))
+    cluster.wait_mesh(["a", "b"])
+    time.sleep(0.5)
+    assert "a" not in c.svc.connected_peers()  # a does not know c yet
+    a.svc.set_peers(cluster.peers(["a", "b", "c"]))
+    b.svc.set_peers(cluster.peers(["a", "b", "c"]))
+    cluster.wait_mesh()
+    c.svc.send("a", b"hello from c")
+    assert a.inbox.wait("c", 1) == [b"hello from c"]
+    # Now a drops b: the link goes down on both sides and stays down.
+    a.svc.set_peers(cluster.peers(["a", "c"]))
+    wait_until(lambda: "a" not in b.svc.connected_peers(), what="b cut off")
+    for i in range(10):
+        b.svc.send("a", b"late %d" % i)
+    time.sleep(2.5)  # longer than the back-off cap: b keeps trying and is refused
+    assert a.inbox.count("b") == 0
+    assert "a" not in b.svc.connected_peers()
+    assert a.svc.connected_peers() == ["c"]
+    with pytest.raises(GodownError):
+        a.svc.send("b", b"gone")
+
+
+def test_reconnects_within_the_backoff_cap_after_a_long_outage(cluster: Cluster) -> None:
+    a, b = ordered_pair()
+    cluster.members = [a, b]
+    cluster.start(a)
+    cluster.start(b)
+    cluster.wait_mesh()
+    cluster.stop(b)
+    time.sleep(5.0)  # a's back-off has reached its cap (0.05 s doubling to 2 s) and failed dials piled up
+    t0 = time.monotonic()
+    cluster.start(b)
+    cluster.wait_mesh()
+    assert time.monotonic() - t0 < 5.0
+    a.svc.send("b", b"again")
+    assert b.inbox.wait("a", 1) == [b"again"]
