@@ -35,6 +35,7 @@ import contextlib
 import logging
 import os
 import queue
+import socket
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -276,6 +277,7 @@ class P2PService:
         # large reads, off doubled PBFT-shaped throughput (bench/p2p_bench.py). It is
         # read at call time, process-wide; an operator's explicit setting wins.
         os.environ.setdefault("PY_YAMUX_RELEASE_ON_READ", "0")
+        self._check_port_free()
         logging.getLogger("libp2p.transport.tcp.tcp").addFilter(_DIAL_NOISE_FILTER)  # idempotent
         self._thread = threading.Thread(target=self._thread_main, name=f"p2p-{self.peer_id}", daemon=True)
         self._thread.start()
@@ -285,6 +287,25 @@ class P2PService:
         if self._failure is not None:
             self._thread.join(STOP_TIMEOUT)
             raise NodeFault(Code.UNAVAILABLE, f"p2p host failed to start: {self._failure!r}") from self._failure
+
+    def _check_port_free(self) -> None:
+        """Refuse a listen port another process holds.
+
+        py-libp2p binds with SO_REUSEPORT (for hole punching), so a second node
+        on the same port would start fine and the kernel would split inbound
+        connections between the two. A plain bind (no SO_REUSEPORT) fails if
+        anyone listens there.
+        """
+        host = self._listen.value_for_protocol("ip4")
+        port = int(self._listen.value_for_protocol("tcp"))
+        if port == 0:
+            return
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                raise NodeFault(Code.UNAVAILABLE, f"cannot listen on {self._listen}: {exc.strerror}") from None
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """Close every stream and connection and join the thread (at most about `timeout` s)."""
@@ -418,6 +439,8 @@ class P2PService:
         self._stop_event = trio.Event()
         host.get_network().register_notifee(_ConnectionWatch(self._by_pid.get))
         async with host.run(listen_addrs=[self._listen]):
+            if not host.get_transport_addrs():  # py-libp2p logs a failed bind and carries on
+                raise NodeFault(Code.UNAVAILABLE, f"cannot listen on {self._listen}")
             host.set_stream_handler(self._protocol, self._on_stream)
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery

@@ -225,3 +225,13 @@ def test_reconnects_within_the_backoff_cap_after_a_long_outage(cluster: Cluster)
     assert time.monotonic() - t0 < 5.0
     a.svc.send("b", b"again")
     assert b.inbox.wait("a", 1) == [b"again"]
+
+
+def test_start_fails_cleanly_when_the_port_is_taken(cluster: Cluster) -> None:
+    a, b = ordered_pair()
+    cluster.members = [a, b]
+    cluster.start(a)
+    b.port = a.port
+    with pytest.raises(GodownError) as err:
+        cluster.start(b)
+    assert err.value.code is Code.UNAVAILABLE
