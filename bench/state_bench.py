@@ -38,10 +38,10 @@ def run(kv: KV, backend: str, keys: int, changes: int, blocks: int, rng: random.
     chunk = 20_000
     for start in range(0, keys, chunk):
         batch = Batch()
-        ch = {b"k/%012d" % i: os.urandom(40) for i in range(start, min(keys, start + chunk))}
-        tree.apply(ch, batch)
+        load = {b"k/%012d" % i: os.urandom(40) for i in range(start, min(keys, start + chunk))}
+        tree.apply(load, batch)
         kv.write(batch, sync=False)
-        present.extend(ch)
+        present.extend(load)
     next_id = keys
     times: list[float] = []
     cpu: list[float] = []

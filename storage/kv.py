@@ -15,7 +15,7 @@ import bisect
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from primitives.errors import Code, NodeFault
 
@@ -94,10 +94,10 @@ class KV(ABC):
         b.delete(key)
         self.write(b, sync)
 
-    def __enter__(self) -> KV:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
@@ -177,7 +177,7 @@ class LevelKV(KV):
     with a message naming the directory, never a raw plyvel traceback."""
 
     def __init__(self, path: str | Path, *, create_if_missing: bool = True) -> None:
-        import plyvel  # local: only this class needs the C extension
+        import plyvel  # type: ignore[import-untyped]  # local: only this class needs the C extension
 
         self.path = str(path)
         self._plyvel = plyvel
@@ -278,7 +278,7 @@ class LevelKV(KV):
                         wb.delete(key)
                     else:
                         wb.put(key, value)
-        except Exception as exc:  # plyvel raises its own IOError family on disk trouble
+        except self._plyvel.Error as exc:  # plyvel's IOError family on disk trouble
             raise NodeFault(Code.INTERNAL, f"write to store {self.path} failed: {exc}") from None
 
     def close(self) -> None:

@@ -65,11 +65,11 @@ _ROW = 15 * 32
 _E = 64  # bytes per bucket entry: path || value_hash
 _sha = hashlib.sha256
 
-Bucket = tuple  # type: ignore[type-arg]
+Bucket = tuple[bytes, int, bytes]
 """(entries, count, hash): `entries` is count × (path || value_hash), sorted by path,
 1 <= count <= BUCKET; hash = sha256(0x00 || entries)."""
 
-Branch = list  # type: ignore[type-arg]
+Branch = list[Any]
 """[children (list of 16 nodes), count of keys below (> BUCKET), hash, preimage
 (bytearray: 0x01 || 16 child hashes)]. A plain list, not a class: building thousands
 per block is the hot path, and a list literal costs a fraction of a Python __init__."""
@@ -237,7 +237,7 @@ def _update_one(top: Node, depth: int, p: bytes, v: bytes | None) -> Node:
 
 
 def _hash_of(node: Node) -> bytes:
-    return EMPTY if node is None else node[2]  # type: ignore[no-any-return]
+    return EMPTY if node is None else node[2]
 
 
 def _hex_or_none(b: bytes | None) -> str | None:

@@ -18,7 +18,6 @@ from primitives.errors import GodownError
 from storage.kv import KV, Batch, LevelKV, MemoryKV
 from storage.state_tree import BUCKET, EMPTY, StateProof, StateTree, verify_proof
 
-
 # ---- an independent reference, written from the spec in the module docstring -------------
 # It works on hex strings of paths, recomputes the whole tree from the key set, and shares
 # no code with storage.state_tree.
@@ -292,8 +291,7 @@ def test_memory_and_leveldb_give_identical_roots(tmp_path: Path) -> None:
     mem, lvl = MemoryKV(), LevelKV(tmp_path / "db")
     try:
         trees = [StateTree(mem), StateTree(lvl)]
-        present: list[bytes] = []
-        for block in range(20):
+        for _ in range(20):
             changes: dict[bytes, bytes | None] = {}
             for _ in range(50):
                 k = b"k%d" % rng.randrange(400)
