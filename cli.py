@@ -261,12 +261,13 @@ def bench(testnet_dir: str, duration: float, rate: int, cases: int) -> None:
     click.echo(json.dumps(run_bench(testnet_dir, duration, rate, cases)))
 
 
-try:  # registered by the consensus package's wiring in node/
+def _add_simulate() -> None:
     from node.simulate_cmd import simulate
 
     main.add_command(simulate)
-except ImportError:  # pragma: no cover - only while node/simulate_cmd.py is absent
-    pass
+
+
+_add_simulate()
 
 
 if __name__ == "__main__":

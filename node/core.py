@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import contracts
@@ -44,6 +45,7 @@ class NodeCore:
         self.tx_arrived = asyncio.Event()
         self._waiters: dict[bytes, list[asyncio.Future[dict[str, Any]]]] = {}
         self.engine_status: dict[str, Any] = {}
+        self.on_admitted: list[Callable[[SignedTx], None]] = []  # e.g. gossip to the other validators
         self.metrics.height.set(ledger.height)
 
     @property
@@ -57,8 +59,9 @@ class NodeCore:
         return contracts.next_nonce(self.ledger.state, sender)
 
     # --- transactions -------------------------------------------------------
-    def submit(self, stx: SignedTx) -> None:
-        """Admit one transaction to the mempool; raises `Rejected` with its code."""
+    def submit(self, stx: SignedTx, gossip: bool = True) -> None:
+        """Admit one transaction to the mempool; raises `Rejected` with its code.
+        `gossip=False` for transactions that came from another validator."""
         if self.ledger.store.get_tx(stx.tx_id) is not None:
             raise Rejected(Code.DUPLICATE, "transaction already committed")
         try:
@@ -69,6 +72,9 @@ class NodeCore:
         self.metrics.admitted.inc()
         self.metrics.mempool.set(len(self.mempool))
         self.tx_arrived.set()
+        if gossip:
+            for hook in self.on_admitted:
+                hook(stx)
 
     def wait_committed(self, tx_id: bytes) -> asyncio.Future[dict[str, Any]]:
         """A future resolved with the tx's location and result once it commits."""

@@ -1,0 +1,369 @@
+"""The PBFT engine of a consortium node: drives the pure `consensus.Replica`
+with the wall clock, the write-ahead log, the libp2p transport and the ledger.
+
+Order per replica output (see `consensus.actions`): persist every record
+(synced) → send → execute → fetch. Frames between nodes are canonical msgpack
+maps, batched so that one frame carries everything for one peer at a time:
+
+    {"t": "c", "m": [consensus message bytes, …]}   consensus messages
+    {"t": "x", "txs": [signed tx bytes, …]}          transactions clients gave us
+    {"t": "f", "from": h, "to": h}                   please send committed blocks
+    {"t": "b", "blocks": [[block bytes, commit bytes], …]}
+
+Application checks the pure replica cannot make (the block extends our executed
+head, its roots and time are right) happen here, before a PRE-PREPARE reaches
+the replica: a proposal for a height we have not executed up to yet waits until
+we have; an invalid one is dropped, and the request timer replaces its primary.
+The primary proposes height h only once it has executed h-1, because header h
+carries the state root after h-1 (DESIGN §3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from consensus.actions import Broadcast, Execute, FetchBlocks, Persist, Ready, Send
+from consensus.config import ReplicaConfig
+from consensus.messages import PrePrepare, decode_message, encode_message
+from consensus.records import ProofRecord, StableRecord, ViewChangeRecord, ViewRecord, VoteRecord, decode_record
+from consensus.replica import Replica
+from consensus.signing import Ed25519Signer, Ed25519Verifier
+from p2p.service import P2PService
+from primitives import codec
+from primitives.block import Block, Commit
+from primitives.errors import Code, GodownError
+from primitives.tx import SignedTx
+
+from node.config import NodeConfig
+from node.core import NodeCore, now_ms
+
+log = logging.getLogger("godown.pbft")
+
+MAX_FETCH_BLOCKS = 64
+MAX_FETCH_BYTES = 8 * 1024 * 1024
+GOSSIP_MAX_TXS = 2000
+WAL_COMPACT_EVERY = 4  # stable checkpoints between write-ahead log compactions
+
+
+def _digest_of(payload: bytes) -> bytes | None:
+    """The consensus digest of a payload: its block hash (None if it is no block)."""
+    try:
+        return Block.decode(payload).hash()
+    except GodownError:
+        return None
+
+
+class ReplicaDriver:
+    def __init__(self, core: NodeCore, config: NodeConfig) -> None:
+        self.core = core
+        self.config = config
+        genesis = core.genesis
+        params = genesis.consensus
+        self.tick_s = params.tick_ms / 1000
+        ticks = max(1, params.view_change_timeout_ms // params.tick_ms)
+        rconf = ReplicaConfig(
+            chain_id=genesis.chain_id,
+            validators=genesis.validators,
+            node_id=core.node_id,
+            window=params.window,
+            checkpoint_interval=params.checkpoint_interval,
+            request_timeout=ticks,
+            view_change_timeout=ticks,
+            resend_interval=max(1, 500 // params.tick_ms),
+            fetch_after=max(1, 300 // params.tick_ms),
+        )
+        validators = genesis.validator_keys()
+        store = core.ledger.store
+        self.replica = Replica(
+            rconf,
+            Ed25519Signer(core.key),
+            Ed25519Verifier(validators),
+            _digest_of,
+            random.Random(core.node_id),
+            records=store.wal_records(),
+            last_executed=core.ledger.height,
+        )
+        addrs = {p.id: p.p2p_addr for p in config.peers}
+        peers = {v: (pub, addrs[v]) for v, pub in validators.items() if v in addrs}
+        self.p2p = P2PService(core.key.sign_seed, config.p2p_port, peers, listen_host=config.p2p_host)
+        self.max_txs = params.max_block_txs
+        self.batch_timeout_s = params.batch_timeout_ms / 1000
+        self.max_drift_ms = params.max_clock_drift_ms
+        self._inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        self._held: dict[int, tuple[str, PrePrepare]] = {}
+        self._gossip: list[bytes] = []
+        self._proposed: dict[int, list[SignedTx]] = {}
+        self._ready_since: float | None = None
+        self._stable_seen = 0
+        self._fetch_turn = 0
+        self._view = self.replica.view
+        self._fetching_until = 0.0
+        core.on_admitted.append(self._gossip_tx)
+        self._update_status()
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+
+        def on_frame(peer: str, frame: bytes) -> None:  # called on the p2p (trio) thread
+            loop.call_soon_threadsafe(self._inbox.put_nowait, (peer, frame))
+
+        self.p2p.set_on_frame(on_frame)
+        await asyncio.to_thread(self.p2p.start)
+        log.info("p2p listening", extra={"peer_id": str(self.p2p.peer_id), "port": self.config.p2p_port})
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self.p2p.stop)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_tick = loop.time()
+        while True:
+            wait = next_tick - loop.time()
+            if wait > 0:
+                try:
+                    item = await asyncio.wait_for(self._inbox.get(), wait)
+                    self._on_frame(*item)
+                except TimeoutError:
+                    pass
+            for _ in range(min(self._inbox.qsize(), 256)):
+                self._on_frame(*self._inbox.get_nowait())
+            if loop.time() >= next_tick:
+                next_tick = max(next_tick + self.tick_s, loop.time() - self.tick_s)
+                self._on_tick()
+            self._maybe_propose()
+
+    # ---- inputs -------------------------------------------------------------------------
+    def _on_tick(self) -> None:
+        core = self.core
+        if self._gossip:
+            self._send_frame(None, {"t": "x", "txs": self._gossip})
+            self._gossip = []
+        if not self.replica.is_primary and core.mempool.ready():
+            self._perform(self.replica.expect_progress())
+        self._perform(self.replica.tick())
+        self._update_status()
+
+    def _on_frame(self, peer: str, frame: bytes) -> None:
+        try:
+            doc = codec.decode(frame, max_bytes=self.p2p.max_frame)
+            kind = doc["t"] if isinstance(doc, dict) else None
+            if kind == "c":
+                for raw in doc["m"]:
+                    self._on_message(peer, raw)
+            elif kind == "x":
+                self._on_gossip(doc["txs"])
+            elif kind == "f":
+                self._serve_fetch(peer, int(doc["from"]), int(doc["to"]))
+            elif kind == "b":
+                for raw_block, raw_commit in doc["blocks"]:
+                    self._perform(self.replica.on_fetched(raw_block, Commit.decode(raw_commit)))
+            else:
+                raise GodownError(Code.MALFORMED, f"unknown frame kind {kind!r}")
+        except (GodownError, KeyError, TypeError, ValueError) as exc:
+            log.warning("bad frame from peer", extra={"peer": peer, "error": str(exc)[:200]})
+
+    def _on_message(self, peer: str, raw: bytes) -> None:
+        msg = decode_message(raw)
+        if msg.sender != peer:
+            log.warning("message signed as another validator", extra={"peer": peer, "claimed": msg.sender})
+            return
+        if isinstance(msg, PrePrepare) and not self._admit_proposal(peer, msg):
+            return
+        self._perform(self.replica.step(msg))
+
+    def _admit_proposal(self, peer: str, pp: PrePrepare) -> bool:
+        """Check a proposal against our executed head; hold it if we are not there yet."""
+        ledger = self.core.ledger
+        if pp.height > ledger.height + 1:
+            self._held[pp.height] = (peer, pp)
+            return False
+        if pp.height <= ledger.height:
+            return True  # the replica refuses it as already committed
+        try:
+            block = Block.decode(pp.payload)
+            ledger.check_proposal(block, now_ms(), self.max_drift_ms)
+        except GodownError as exc:
+            log.warning("proposal refused", extra={"peer": peer, "height": pp.height, "code": exc.code.value,
+                                                   "reason": exc.message})
+            return False
+        return True
+
+    def _on_gossip(self, raws: Iterable[bytes]) -> None:
+        for raw in raws:
+            try:
+                self.core.submit(SignedTx.decode(raw), gossip=False)
+            except GodownError:
+                pass  # duplicates and stale nonces are expected here
+
+    def _gossip_tx(self, stx: SignedTx) -> None:
+        self._gossip.append(stx.encode())
+        if len(self._gossip) >= GOSSIP_MAX_TXS:
+            self._send_frame(None, {"t": "x", "txs": self._gossip})
+            self._gossip = []
+
+    # ---- proposing ----------------------------------------------------------------------
+    def _maybe_propose(self) -> None:
+        r, core = self.replica, self.core
+        if not r.can_propose or core.ledger.height != r.last_committed or r.in_flight_digests():
+            self._ready_since = None
+            return
+        if not core.mempool.ready():
+            self._ready_since = None
+            return
+        now = time.monotonic()
+        if self._ready_since is None:
+            self._ready_since = now
+        if len(core.mempool) < self.max_txs and now - self._ready_since < self.batch_timeout_s:
+            return
+        txs = core.mempool.take(self.max_txs)
+        if not txs:
+            return
+        block = core.ledger.build_block(txs, now_ms(), view=r.view, proposer=core.node_id)
+        self._proposed[block.height] = txs
+        self._ready_since = None
+        self._perform(r.propose(block.encode()))
+
+    # ---- outputs ------------------------------------------------------------------------
+    def _perform(self, ready: Ready) -> None:
+        """Persist → send → execute → fetch, in the replica's order."""
+        store = self.core.ledger.store
+        broadcast: list[bytes] = []
+        direct: dict[str, list[bytes]] = {}
+        follow: list[Ready] = []
+        stable: int | None = None
+        for action in ready.actions:
+            if isinstance(action, Persist):
+                store.wal_append(action.record)
+                if isinstance(decode_record(action.record), StableRecord):
+                    stable = decode_record(action.record).height  # type: ignore[union-attr]
+            elif isinstance(action, Broadcast):
+                broadcast.append(encode_message(action.message))
+            elif isinstance(action, Send):
+                direct.setdefault(action.to, []).append(encode_message(action.message))
+            elif isinstance(action, Execute):
+                follow.append(self._execute(action))
+            elif isinstance(action, FetchBlocks):
+                self._request_fetch(action)
+        if broadcast:
+            self._send_frame(None, {"t": "c", "m": broadcast})
+        for peer, msgs in direct.items():
+            self._send_frame(peer, {"t": "c", "m": msgs})
+        if stable is not None:
+            self._stable_seen += 1
+            if self._stable_seen % WAL_COMPACT_EVERY == 0:
+                self._compact_wal(stable)
+        for more in follow:
+            self._perform(more)
+        if self.replica.view != self._view:
+            self._on_view_changed()
+
+    def _execute(self, action: Execute) -> Ready:
+        ledger = self.core.ledger
+        if action.height <= ledger.height:
+            return self.replica.on_executed(action.height, ledger.store.state_root_at(action.height) or b"")
+        block = Block.decode(action.payload)
+        self.core.apply(block, action.certificate)
+        self._proposed.pop(action.height, None)
+        ready = self.replica.on_executed(action.height, ledger.store.state_root)
+        held = self._held.pop(ledger.height + 1, None)
+        for h in [h for h in self._held if h <= ledger.height]:
+            del self._held[h]
+        if held is not None:
+            peer, pp = held
+            if self._admit_proposal(peer, pp):
+                self._perform(ready)
+                return self.replica.step(pp)
+        return ready
+
+    def _on_view_changed(self) -> None:
+        self._view = self.replica.view
+        self.core.metrics.view_changes.inc()
+        self.core.metrics.view.set(self._view)
+        log.info("view changed", extra={"view": self._view, "primary": self.replica.primary_id})
+        for height in sorted(self._proposed):
+            self.core.mempool.release(self._proposed[height])
+        self._proposed.clear()
+        self._held.clear()
+
+    def _send_frame(self, peer: str | None, doc: dict[str, Any]) -> None:
+        frame = codec.encode(doc)
+        try:
+            if peer is None:
+                self.p2p.broadcast(frame)
+            else:
+                self.p2p.send(peer, frame)
+        except GodownError as exc:
+            log.warning("frame not sent", extra={"peer": peer, "code": exc.code.value})
+
+    # ---- catch-up -----------------------------------------------------------------------
+    def _request_fetch(self, action: FetchBlocks) -> None:
+        if not action.peers:
+            return
+        peer = action.peers[self._fetch_turn % len(action.peers)]
+        self._fetch_turn += 1
+        to = min(action.to_height, action.from_height + MAX_FETCH_BLOCKS - 1)
+        self._send_frame(peer, {"t": "f", "from": action.from_height, "to": to})
+        self._fetching_until = time.monotonic() + 1.0
+
+    def _serve_fetch(self, peer: str, start: int, end: int) -> None:
+        store = self.core.ledger.store
+        blocks: list[list[bytes]] = []
+        size = 0
+        for h in range(max(1, start), min(end, store.head_height, start + MAX_FETCH_BLOCKS - 1) + 1):
+            raw, commit = store.get_block_bytes(h), store.get_commit(h)
+            if raw is None or commit is None:
+                break
+            size += len(raw)
+            blocks.append([raw, commit.encode()])
+            if size > MAX_FETCH_BYTES:
+                break
+        if blocks:
+            self._send_frame(peer, {"t": "b", "blocks": blocks})
+
+    # ---- write-ahead log ----------------------------------------------------------------
+    def _compact_wal(self, stable: int) -> None:
+        """Keep what a restart needs: the latest view records, the stable checkpoint, and
+        votes and proofs above it; drop the rest (synced, old records last)."""
+        store = self.core.ledger.store
+        entries = store.wal_entries()
+        if not entries:
+            return
+        keep: list[bytes] = []
+        last_view: bytes | None = None
+        last_vc: bytes | None = None
+        last_stable: bytes | None = None
+        for _, raw in entries:
+            rec = decode_record(raw)
+            if isinstance(rec, ViewRecord):
+                last_view = raw
+            elif isinstance(rec, ViewChangeRecord):
+                last_vc = raw
+            elif isinstance(rec, StableRecord):
+                last_stable = raw
+            elif isinstance(rec, VoteRecord) and rec.height > stable:
+                keep.append(raw)
+            elif isinstance(rec, ProofRecord) and rec.proof.height > stable:
+                keep.append(raw)
+        first_new = entries[-1][0] + 1
+        for raw in [r for r in (last_view, last_vc, last_stable) if r is not None] + keep:
+            store.wal_append(raw)
+        store.wal_truncate_below(first_new)
+
+    def _update_status(self) -> None:
+        r = self.replica
+        peers = self.p2p.connected_peers()
+        self.core.metrics.peers.set(len(peers))
+        self.core.engine_status = {
+            "view": r.view,
+            "primary": r.primary_id,
+            "in_view_change": r.in_view_change,
+            "stable_checkpoint": r.stable_checkpoint,
+            "peers": peers,
+            "sync": "catching up" if time.monotonic() < self._fetching_until else "synced",
+        }
