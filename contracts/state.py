@@ -100,7 +100,8 @@ def encode_value(value: Any) -> bytes:
 
 
 _DECODED: dict[bytes, Any] = {}
-_DECODED_MAX = 200_000
+_DECODED_MAX = 20_000
+"""Bound on memoised values (a few tens of MB at most); the hot set is lots, cases, zones, members."""
 
 
 def decode_value(raw: bytes) -> Any:
@@ -111,6 +112,8 @@ def decode_value(raw: bytes) -> Any:
     of every block is decoded once): a pure function of the bytes, so it cannot make
     two nodes differ — provided nobody mutates a value it was handed, which is the
     contracts' rule anyway and which `decoded_values_intact` lets tests verify."""
+    if len(raw) < 32:  # small entries (nonces, a device's last report) change every block
+        return msgpack.unpackb(raw, raw=False)
     value = _DECODED.get(raw)
     if value is None:
         value = msgpack.unpackb(raw, raw=False)
