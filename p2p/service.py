@@ -586,14 +586,21 @@ class P2PService:
             except Exception as exc:
                 with box.lock:
                     box.dropped_frames += len(batch)
-                log.info("p2p write failed, dropped batch: member=%s frames=%d error=%r", box.member_id, len(batch), exc)
+                log.info(
+                    "p2p write failed, dropped batch: member=%s frames=%d error=%r", box.member_id, len(batch), exc
+                )
                 return
             box.sent_frames += len(batch)
             box.sent_bytes += len(data)
 
     async def _write_watchdog(self, host: IHost, box: _Outbox) -> None:
         await trio.sleep(WRITE_TIMEOUT)
-        log.warning("p2p write stuck for %.0f s, closing connection: member=%s peer_id=%s", WRITE_TIMEOUT, box.member_id, box.pid)
+        log.warning(
+            "p2p write stuck for %.0f s, closing connection: member=%s peer_id=%s",
+            WRITE_TIMEOUT,
+            box.member_id,
+            box.pid,
+        )
         with contextlib.suppress(Exception):
             await host.get_network().close_peer(box.pid)
 
@@ -623,7 +630,13 @@ class P2PService:
                 try:
                     frames = decoder.feed(data)
                 except GodownError as exc:
-                    log.warning("p2p stream reset: member=%s peer_id=%s code=%s %s", box.member_id, pid, exc.code.value, exc.message)
+                    log.warning(
+                        "p2p stream reset: member=%s peer_id=%s code=%s %s",
+                        box.member_id,
+                        pid,
+                        exc.code.value,
+                        exc.message,
+                    )
                     with contextlib.suppress(Exception):
                         await stream.reset()
                     return

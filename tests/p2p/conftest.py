@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from p2p.identity import peer_id
-from p2p.identity import tcp_multiaddr
+from p2p.identity import peer_id, tcp_multiaddr
 from p2p.service import P2PService
 from primitives.keys import KeyPair
 
@@ -87,7 +86,8 @@ class Cluster:
         }
 
     def start(self, m: Member, peers: dict[str, tuple[bytes, str]] | None = None, **kw: object) -> P2PService:
-        svc = P2PService(m.keys.sign_seed, m.port, peers if peers is not None else self.peers(), on_frame=m.inbox, **kw)  # type: ignore[arg-type]
+        chosen = peers if peers is not None else self.peers()
+        svc = P2PService(m.keys.sign_seed, m.port, chosen, on_frame=m.inbox, **kw)  # type: ignore[arg-type]
         svc.start()
         m.service = svc
         self.started.append(svc)
