@@ -248,7 +248,7 @@ class Replica:
         if not self._in_vc:
             busy = self._pending or any(h > self._last_committed for h in self._pp) or bool(self._decided)
             self._idle = self._idle + 1 if busy else 0
-            if self._idle >= cfg.request_timeout:
+            if self._idle >= cfg.request_timeout << min(self._attempt, cfg.max_backoff_exponent):
                 self._start_view_change(self._view + 1)
         else:
             self._resend += 1
@@ -257,8 +257,7 @@ class Replica:
                 self._send.append(Broadcast(self._my_vc))
             if self._vc_wait is not None:
                 self._vc_wait += 1
-                if self._vc_wait >= cfg.view_change_timeout << min(self._attempt, cfg.max_backoff_exponent):
-                    self._attempt += 1
+                if self._vc_wait >= cfg.view_change_timeout << min(max(0, self._attempt - 1), cfg.max_backoff_exponent):
                     self._start_view_change(self._view + 1)
         if not self._in_vc:
             self._resend += 1
@@ -358,7 +357,7 @@ class Replica:
         self._check_committed(m.view, m.height, m.digest)
 
     def _on_prepare(self, m: Prepare) -> None:
-        if m.view < self._view or (m.view == self._view and self._in_vc) or m.view > self._view + self.config.n:
+        if m.view < self._view or m.view > self._view + self.config.n:
             return self._reject(Code.WRONG_VIEW, f"prepare for view {m.view}")
         if not self._in_window(m.height) or m.height <= self._last_committed:
             return self._reject(Code.OUT_OF_WINDOW, f"height {m.height} outside the window")
@@ -367,8 +366,8 @@ class Replica:
             return self._reject(Code.DUPLICATE, "prepare already counted")
         if not self._verifier.verify(m.sender, m.signed_bytes(self.config.chain_id), m.sig):
             return self._reject(Code.BAD_SIGNATURE, "prepare signature")
-        votes[m.sender] = m.sig
-        if m.view == self._view:
+        votes[m.sender] = m.sig  # kept even for a view we are still entering
+        if m.view == self._view and not self._in_vc:
             self._check_prepared(m.view, m.height, m.digest)
 
     def _check_prepared(self, view: int, h: int, digest: bytes) -> None:
@@ -445,6 +444,7 @@ class Replica:
             p, c = self._decided.pop(k)
             self._exec.append(Execute(k, p, c))
             self._last_committed = k
+            self._attempt = 0
             self._idle = 0
             self._no_progress = 0
             self._pending = False
@@ -510,6 +510,8 @@ class Replica:
     # ------------------------------------------------------------------ view change
 
     def _start_view_change(self, new_view: int, *, restore: bool = False) -> None:
+        # Back-off: every view change without a commit in between doubles the next waits.
+        self._attempt = min(self._attempt + 1, self.config.max_backoff_exponent + 1)
         self._view = new_view
         self._in_vc = True
         self._idle = 0
@@ -677,7 +679,7 @@ class Replica:
         w = nv.view
         min_s, root, votes, plan = self._plan_new_view(list(nv.view_changes))
         floor = max([min_s] + [h for h, _, _ in plan])
-        self._view, self._in_vc, self._attempt, self._floor = w, False, 0, floor
+        self._view, self._in_vc, self._floor = w, False, floor
         self._idle = self._resend = 0
         self._vc_wait = None
         self._nv = nv
