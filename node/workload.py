@@ -149,10 +149,10 @@ class Step:
 class Round:
     """Builds signed transactions for one chain, tracking nonces and device sequences."""
 
-    def __init__(self, p: Participants, chain_id: str) -> None:
+    def __init__(self, p: Participants, chain_id: str, nonces: NonceBook | None = None) -> None:
         self.p = p
         self.chain_id = chain_id
-        self.nonces = NonceBook()
+        self.nonces = nonces or NonceBook()
         self.seqs: dict[str, int] = {}
 
     def tx(self, signer: KeyPair, tx_type: str, **body: Any) -> SignedTx:
@@ -278,31 +278,34 @@ def demo_steps(participants: Participants, chain_id: str, start_time_ms: int) ->
     return steps
 
 
-def workload_device(chain_id: str, index: int) -> KeyPair:
+def workload_device(chain_id: str, index: int, tag: str = "") -> KeyPair:
     """The monitoring device of case `index` in `financing_workload` (reproducible keys)."""
-    return _derived_key(sha256(b"godown-workload/" + chain_id.encode()), f"wl-device-{index}", "device")
+    return _derived_key(sha256(b"godown-workload/" + chain_id.encode() + tag.encode()), f"wl-device-{index}", "device")
 
 
 def financing_workload(participants: Participants, chain_id: str, cases: int,
-                       reports_per_case: int) -> list[list[SignedTx]]:
+                       reports_per_case: int, tag: str = "",
+                       nonces: NonceBook | None = None) -> list[list[SignedTx]]:
     """Benchmark load: `cases` complete financing rounds, one lot, zone and device
     each, with `reports_per_case` readings (38 gives ~80% device reports). Returns
     phases; a phase depends only on earlier ones and keeps each signer's order.
-    Every transaction is meant to succeed on a fresh chain from `participants.genesis`."""
+    Every transaction is meant to succeed on a fresh chain from `participants.genesis`;
+    on a chain already in use, pass the members' next nonces in `nonces` and a `tag`
+    not used before (it keeps lot, case, zone and device ids apart)."""
     p = participants
-    r = Round(p, chain_id)
+    r = Round(p, chain_id, nonces)
     W, B, I, G, R = p.warehouse, p.bank, p.insurer, p.guarantor, p.borrower
-    devs = [workload_device(chain_id, i) for i in range(cases)]
+    devs = [workload_device(chain_id, i, tag) for i in range(cases)]
     pad = PAYLOAD_PLAINTEXT_BYTES
 
     def lot(i: int) -> str:
-        return f"wl-lot-{i}"
+        return f"wl{tag}-lot-{i}"
 
     def case(i: int) -> str:
-        return f"wl-case-{i}"
+        return f"wl{tag}-case-{i}"
 
     def zone(i: int) -> str:
-        return f"wl-zone-{i}"
+        return f"wl{tag}-zone-{i}"
 
     amount, qty = 1_000_000, 1_000
     phases: list[list[SignedTx]] = []

@@ -87,6 +87,7 @@ class SignedTx:
     tx_bytes: bytes = field(repr=False)
     sig: bytes = field(repr=False)
     tx_id: bytes = field(init=False, repr=False, compare=False)
+    _wire: bytes | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tx_id", sha256(self.tx_bytes))
@@ -99,13 +100,16 @@ class SignedTx:
         return {"tx": self.tx_bytes, "sig": self.sig}
 
     def encode(self) -> bytes:
-        return codec.encode(self.to_dict())
+        """The canonical wire bytes (kept from decoding, or computed once)."""
+        if self._wire is None:
+            object.__setattr__(self, "_wire", codec.encode(self.to_dict()))
+        return self._wire  # type: ignore[return-value]
 
     def verify(self, sign_pub: bytes) -> bool:
         return verify_signature(sign_pub, self.tx_bytes, self.sig)
 
     @staticmethod
-    def from_dict(doc: Any) -> SignedTx:
+    def from_dict(doc: Any, wire: bytes | None = None) -> SignedTx:
         if not isinstance(doc, dict) or set(doc) != {"tx", "sig"}:
             raise _malformed("signed transaction must be a map with exactly tx and sig")
         raw, sig = doc["tx"], doc["sig"]
@@ -116,11 +120,12 @@ class SignedTx:
         if len(raw) > MAX_TX_BYTES:
             raise GodownError(Code.OVERSIZE, f"transaction exceeds {MAX_TX_BYTES} bytes")
         tx = Tx.from_dict(codec.decode(raw, max_bytes=MAX_TX_BYTES))
-        return SignedTx(tx=tx, tx_bytes=raw, sig=sig)
+        return SignedTx(tx=tx, tx_bytes=raw, sig=sig, _wire=wire)
 
     @staticmethod
     def decode(data: bytes) -> SignedTx:
         """Strictly decode a signed transaction from its canonical wire bytes."""
         if len(data) > MAX_TX_BYTES + 128:
             raise GodownError(Code.OVERSIZE, f"transaction exceeds {MAX_TX_BYTES} bytes")
-        return SignedTx.from_dict(codec.decode(data, max_bytes=MAX_TX_BYTES + 128))
+        data = bytes(data)
+        return SignedTx.from_dict(codec.decode(data, max_bytes=MAX_TX_BYTES + 128), wire=data)
