@@ -21,6 +21,8 @@ from libp2p.peer.id import ID
 from libp2p.security.exceptions import HandshakeFailure
 from libp2p.security.noise.transport import Transport as NoiseTransport
 
+from primitives.errors import Code
+
 log = logging.getLogger("godown.p2p")
 
 
@@ -35,7 +37,12 @@ class AllowlistNoise(NoiseTransport):
         remote = conn.get_remote_peer()
         if self._allowed(remote):
             return conn
-        log.warning("p2p refused peer not in allowlist: peer_id=%s direction=%s", remote.to_base58(), direction)
+        log.warning(
+            "p2p refused peer not in allowlist: peer_id=%s direction=%s",
+            remote.to_base58(),
+            direction,
+            extra={"peer_id": remote.to_base58(), "direction": direction, "code": Code.UNAUTHORIZED.value},
+        )
         with contextlib.suppress(Exception):
             await conn.close()
         raise HandshakeFailure(f"peer {remote.to_base58()} is not in the allowlist")

@@ -636,6 +636,7 @@ class P2PService:
                         pid,
                         exc.code.value,
                         exc.message,
+                        extra={"peer": box.member_id, "peer_id": str(pid), "code": exc.code.value},
                     )
                     with contextlib.suppress(Exception):
                         await stream.reset()
