@@ -132,7 +132,7 @@ class NodeCore:
             doc = dict(jsonable(ev))
             doc.setdefault("kind", "event")
             doc["height"] = block.height
-            if str(doc.get("kind", "")).startswith("alarm"):
+            if doc.get("kind") == "alarm_raised":
                 self.metrics.alarms.inc()
             events.append(doc)
         self.events.publish(events)

@@ -24,6 +24,8 @@ from storage.kv import MemoryKV
 
 log = logging.getLogger("godown.ledger")
 
+NONCE_WINDOW = 100_000
+
 
 class SignatureCache:
     """Verify each transaction's signature once per node, keyed by tx id."""
@@ -97,8 +99,10 @@ class Ledger:
         return self.signatures.verify(stx, sign_pub)
 
     def admit(self, stx: SignedTx, now_ms: int) -> None:
-        """Mempool admission against committed state; raises `Rejected`."""
-        contracts.admit(self.state, stx, self.verify, self.chain_id, now_ms)
+        """Mempool admission against committed state; raises `Rejected`. The nonce may run
+        ahead of the committed one by a whole pipeline of batches (the mempool separately
+        bounds gaps)."""
+        contracts.admit(self.state, stx, self.verify, self.chain_id, now_ms, nonce_window=NONCE_WINDOW)
 
     def build_block(self, txs: Sequence[SignedTx], time_ms: int, view: int, proposer: str) -> Block:
         """A proposal on top of the executed head."""

@@ -1,0 +1,168 @@
+"""`godown bench`: drive a running consortium with the financing workload of
+DESIGN §10 and report committed tx/s and commit latency, like tm-bench or
+Hyperledger Caliper.
+
+Transactions are built and signed before the clock starts (the load generator
+shares the machine's cores with the nodes). They go in phases — a phase only
+depends on earlier ones — as msgpack batches to every node in turn. A batch's
+latency runs from its submission until every node's height has reached the
+highest block that holds one of its transactions; a poller samples each node's
+height every few milliseconds to see when.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from primitives import codec
+from primitives.errors import Code, GodownError
+from primitives.tx import SignedTx
+
+from node.client import RpcClient
+from node.testnet import Testnet
+from node.workload import NonceBook, Participants, financing_workload
+
+REPORTS_PER_CASE = 38  # ~80% of a case's transactions are device reports (DESIGN §10)
+TXS_PER_CASE = REPORTS_PER_CASE + 14
+BATCH_TXS = 250
+POLL_S = 0.005
+
+
+@dataclass
+class _Heights:
+    """First time (monotonic) each node was seen at or above each height."""
+
+    reached: dict[str, dict[int, float]] = field(default_factory=dict)
+    current: dict[str, int] = field(default_factory=dict)
+
+    def see(self, node: str, height: int, at: float) -> None:
+        old = self.current.get(node, 0)
+        if height > old:
+            marks = self.reached.setdefault(node, {})
+            for h in range(old + 1, height + 1):
+                marks[h] = at
+            self.current[node] = height
+
+    def all_reached(self, height: int) -> float | None:
+        times = [self.reached.get(n, {}).get(height) for n in self.current]
+        if not times or any(t is None for t in times):
+            return None
+        return max(t for t in times if t is not None)
+
+
+def _participants(net: Testnet) -> Participants:
+    from node.demo import participants_of
+
+    return participants_of(net)
+
+
+def build_load(net: Testnet, cases: int) -> list[list[SignedTx]]:
+    """The signed phases, with nonces continuing from the chain's current ones."""
+    p = _participants(net)
+    client = RpcClient(net.nodes[0]["rpc_url"])
+    book = NonceBook({k.id: client.next_nonce(k.id) for k in p.members()})
+    client.close()
+    return financing_workload(p, net.chain_id, cases, REPORTS_PER_CASE, tag=secrets.token_hex(3), nonces=book)
+
+
+async def _poll(session: aiohttp.ClientSession, urls: dict[str, str], heights: _Heights, stop: asyncio.Event) -> None:
+    async def one(name: str, url: str) -> None:
+        while not stop.is_set():
+            try:
+                async with session.get(f"{url}/v1/status") as resp:
+                    doc = await resp.json()
+                heights.see(name, int(doc["height"]), time.monotonic())
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, KeyError):
+                pass
+            await asyncio.sleep(POLL_S)
+
+    await asyncio.gather(*(one(n, u) for n, u in urls.items()))
+
+
+async def _submit(session: aiohttp.ClientSession, url: str, txs: list[SignedTx]) -> list[dict[str, Any]]:
+    body = codec.encode([t.to_dict() for t in txs])
+    async with session.post(f"{url}/v1/txs?wait_ms=60000", data=body,
+                            headers={"Content-Type": "application/msgpack"}) as resp:
+        doc = await resp.json()
+    if resp.status >= 400:
+        err = doc.get("error", {})
+        raise GodownError(Code.UNAVAILABLE, f"{url} refused a batch: {err.get('code')}: {err.get('message')}")
+    return doc["results"]  # type: ignore[no-any-return]
+
+
+async def _drive(net: Testnet, phases: list[list[SignedTx]], rate: int, duration: float) -> dict[str, Any]:
+    urls = {n["name"]: n["rpc_url"] for n in net.nodes}
+    names = list(urls)
+    heights = _Heights()
+    stop = asyncio.Event()
+    latencies: list[float] = []
+    counts = {"submitted": 0, "committed": 0, "rejected": 0}
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=64)) as session:
+        poller = asyncio.create_task(_poll(session, urls, heights, stop))
+        turn = 0
+        started = time.monotonic()
+        deadline = started + duration
+
+        async def batch(url: str, txs: list[SignedTx], sent_at: float) -> None:
+            results = await _submit(session, url, txs)
+            top = 0
+            for r in results:
+                if r.get("code") == "committed":
+                    counts["committed"] += 1
+                    if r.get("result") != "ok":
+                        counts["rejected"] += 1
+                    top = max(top, int(r["height"]))
+                else:
+                    counts["rejected"] += 1
+            if top:
+                while (at := heights.all_reached(top)) is None:
+                    await asyncio.sleep(POLL_S)
+                latencies.append((at - sent_at) * 1000)
+
+        for phase in phases:
+            if time.monotonic() > deadline:
+                break
+            chunk = BATCH_TXS if not rate else max(1, min(BATCH_TXS, rate // 20))
+            tasks = []
+            for i in range(0, len(phase), chunk):
+                txs = phase[i : i + chunk]
+                if rate:  # pace: chunk/rate seconds per batch
+                    await asyncio.sleep(max(0.0, started + counts["submitted"] / rate - time.monotonic()))
+                counts["submitted"] += len(txs)
+                tasks.append(asyncio.create_task(batch(urls[names[turn % len(names)]], txs, time.monotonic())))
+                turn += 1
+            await asyncio.gather(*tasks)
+        elapsed = time.monotonic() - started
+        stop.set()
+        await poller
+    lat = sorted(latencies)
+    return {
+        "nodes": len(names),
+        "submitted": counts["submitted"],
+        "committed": counts["committed"],
+        "rejected": counts["rejected"],
+        "tx_s": round(counts["committed"] / elapsed, 1) if elapsed else 0.0,
+        "p50_ms": round(statistics.median(lat), 1) if lat else None,
+        "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 1) if lat else None,
+        "duration_s": round(elapsed, 2),
+    }
+
+
+def run_bench(testnet_dir: str, duration: float = 20.0, rate: int = 0, cases: int = 0) -> dict[str, Any]:
+    """Build the load, drive it, return the figures (one JSON object)."""
+    net = Testnet.load(testnet_dir)
+    for node in net.nodes:
+        RpcClient(node["rpc_url"]).wait_ready(timeout=30)
+    if not cases:
+        target = (rate or 3000) * duration
+        cases = max(4, int(target // TXS_PER_CASE))
+    phases = build_load(net, cases)
+    return asyncio.run(_drive(net, phases, rate, duration * 3))
