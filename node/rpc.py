@@ -118,7 +118,7 @@ async def _read_txs(request: web.Request) -> tuple[list[SignedTx | GodownError],
     elif ctype in ("application/json", "text/plain", "application/octet-stream", ""):
         try:
             doc = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting too deep for the parser
             raise GodownError(Code.MALFORMED, "body is not JSON") from None
         if isinstance(doc, dict) and "txs" in doc:
             doc = doc["txs"]
@@ -175,11 +175,11 @@ class Routes:
         core = self.core
         items, many = await _read_txs(request)
         raw_wait = request.query.get("wait_ms", "0")
-        if not raw_wait.isdigit():
+        if not (raw_wait.isascii() and raw_wait.isdigit()):
             raise GodownError(Code.MALFORMED, "wait_ms must be a non-negative integer")
         wait_ms = min(int(raw_wait), MAX_WAIT_MS)
         results: list[dict[str, Any]] = []
-        admitted: list[SignedTx] = []
+        admitted: list[tuple[int, SignedTx]] = []
         for item in items:
             if isinstance(item, GodownError):
                 results.append({"tx_id": None, "code": item.code.value, "message": item.message})
@@ -187,17 +187,17 @@ class Routes:
             try:
                 core.submit(item)
                 results.append({"tx_id": item.tx_id_hex, "code": "accepted"})
-                admitted.append(item)
+                admitted.append((len(results) - 1, item))
             except GodownError as exc:
                 results.append({"tx_id": item.tx_id_hex, "code": exc.code.value, "message": exc.message})
         if wait_ms and admitted:
-            futs = [core.wait_committed(t.tx_id) for t in admitted]
+            futs = [core.wait_committed(t.tx_id) for _, t in admitted]
             done, _ = await asyncio.wait(futs, timeout=wait_ms / 1000)
             by_id = {f.result()["tx_id"]: f.result() for f in done}
-            for r in results:
-                if r["tx_id"] in by_id:
-                    loc = by_id[r["tx_id"]]
-                    r.update(code="committed", height=loc["height"], index=loc["index"], result=loc["result"])
+            for i, t in admitted:  # only admitted items: a refused copy of the same tx keeps its code
+                loc = by_id.get(t.tx_id_hex)
+                if loc is not None:
+                    results[i].update(code="committed", height=loc["height"], index=loc["index"], result=loc["result"])
         if many:
             return _json({"results": results})
         only = results[0]
@@ -224,11 +224,11 @@ class Routes:
         raw = request.match_info["height"]
         if raw == "latest":
             height = store.head_height
-        elif raw.isdigit():
+        elif raw.isascii() and raw.isdigit():
             height = int(raw)
         else:
             raise GodownError(Code.MALFORMED, "height must be a number or 'latest'")
-        block = store.get_block(height) if height > 0 else None
+        block = store.get_block(height) if 0 < height <= store.head_height else None
         if block is None:
             raise GodownError(Code.NOT_FOUND, f"no block at height {height}")
         return _json(_block_view(block, store.get_commit(height)))
