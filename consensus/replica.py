@@ -105,6 +105,7 @@ class Replica:
         self._payloads: dict[bytes, bytes] = {}
         self._prep_votes: dict[_Key, dict[str, bytes]] = {}
         self._commit_votes: dict[_Key, dict[str, bytes]] = {}
+        self._seen: dict[tuple[str, int, int, str], bytes] = {}  # (kind, view, height, sender) -> digest
         self._proofs: dict[int, Proof] = {}
         self._my_votes: dict[tuple[str, int, int], bytes] = {}
         self._decided: dict[int, tuple[bytes, Commit]] = {}
@@ -361,11 +362,12 @@ class Replica:
             return self._reject(Code.WRONG_VIEW, f"prepare for view {m.view}")
         if not self._in_window(m.height) or m.height <= self._last_committed:
             return self._reject(Code.OUT_OF_WINDOW, f"height {m.height} outside the window")
-        votes = self._prep_votes.setdefault((m.view, m.height, m.digest), {})
-        if m.sender in votes:
-            return self._reject(Code.DUPLICATE, "prepare already counted")
+        if not self._first_vote("prepare", m):
+            return
         if not self._verifier.verify(m.sender, m.signed_bytes(self.config.chain_id), m.sig):
             return self._reject(Code.BAD_SIGNATURE, "prepare signature")
+        self._seen[("prepare", m.view, m.height, m.sender)] = m.digest
+        votes = self._prep_votes.setdefault((m.view, m.height, m.digest), {})
         votes[m.sender] = m.sig  # kept even for a view we are still entering
         if m.view == self._view and not self._in_vc:
             self._check_prepared(m.view, m.height, m.digest)
@@ -406,12 +408,11 @@ class Replica:
             h += 1
 
     def _on_commit(self, m: CommitVote) -> None:
-        if m.height > self._last_committed + 100 * self.config.high_span + 1_000_000:
-            return self._reject(Code.OUT_OF_WINDOW, "absurd height")
+        if m.view > self._view + self.config.n:
+            return self._reject(Code.WRONG_VIEW, f"commit for view {m.view}")
         key = (m.view, m.height, m.digest)
-        votes = self._commit_votes.get(key)
-        if votes is not None and m.sender in votes:
-            return self._reject(Code.DUPLICATE, "commit already counted")
+        if not self._first_vote("commit", m):
+            return
         if not self._verifier.verify(m.sender, m.signed_bytes(self.config.chain_id), m.sig):
             return self._reject(Code.BAD_SIGNATURE, "commit signature")
         if m.height > self._peer_heights.get(m.sender, 0):
@@ -420,6 +421,7 @@ class Replica:
             return
         if not self._in_window(m.height):
             return self._reject(Code.OUT_OF_WINDOW, f"height {m.height} outside the window")
+        self._seen[("commit", m.view, m.height, m.sender)] = m.digest
         self._commit_votes.setdefault(key, {})[m.sender] = m.sig
         self._check_committed(*key)
 
@@ -481,6 +483,7 @@ class Replica:
         self._proofs = {k: v for k, v in self._proofs.items() if k > h}
         self._prep_votes = {k: v for k, v in self._prep_votes.items() if k[1] > h}
         self._commit_votes = {k: v for k, v in self._commit_votes.items() if k[1] > h}
+        self._seen = {k: v for k, v in self._seen.items() if k[2] > h}
         self._checkpoints = {k: v for k, v in self._checkpoints.items() if k[0] > h}
         self._future_pp = {k: v for k, v in self._future_pp.items() if k[1] > h}
         keep = {p.digest for p in self._pp.values()} | {p.digest for p in self._proofs.values()}
@@ -519,7 +522,8 @@ class Replica:
         self._vc_wait = None
         self._pp = {}
         self._prep_votes = {k: v for k, v in self._prep_votes.items() if k[0] >= new_view}
-        proofs = tuple(self._proofs[h] for h in sorted(self._proofs) if h > self._low)
+        top = self._low + self.config.high_span
+        proofs = tuple(self._proofs[h] for h in sorted(self._proofs) if self._low < h <= top)
         vc = ViewChange(new_view, self._low, self._low_root, self._low_votes, proofs, self._me, b"")
         vc = ViewChange(vc.new_view, vc.stable_height, vc.stable_root, vc.stable_votes, vc.proofs, self._me,
                         self._signer.sign(vc.signed_bytes(self.config.chain_id)))
@@ -561,8 +565,8 @@ class Replica:
                 self._reject(Code.BAD_CERTIFICATE, "view-change checkpoint proof")
                 return False
         heights = [p.height for p in m.proofs]
-        if len(set(heights)) != len(heights) or len(heights) > self.config.high_span + self.config.window * 4:
-            self._reject(Code.BAD_CERTIFICATE, "view-change proofs repeat heights")
+        if len(set(heights)) != len(heights) or any(h > m.stable_height + self.config.high_span for h in heights):
+            self._reject(Code.BAD_CERTIFICATE, "view-change proofs repeat heights or leave the window")
             return False
         for p in m.proofs:
             if p.view >= m.new_view or not self._valid_proof(p, m.stable_height):
@@ -581,8 +585,13 @@ class Replica:
         if m.sender in have:
             self._hint_progress(have[m.sender])
             return self._reject(Code.DUPLICATE, "view-change already counted")
+        if any(v > w and m.sender in by for v, by in self._vcs.items()):
+            return self._reject(Code.WRONG_VIEW, f"{m.sender} already asked for a later view than {w}")
         if not self._valid_view_change(m):
             return
+        for by in self._vcs.values():  # keep only each sender's latest view-change
+            by.pop(m.sender, None)
+        self._vcs = {v: by for v, by in self._vcs.items() if by}
         self._vcs.setdefault(w, {})[m.sender] = m
         self._hint_progress(m)
         # f+1 peers want a higher view: join the smallest of them (PBFT liveness rule).
@@ -663,7 +672,7 @@ class Replica:
         ):
             return self._reject(Code.BAD_CERTIFICATE, "new-view lacks a quorum of view-changes")
         for vc in m.view_changes:
-            if vc.sender != self._me and not self._valid_view_change(vc):
+            if not self._valid_view_change(vc):
                 return
         _, _, _, plan = self._plan_new_view(list(m.view_changes))
         if len(plan) != len(m.pre_prepares):
@@ -703,6 +712,18 @@ class Replica:
         self._send_commits()
 
     # ------------------------------------------------------------------ helpers
+
+    def _first_vote(self, kind: str, m: Prepare | CommitVote) -> bool:
+        """One vote per sender, kind, view and height: a repeat is a duplicate, a vote for
+        another digest is equivocation (and is not stored, which bounds memory)."""
+        old = self._seen.get((kind, m.view, m.height, m.sender))
+        if old is None:
+            return True
+        if old == m.digest:
+            self._reject(Code.DUPLICATE, f"{kind} already counted")
+        else:
+            self._reject(Code.EQUIVOCATION, f"{m.sender} voted twice at {m.view}/{m.height}")
+        return False
 
     def _may_answer(self, peer: str, view: int, kind: str) -> bool:
         """Rate-limit answers to a peer's re-sent VIEW-CHANGE to one per re-send interval."""
