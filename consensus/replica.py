@@ -42,6 +42,7 @@ from consensus.messages import (
     ViewChange,
     Votes,
     checkpoint_vote_bytes,
+    commit_bytes,
     prepare_vote_bytes,
 )
 from consensus.records import (
@@ -56,7 +57,7 @@ from consensus.records import (
 )
 from consensus.signing import Signer, Verifier
 from consensus.types import Rejection
-from primitives.block import Commit, commit_vote_bytes
+from primitives.block import Commit
 from primitives.errors import Code
 
 DigestFn = Callable[[bytes], "bytes | None"]
@@ -297,7 +298,7 @@ class Replica:
         elif self._digest_of(payload) != certificate.block_hash:
             self._reject(Code.BAD_BLOCK, f"payload does not match certificate of height {h}")
         elif not self._quorum_signed(
-            certificate.votes, commit_vote_bytes(self.config.chain_id, h, certificate.view, certificate.block_hash)
+            certificate.votes, commit_bytes(self.config.chain_id, certificate.view, h, certificate.block_hash)
         ):
             self._reject(Code.BAD_CERTIFICATE, f"certificate of height {h} lacks {self._q} valid signatures")
         else:
@@ -398,7 +399,7 @@ class Replica:
                 key = ("commit", self._view, h)
                 if key not in self._my_votes:
                     sig = self._sign_vote(
-                        "commit", self._view, h, pp.digest, commit_vote_bytes(self.config.chain_id, h, self._view, pp.digest)
+                        "commit", self._view, h, pp.digest, commit_bytes(self.config.chain_id, self._view, h, pp.digest)
                     )
                     vote = CommitVote(self._view, h, pp.digest, self._me, sig)
                     self._my_last_commit = vote
@@ -541,7 +542,7 @@ class Replica:
         if p.kind == "prepare":
             msg = prepare_vote_bytes(self.config.chain_id, p.view, p.height, p.digest)
         else:
-            msg = commit_vote_bytes(self.config.chain_id, p.height, p.view, p.digest)
+            msg = commit_bytes(self.config.chain_id, p.view, p.height, p.digest)
         return self._quorum_signed(p.votes, msg)
 
     def _quorum_signed(self, votes: Votes, message: bytes) -> bool:
