@@ -312,6 +312,8 @@ class P2PService:
         thread = self._thread
         if thread is None:
             return
+        if thread is threading.current_thread():
+            raise NodeFault(Code.INTERNAL, "P2PService.stop() called from its own thread (e.g. inside on_frame)")
         token, stop_event = self._token, self._stop_event
         if token is not None and stop_event is not None:
             with contextlib.suppress(trio.RunFinishedError):
