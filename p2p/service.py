@@ -439,7 +439,7 @@ class P2PService:
         host = self._make_host()
         self._host = host
         self._stop_event = trio.Event()
-        host.get_network().register_notifee(_ConnectionWatch(self._by_pid.get))
+        host.get_network().register_notifee(_ConnectionWatch(lambda pid: self._by_pid.get(pid)))  # current dict
         async with host.run(listen_addrs=[self._listen]):
             if not host.get_transport_addrs():  # py-libp2p logs a failed bind and carries on
                 raise NodeFault(Code.UNAVAILABLE, f"cannot listen on {self._listen}")
