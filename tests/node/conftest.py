@@ -24,6 +24,7 @@ import pytest
 
 from node.client import RpcClient
 from node.config import NodeConfig
+from node.core import NodeCore
 from node.demo import participants_of
 from node.server import RunningNode, start_node
 from node.testnet import Testnet, init_testnet
@@ -124,6 +125,11 @@ class NodeThread:
     @property
     def url(self) -> str:
         return self.config.rpc_url
+
+    @property
+    def core(self) -> NodeCore:
+        assert self.node is not None, "node not started"
+        return self.node.core
 
 
 class NodeProcess:
