@@ -112,7 +112,7 @@ class Replica:
         self._decided: dict[int, tuple[bytes, Commit]] = {}
         self._checkpoints: dict[tuple[int, bytes], dict[str, bytes]] = {}
         self._my_checkpoint: Checkpoint | None = None
-        self._my_last_commit: CommitVote | None = None
+        self._last_cert: Commit | None = None
         self._vcs: dict[int, dict[str, ViewChange]] = {}
         self._my_vc: ViewChange | None = None
         self._nv: NewView | None = None
@@ -401,9 +401,7 @@ class Replica:
                     sig = self._sign_vote(
                         "commit", self._view, h, pp.digest, commit_bytes(self.config.chain_id, self._view, h, pp.digest)
                     )
-                    vote = CommitVote(self._view, h, pp.digest, self._me, sig)
-                    self._my_last_commit = vote
-                    self._send.append(Broadcast(vote))
+                    self._send.append(Broadcast(CommitVote(self._view, h, pp.digest, self._me, sig)))
                     self._commit_votes.setdefault((self._view, h, pp.digest), {})[self._me] = sig
                     self._check_committed(self._view, h, pp.digest)
             h += 1
@@ -438,6 +436,8 @@ class Replica:
 
     def _decide(self, h: int, payload: bytes, cert: Commit) -> None:
         self._decided[h] = (payload, cert)
+        if self._last_cert is None or h > self._last_cert.height:
+            self._last_cert = cert
         if h > self._low:
             proof = Proof("commit", cert.view, h, cert.block_hash, payload, cert.votes)
             self._proofs[h] = proof
@@ -607,12 +607,16 @@ class Replica:
         self._check_vc_quorum(self._view)
 
     def _hint_progress(self, vc: ViewChange) -> None:
-        """A peer asking for a view change that has committed less than we have gets our
-        last COMMIT, so it learns it is behind and fetches."""
+        """A peer asking for a view change that has committed less than we have gets the
+        signed COMMITs of our latest certificate (forwarded, still verifiable), so it
+        learns it is behind and fetches — or commits at once if it holds the payload."""
         theirs = max([vc.stable_height] + [p.height for p in vc.proofs if p.kind == "commit"])
-        mine = self._my_last_commit
-        if mine is not None and theirs < mine.height <= self._last_committed and self._may_answer(vc.sender, vc.new_view, "commit"):
-            self._send.append(Send(vc.sender, mine))
+        cert = self._last_cert
+        if cert is None or not theirs < cert.height <= self._last_committed:
+            return
+        if self._may_answer(vc.sender, vc.new_view, "commit"):
+            for sender, sig in cert.votes:
+                self._send.append(Send(vc.sender, CommitVote(cert.view, cert.height, cert.block_hash, sender, sig)))
 
     def _check_vc_quorum(self, w: int) -> None:
         if not self._in_vc or w != self._view:
