@@ -61,12 +61,20 @@ from primitives.block import Commit
 from primitives.errors import Code
 
 DigestFn = Callable[[bytes], "bytes | None"]
+ValidateFn = Callable[[int, bytes, "bytes | None"], bool]
+"""(height, payload, digest of the block this replica holds at height-1 or None) -> acceptable?"""
 _Key = tuple[int, int, bytes]  # (view, height, digest)
 
 
 class Replica:
     """A PBFT replica. Construct it fresh, or with `records` (its write-ahead log)
-    and `last_executed` (the height its block store holds) after a restart."""
+    and `last_executed` (the height its block store holds) after a restart.
+
+    `digest_of(payload)` names a payload (None: undecodable, refused). The optional
+    `validate(height, payload, parent_digest)` is the node's validity check of a
+    fresh proposal (header height, link to the parent, block time); a refused
+    proposal is not prepared. Re-proposals in a NEW-VIEW are not re-validated:
+    they may already be committed somewhere."""
 
     def __init__(
         self,
@@ -78,12 +86,14 @@ class Replica:
         *,
         records: Iterable[bytes] = (),
         last_executed: int = 0,
+        validate: ValidateFn | None = None,
     ) -> None:
         self.config = config
         self._me = config.node_id
         self._signer = signer
         self._verifier = verifier
         self._digest_of = digest_of
+        self._validate = validate
         self._rng = rng
         self._q = config.quorum
         self._f = config.f
@@ -179,6 +189,26 @@ class Replica:
             and h <= self._last_committed + self.config.window
             and h <= self._low + self.config.high_span
         )
+
+    @property
+    def next_height(self) -> int:
+        """The height the next `propose` will use (the node builds its block for it)."""
+        return self._next_height
+
+    def digest_at(self, height: int) -> bytes | None:
+        """The digest this replica holds at `height`: committed, else proposed in this
+        view, else its best proof; None if it knows none (e.g. below its log)."""
+        if height in self._decided:
+            return self._decided[height][1].block_hash
+        if self._last_cert is not None and self._last_cert.height == height:
+            return self._last_cert.block_hash
+        proof = self._proofs.get(height)
+        if proof is not None and proof.kind == "commit":
+            return proof.digest
+        pp = self._pp.get(height)
+        if pp is not None:
+            return pp.digest
+        return proof.digest if proof is not None else None
 
     def in_flight_digests(self) -> frozenset[bytes]:
         """Digests of accepted proposals not yet committed (the driver skips re-proposing them)."""
@@ -336,6 +366,8 @@ class Replica:
             return self._reject(Code.BAD_SIGNATURE, "pre-prepare signature")
         if self._digest_of(m.payload) != m.digest:
             return self._reject(Code.BAD_BLOCK, "payload does not match digest")
+        if self._validate is not None and not self._validate(m.height, m.payload, self.digest_at(m.height - 1)):
+            return self._reject(Code.BAD_BLOCK, f"proposal at height {m.height} refused by the node's validity check")
         self._accept_pp(m)
 
     def _accept_pp(self, m: PrePrepare) -> None:

@@ -148,8 +148,8 @@ class ByzantineNode(SimNode):
         if "garbage" in self.modes and self.rng.random() < 0.3:
             junk = bytes(self.rng.getrandbits(8) for _ in range(self.rng.randint(0, 80)))
             self.net.send(self.id, self.rng.choice(peers), "msg", junk)
-            if self.seen:
-                real = bytearray(self.rng.choice(self.seen))
+            real = bytearray(self.rng.choice(self.seen)) if self.seen else bytearray()
+            if real:
                 real[self.rng.randrange(len(real))] ^= 0xFF
                 self.net.send(self.id, self.rng.choice(peers), "msg", bytes(real))
         if "replay" in self.modes and self.seen and self.rng.random() < 0.5:

@@ -20,7 +20,7 @@ from consensus.messages import (
     prepare_vote_bytes,
 )
 from consensus.replica import Replica
-from consensus.signing import Ed25519Signer, Ed25519Verifier, FakeSigner
+from consensus.signing import Ed25519Signer, Ed25519Verifier, FakeSigner, FakeVerifier
 from primitives.block import Block, Commit, Header, commit_vote_bytes, txs_root
 from primitives.errors import Code
 from primitives.hashing import sha256
@@ -370,3 +370,19 @@ def test_certificate_verifies_as_a_primitives_commit_with_ed25519() -> None:
         e.certificate.verify({i: k.sign_pub for i, k in keys.items()}, header)  # raises if invalid
     assert codes(reps["v1"].propose(b"not a block")) == [Code.NOT_PRIMARY]
     assert codes(reps["v0"].propose(b"not a block")) == [Code.BAD_BLOCK]
+
+
+def test_node_validity_check_refuses_a_fresh_proposal() -> None:
+    seen: list[tuple[int, bytes, bytes | None]] = []
+
+    def validate(h: int, payload: bytes, parent: bytes | None) -> bool:
+        seen.append((h, payload, parent))
+        return payload != b"late block"
+
+    r = Replica(ReplicaConfig(CHAIN, IDS, "v1"), FakeSigner("v1"), FakeVerifier(IDS), lambda p: sha256(p) if p else None,
+                random.Random(1), validate=validate)
+    assert r.step(pp(0, 1, b"a")).outbound
+    ready = r.step(pp(0, 2, b"late block"))
+    assert codes(ready) == [Code.BAD_BLOCK] and ready.outbound == ()
+    assert seen == [(1, b"a", None), (2, b"late block", sha256(b"a"))]
+    assert r.digest_at(1) == sha256(b"a") and r.next_height == 1
