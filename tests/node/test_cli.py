@@ -10,6 +10,7 @@ import json
 import os
 import stat
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from primitives.keys import KeyPair
 from primitives.tx import SignedTx
 from storage.chain import Roots
 
-from tests.node.conftest import NodeProcess, free_port, make_testnet, run_cli
+from tests.node.conftest import REPO, NodeProcess, free_port, make_testnet, run_cli
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -207,6 +208,39 @@ def test_gateway_reports_commit_and_only_recipients_can_decrypt(live: Live) -> N
                        "bad_body")
     assert_clean_error(run_cli("gateway", "run", "--device-key", live.key_path("bank"), "--lot", "L1", "--count", "1",
                                "--rpc", live.url), "forbidden_role")
+
+
+def test_token_protected_node_and_exposed_rpc_without_token(tmp_path: Path) -> None:
+    net = make_testnet(tmp_path / "net")
+    cfg_path = net.config_path(net.nodes[0])
+    cfg = json.loads(cfg_path.read_text())
+    exposed = {**cfg, "rpc": {**cfg["rpc"], "host": "0.0.0.0", "token": None}}
+    bad_cfg = cfg_path.parent / "exposed.json"
+    bad_cfg.write_text(json.dumps(exposed))
+    assert_clean_error(run_cli("node", "start", "--config", str(bad_cfg)), "bad_config")
+    cfg["rpc"]["token"] = "t0ken-for-tests"
+    cfg_path.write_text(json.dumps(cfg))
+    url = net.rpc_urls[0]
+    proc = NodeProcess(cfg_path, tmp_path)
+    try:
+        proc.start()
+        RpcClient(url, "t0ken-for-tests").wait_ready(30)
+        assert_clean_error(run_cli("status", "--rpc", url), "unauthorized")
+        assert_clean_error(run_cli("status", "--rpc", url, "--token", "wrong"), "unauthorized")
+        status = cli_json("status", "--rpc", url, "--token", "t0ken-for-tests")
+        assert isinstance(status, dict) and status["chain_id"] == net.chain_id
+        env = run_cli_env({"GODOWN_TOKEN": "t0ken-for-tests", "GODOWN_RPC": url}, "query", "members")
+        assert env.returncode == 0 and net.key("bank").id in env.stdout, env.stderr
+    finally:
+        try:
+            proc.terminate()
+        finally:
+            proc.kill()
+
+
+def run_cli_env(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, **env})
 
 
 # ---- the auditor ----------------------------------------------------------------------------

@@ -347,6 +347,23 @@ def test_wait_ms_returns_the_committed_result(chain: Chain) -> None:
     wait_until(lambda: chain.get(f"/v1/txs/{stx2.tx_id_hex}").doc.get("status") == "committed", what="commit")
 
 
+def test_a_gapped_transaction_is_pending_until_the_gap_fills(chain: Chain) -> None:
+    bank = chain.p.bank.id
+    n = chain.client.next_nonce(bank)
+    later = chain.rating(nonce=n + 1)
+    assert chain.post(as_json(later)).doc == {"tx_id": later.tx_id_hex, "code": "accepted"}
+    doc = chain.get(f"/v1/txs/{later.tx_id_hex}").doc
+    assert doc["status"] == "pending" and doc["nonce"] == n + 1 and "height" not in doc
+    assert chain.get(f"/v1/accounts/{bank}").doc["committed_nonce"] == n
+    assert chain.post(as_json(later)).code == "duplicate"
+    first = chain.rating(nonce=n, grade="B")
+    r = chain.post(as_json(first), path="/v1/txs?wait_ms=10000")
+    assert r.doc["code"] == "committed" and r.doc["result"] == "ok"
+    wait_until(lambda: chain.get(f"/v1/txs/{later.tx_id_hex}").doc.get("status") == "committed", timeout=10,
+               what="the gapped transaction to commit")
+    assert chain.get(f"/v1/accounts/{bank}").doc["committed_nonce"] == n + 2
+
+
 def test_replayed_and_duplicate_transactions_are_refused(chain: Chain) -> None:
     stx = chain.rating()
     assert chain.client.submit(stx, wait_ms=10_000)["code"] == "committed"
