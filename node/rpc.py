@@ -107,7 +107,10 @@ def _signed_from_json(item: Any) -> SignedTx:
 
 async def _read_txs(request: web.Request) -> tuple[list[SignedTx | GodownError], bool]:
     """The submitted transactions (each decoded or its error) and whether a list was sent."""
-    body = await request.read()
+    try:
+        body = await request.read()
+    except web.RequestPayloadError:  # e.g. a Content-Encoding the body does not match
+        raise GodownError(Code.MALFORMED, "request body could not be read (bad Content-Encoding?)") from None
     if not body:
         raise GodownError(Code.MALFORMED, "empty body")
     ctype = request.content_type
