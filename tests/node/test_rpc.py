@@ -441,6 +441,14 @@ def test_bad_submissions_get_their_status_and_code(chain: Chain) -> None:
     assert chain.client.status()["mempool"] == 0
 
 
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "x-unknown"])
+def test_an_undecodable_content_encoding_is_malformed(chain: Chain, encoding: str) -> None:
+    r = chain.post(as_json(chain.rating(nonce=FAR_NONCE)), headers={"Content-Encoding": encoding})
+    assert 400 <= r.status < 500, (r.status, r.body[:200])
+    if encoding != "br":  # aiohttp refuses br itself, before any handler, with a plain-text 400
+        assert r.code == ("bad_nonce" if encoding == "x-unknown" else "malformed"), r.body[:200]
+
+
 @pytest.mark.parametrize("wait", ["abc", "-5", "1.5", "%C2%B2", "9" * 30])
 def test_bad_wait_ms_is_refused_or_capped(chain: Chain, wait: str) -> None:
     r = chain.post(as_json(chain.rating(nonce=FAR_NONCE)), path=f"/v1/txs?wait_ms={wait}")
