@@ -104,6 +104,7 @@ async def _drive(net: Testnet, phases: list[list[SignedTx]], rate: int, duration
     stop = asyncio.Event()
     latencies: list[float] = []
     counts = {"submitted": 0, "committed": 0, "rejected": 0}
+    codes: dict[str, int] = {}
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=64)) as session:
         poller = asyncio.create_task(_poll(session, urls, heights, stop))
@@ -117,11 +118,11 @@ async def _drive(net: Testnet, phases: list[list[SignedTx]], rate: int, duration
             for r in results:
                 if r.get("code") == "committed":
                     counts["committed"] += 1
-                    if r.get("result") != "ok":
-                        counts["rejected"] += 1
                     top = max(top, int(r["height"]))
-                else:
+                if r.get("code") != "committed" or r.get("result") != "ok":
                     counts["rejected"] += 1
+                    code = str(r.get("result") or r.get("code"))
+                    codes[code] = codes.get(code, 0) + 1
             if top:
                 while (at := heights.all_reached(top)) is None:
                     await asyncio.sleep(POLL_S)
@@ -153,6 +154,7 @@ async def _drive(net: Testnet, phases: list[list[SignedTx]], rate: int, duration
         "p50_ms": round(statistics.median(lat), 1) if lat else None,
         "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 1) if lat else None,
         "duration_s": round(elapsed, 2),
+        "rejections": codes,
     }
 
 

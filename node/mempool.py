@@ -15,7 +15,7 @@ from primitives.errors import Code, Rejected
 from primitives.tx import SignedTx
 
 
-MAX_NONCE_GAP = 64
+MAX_NONCE_GAP = 10_000
 """How far a sender's nonce may run ahead of its committed-and-pending ones."""
 
 
@@ -32,6 +32,7 @@ class Mempool:
         self._txs: OrderedDict[bytes, SignedTx] = OrderedDict()
         self._slots: dict[str, dict[int, bytes]] = {}  # sender -> nonce -> tx id
         self._taken: dict[str, int] = {}  # sender -> next nonce after txs handed out but not committed
+        self._ready: bool | None = None  # cached answer of `ready`, None when stale
         self._top: dict[str, int] = {}  # sender -> one above the highest nonce admitted while it has pending txs
 
     def __len__(self) -> int:
@@ -70,6 +71,7 @@ class Mempool:
         self._txs[stx.tx_id] = stx
         self._slots.setdefault(sender, {})[stx.tx.nonce] = stx.tx_id
         self._top[sender] = max(self._top.get(sender, 0), stx.tx.nonce + 1)
+        self._ready = None
 
     def take(self, limit: int) -> list[SignedTx]:
         """Up to `limit` transactions in arrival order, each sender's nonces consecutive."""
@@ -100,17 +102,22 @@ class Mempool:
         for stx in out:
             self._taken[stx.tx.sender] = stx.tx.nonce + 1
             self._drop(stx.tx_id)
+        self._ready = None
         return out
 
     def ready(self) -> bool:
-        """Whether at least one transaction could be taken now."""
-        for stx in self._txs.values():
-            if stx.tx.nonce == max(self._next_nonce(stx.tx.sender), self._taken.get(stx.tx.sender, 0)):
-                return True
-        return False
+        """Whether at least one transaction could be taken now. Cached until the pool
+        changes: the engines ask on every loop turn."""
+        if self._ready is None:
+            self._ready = any(
+                max(self._next_nonce(sender), self._taken.get(sender, 0)) in slots
+                for sender, slots in self._slots.items()
+            )
+        return self._ready
 
     def committed(self, txs: list[SignedTx] | tuple[SignedTx, ...]) -> None:
         """Forget what a committed block carried and whatever it made stale."""
+        self._ready = None
         senders = set()
         for stx in txs:
             self._drop(stx.tx_id)
@@ -125,6 +132,7 @@ class Mempool:
 
     def release(self, txs: list[SignedTx] | tuple[SignedTx, ...]) -> None:
         """Put back transactions of a proposal that did not commit (e.g. after a view change)."""
+        self._ready = None
         for stx in txs:
             if stx.tx_id not in self._txs and stx.tx.nonce >= self._next_nonce(stx.tx.sender):
                 self._txs[stx.tx_id] = stx

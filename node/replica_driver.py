@@ -47,13 +47,14 @@ log = logging.getLogger("godown.pbft")
 MAX_FETCH_BLOCKS = 64
 MAX_FETCH_BYTES = 8 * 1024 * 1024
 GOSSIP_MAX_TXS = 2000
-WAL_COMPACT_EVERY = 4  # stable checkpoints between write-ahead log compactions
+WAL_COMPACT_EVERY = 4
+MAX_FRAME = 48 * 1024 * 1024  # stable checkpoints between write-ahead log compactions
 
 
 def _digest_of(payload: bytes) -> bytes | None:
     """The consensus digest of a payload: its block hash (None if it is no block)."""
     try:
-        return Block.decode(payload).hash()
+        return Block.hash_of(payload)
     except GodownError:
         return None
 
@@ -90,12 +91,15 @@ class ReplicaDriver:
         )
         addrs = {p.id: p.p2p_addr for p in config.peers}
         peers = {v: (pub, addrs[v]) for v, pub in validators.items() if v in addrs}
-        self.p2p = P2PService(core.key.sign_seed, config.p2p_port, peers, listen_host=config.p2p_host)
+        # VIEW-CHANGE and NEW-VIEW carry the prepared blocks above the stable checkpoint
+        self.p2p = P2PService(core.key.sign_seed, config.p2p_port, peers, listen_host=config.p2p_host,
+                              max_frame=MAX_FRAME)
         self.max_txs = params.max_block_txs
         self.batch_timeout_s = params.batch_timeout_ms / 1000
         self.max_drift_ms = params.max_clock_drift_ms
         self._inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self._held: dict[int, tuple[str, PrePrepare]] = {}
+        self._decoded: dict[bytes, Block] = {}  # proposals decoded while voting, until executed
         self._gossip: list[bytes] = []
         self._proposed: dict[int, list[SignedTx]] = {}
         self._ready_since: float | None = None
@@ -186,13 +190,21 @@ class ReplicaDriver:
         if pp.height <= ledger.height:
             return True  # the replica refuses it as already committed
         try:
-            block = Block.decode(pp.payload)
+            block = self._decode(pp.payload)
             ledger.check_proposal(block, now_ms(), self.max_drift_ms)
         except GodownError as exc:
             log.warning("proposal refused", extra={"peer": peer, "height": pp.height, "code": exc.code.value,
                                                    "reason": exc.message})
             return False
         return True
+
+    def _decode(self, payload: bytes) -> Block:
+        """Decode a proposal once, whether we first meet it to vote or to execute."""
+        block = self._decoded.get(payload)
+        if block is None:
+            block = Block.decode(payload)
+            self._decoded[payload] = block
+        return block
 
     def _on_gossip(self, raws: Iterable[bytes]) -> None:
         for raw in raws:
@@ -225,9 +237,11 @@ class ReplicaDriver:
         if not txs:
             return
         block = core.ledger.build_block(txs, now_ms(), view=r.view, proposer=core.node_id)
+        payload = block.encode()
+        self._decoded[payload] = block
         self._proposed[block.height] = txs
         self._ready_since = None
-        self._perform(r.propose(block.encode()))
+        self._perform(r.propose(payload))
 
     # ---- outputs ------------------------------------------------------------------------
     def _perform(self, ready: Ready) -> None:
@@ -267,7 +281,10 @@ class ReplicaDriver:
         ledger = self.core.ledger
         if action.height <= ledger.height:
             return self.replica.on_executed(action.height, ledger.store.state_root_at(action.height) or b"")
-        block = Block.decode(action.payload)
+        block = self._decode(action.payload)
+        self._decoded.pop(action.payload, None)
+        if len(self._decoded) > 64:  # proposals that never committed
+            self._decoded.clear()
         self.core.apply(block, action.certificate)
         self._proposed.pop(action.height, None)
         ready = self.replica.on_executed(action.height, ledger.store.state_root)

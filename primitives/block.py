@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgpack
+
 from primitives import codec
 from primitives.errors import Code, GodownError
 from primitives.hashing import merkle_root, sha256
@@ -147,6 +149,23 @@ class Block:
     @staticmethod
     def decode(data: bytes) -> Block:
         return Block.from_dict(codec.decode(data, max_bytes=MAX_BLOCK_BYTES))
+
+    @staticmethod
+    def hash_of(data: bytes) -> bytes:
+        """The block hash of encoded block bytes, decoding only the header.
+
+        The hash covers the header alone (the transactions through `txs_root`), so
+        consensus can name a proposal cheaply; whoever executes it decodes it strictly
+        and checks `txs_root`."""
+        if len(data) > MAX_BLOCK_BYTES:
+            raise GodownError(Code.OVERSIZE, "block too large")
+        try:
+            doc = msgpack.unpackb(data, raw=False, strict_map_key=True, max_ext_len=0)
+        except Exception as exc:  # msgpack raises many unrelated types for bad input
+            raise _bad(f"not a block ({exc.__class__.__name__})") from None
+        if not isinstance(doc, dict) or set(doc) != {"header", "txs", "results"}:
+            raise _bad("block must have exactly header, txs and results")
+        return Header.from_dict(doc["header"]).hash()
 
 
 def commit_vote_bytes(chain_id: str, height: int, view: int, block_hash: bytes) -> bytes:

@@ -26,38 +26,48 @@ class EncodingError(GodownError):
         super().__init__(Code.MALFORMED, message)
 
 
-def _check(value: Any, depth: int = 0) -> None:
+_INT_MIN, _INT_MAX = -(2**63), 2**64
+
+
+def _canonical(value: Any, depth: int = 0) -> Any:
+    """The value with every map's keys sorted; refuses what has no canonical encoding.
+    One pass that both checks and sorts (this runs for every decode, so it is lean)."""
+    t = type(value)
+    if t is bytes or t is str or t is bool or value is None:
+        return value
+    if t is int:
+        if not _INT_MIN <= value < _INT_MAX:
+            raise EncodingError("integer out of range")
+        return value
     if depth > 32:
         raise EncodingError("nesting too deep")
-    if value is None or isinstance(value, (bool, int, str, bytes)):
-        if isinstance(value, int) and not isinstance(value, bool) and not (-(2**63) <= value < 2**64):
-            raise EncodingError("integer out of range")
-        return
-    if isinstance(value, (list, tuple)):
-        for item in value:
-            _check(item, depth + 1)
-        return
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
+    if t is dict:
+        out = {}
+        for key in sorted(value):
+            if type(key) is not str:
                 raise EncodingError("map keys must be strings")
-            _check(item, depth + 1)
-        return
-    raise EncodingError(f"type {type(value).__name__} has no canonical encoding")
-
-
-def _sorted(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _sorted(value[k]) for k in sorted(value)}
-    if isinstance(value, (list, tuple)):
-        return [_sorted(v) for v in value]
-    return value
+            out[key] = _canonical(value[key], depth + 1)
+        return out
+    if t is list or t is tuple:
+        return [_canonical(v, depth + 1) for v in value]
+    if isinstance(value, bool):  # subclasses (e.g. enums) become their plain values
+        return bool(value)
+    if isinstance(value, int):
+        return _canonical(int(value), depth)
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, bytes):
+        return bytes(value)
+    raise EncodingError(f"type {t.__name__} has no canonical encoding")
 
 
 def encode(value: Any) -> bytes:
     """Canonical bytes of a value made of None, bool, int, str, bytes, lists and str-keyed dicts."""
-    _check(value)
-    return msgpack.packb(_sorted(value), use_bin_type=True)  # type: ignore[no-any-return]
+    try:
+        canonical = _canonical(value)
+    except TypeError:  # sorting keys of mixed types
+        raise EncodingError("map keys must be strings") from None
+    return msgpack.packb(canonical, use_bin_type=True)  # type: ignore[no-any-return]
 
 
 def decode(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> Any:
@@ -81,11 +91,7 @@ def decode(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> Any:
         )
     except Exception as exc:  # msgpack raises many unrelated types for bad input
         raise EncodingError(f"not valid msgpack: {exc.__class__.__name__}") from None
-    try:
-        again = encode(value)
-    except EncodingError:
-        raise
-    if again != data:
+    if encode(value) != data:
         raise EncodingError("bytes are not in canonical form")
     return value
 

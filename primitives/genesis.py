@@ -58,7 +58,7 @@ class ConsensusParams:
 
     max_block_txs: int = 1000
     batch_timeout_ms: int = 20
-    checkpoint_interval: int = 16
+    checkpoint_interval: int = 4
     window: int = 8
     tick_ms: int = 10
     view_change_timeout_ms: int = 2000

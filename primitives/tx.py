@@ -10,6 +10,7 @@ are canonical, so no signed transaction has two encodings.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,8 +125,23 @@ class SignedTx:
 
     @staticmethod
     def decode(data: bytes) -> SignedTx:
-        """Strictly decode a signed transaction from its canonical wire bytes."""
+        """Strictly decode a signed transaction from its canonical wire bytes.
+
+        A node meets each transaction several times (from a client or a peer, then
+        inside a proposal, then at execution), so recent decodings are remembered
+        by their exact bytes; a SignedTx is immutable, so sharing it is safe."""
         if len(data) > MAX_TX_BYTES + 128:
             raise GodownError(Code.OVERSIZE, f"transaction exceeds {MAX_TX_BYTES} bytes")
         data = bytes(data)
-        return SignedTx.from_dict(codec.decode(data, max_bytes=MAX_TX_BYTES + 128), wire=data)
+        hit = _DECODED.get(data)
+        if hit is not None:
+            return hit
+        stx = SignedTx.from_dict(codec.decode(data, max_bytes=MAX_TX_BYTES + 128), wire=data)
+        _DECODED[data] = stx
+        if len(_DECODED) > DECODE_CACHE_SIZE:
+            _DECODED.popitem(last=False)
+        return stx
+
+
+DECODE_CACHE_SIZE = 50_000
+_DECODED: OrderedDict[bytes, SignedTx] = OrderedDict()
