@@ -43,7 +43,7 @@ def convert_field(tx_type: str, name: str, value: Any) -> Any:
         if want in ("list", "dict", "map"):
             return value if isinstance(value, (list, dict)) else json.loads(str(value))
         return value if isinstance(value, str) else str(value)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deep to parse
         raise GodownError(Code.BAD_BODY, f"field {name} must be {want}") from None
 
 
@@ -52,7 +52,7 @@ def build_body(tx_type: str, body_json: str | None, fields: Iterable[str]) -> di
     if body_json:
         try:
             doc = json.loads(body_json)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise GodownError(Code.BAD_BODY, "--body is not JSON") from None
         if not isinstance(doc, dict):
             raise GodownError(Code.BAD_BODY, "--body must be a JSON object")
