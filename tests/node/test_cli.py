@@ -95,6 +95,11 @@ def test_bad_key_files_and_unreachable_rpc_are_one_line_errors(tmp_path: Path) -
                                "--rpc", nowhere), "bad_body")
     assert_clean_error(run_cli("tx", "--key", str(good), "--type", "rating.issue", "--body", "{nope",
                                "--rpc", nowhere), "bad_body")
+    deep = "[" * 50_000
+    assert_clean_error(run_cli("tx", "--key", str(good), "--type", "rating.issue", "--body", deep, "--rpc", nowhere),
+                       "bad_body")
+    assert_clean_error(run_cli("tx", "--key", str(good), "--type", "supervision.open", "--body",
+                               json.dumps({"party": 1.5}), "--set", "end_ms=soon", "--rpc", nowhere), "bad_body")
     assert_clean_error(run_cli("node", "start", "--config", str(tmp_path / "none.json")), "bad_config")
 
 
