@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
-from primitives.errors import GodownError
+from primitives.errors import Code, GodownError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -231,6 +232,8 @@ def audit_replay(data_dir: str | None, genesis_path: str | None, rpc_url: str | 
 
     if bool(data_dir) == bool(rpc_url):
         raise click.UsageError("give exactly one of --data-dir and --rpc")
+    if data_dir and not os.path.isdir(os.path.join(data_dir, "chain")):  # never create a store while auditing
+        raise GodownError(Code.BAD_CONFIG, f"{data_dir} holds no chain store (no {os.path.join(data_dir, 'chain')})")
     report = (replay_from_data_dir(data_dir, genesis_path, workers) if data_dir
               else replay_from_rpc(str(rpc_url), token, genesis_path, workers))
     print_report(report, as_json)
