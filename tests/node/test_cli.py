@@ -295,6 +295,11 @@ def test_audit_replay_passes_then_names_the_tampered_height(tmp_path: Path) -> N
     finally:
         proc.kill()
     data = net.dir / net.nodes[0]["data_dir"]
+    empty = tmp_path / "not-a-data-dir"
+    empty.mkdir()
+    assert_clean_error(run_cli("audit", "replay", "--data-dir", str(empty), "--genesis", str(net.dir / "genesis.json")),
+                       "bad_config")
+    assert list(empty.iterdir()) == []  # auditing wrote nothing
     ok = run_cli("audit", "replay", "--data-dir", str(data), "--json", "--workers", "1")
     assert ok.returncode == 0, ok.stderr
     report = json.loads(ok.stdout)
