@@ -113,6 +113,7 @@ class Replica:
 
         self._pp: dict[int, PrePrepare] = {}
         self._future_pp: dict[tuple[int, int], PrePrepare] = {}
+        self._waiting_pp: dict[int, PrePrepare] = {}  # proposals whose parent proposal has not arrived
         self._payloads: dict[bytes, bytes] = {}
         self._prep_votes: dict[_Key, dict[str, bytes]] = {}
         self._commit_votes: dict[_Key, dict[str, bytes]] = {}
@@ -210,11 +211,12 @@ class Replica:
             return pp.digest
         return proof.digest if proof is not None else None
 
-    def in_flight_digests(self) -> frozenset[bytes]:
-        """Digests of accepted proposals not yet committed (the driver skips re-proposing them)."""
-        out = {pp.digest for h, pp in self._pp.items() if h > self._last_committed}
-        out.update(p.digest for h, p in self._proofs.items() if h > self._last_committed)
-        return frozenset(out)
+    def in_flight_payloads(self) -> list[bytes]:
+        """Payloads accepted or proven above the last committed height (the driver skips
+        re-proposing what they carry)."""
+        out = [pp.payload for h, pp in sorted(self._pp.items()) if h > self._last_committed]
+        out += [p.payload for h, p in sorted(self._proofs.items()) if h > self._last_committed]
+        return out
 
     # ------------------------------------------------------------------ inputs
 
@@ -366,8 +368,14 @@ class Replica:
             return self._reject(Code.BAD_SIGNATURE, "pre-prepare signature")
         if self._digest_of(m.payload) != m.digest:
             return self._reject(Code.BAD_BLOCK, "payload does not match digest")
-        if self._validate is not None and not self._validate(m.height, m.payload, self.digest_at(m.height - 1)):
-            return self._reject(Code.BAD_BLOCK, f"proposal at height {m.height} refused by the node's validity check")
+        if self._validate is not None:
+            known, parent = self._parent_digest(m.height - 1)
+            if not known:
+                if len(self._waiting_pp) < self.config.window * 2:
+                    self._waiting_pp[m.height] = m  # validated once its parent arrives
+                return
+            if not self._validate(m.height, m.payload, parent):
+                return self._reject(Code.BAD_BLOCK, f"proposal at height {m.height} refused by the node's validity check")
         self._accept_pp(m)
 
     def _accept_pp(self, m: PrePrepare) -> None:
@@ -389,6 +397,32 @@ class Replica:
         self._prep_votes.setdefault((m.view, m.height, m.digest), {})[m.sender] = m.sig
         self._check_prepared(m.view, m.height, m.digest)
         self._check_committed(m.view, m.height, m.digest)
+        self._release_waiting()
+
+    def _release_waiting(self) -> None:
+        """Re-examine held proposals whose parent is now known."""
+        for h in sorted(self._waiting_pp):
+            if h in self._waiting_pp and self._parent_digest(h - 1)[0]:
+                self._on_preprepare(self._waiting_pp.pop(h))
+
+    def _parent_digest(self, h: int) -> tuple[bool, bytes | None]:
+        """(known, digest) of the block at height h for validating its child: a committed
+        block or this view's proposal. Below our log the node checks against its store."""
+        if h <= 0 or h <= self._low:
+            return True, None
+        if h in self._decided:
+            return True, self._decided[h][1].block_hash
+        if self._last_cert is not None and self._last_cert.height == h:
+            return True, self._last_cert.block_hash
+        proof = self._proofs.get(h)
+        if proof is not None and proof.kind == "commit":
+            return True, proof.digest
+        pp = self._pp.get(h)
+        if pp is not None and pp.view == self._view:
+            return True, pp.digest
+        if h <= self._last_committed:
+            return True, None
+        return False, None
 
     def _on_prepare(self, m: Prepare) -> None:
         if m.view < self._view or m.view > self._view + self.config.n:
@@ -420,22 +454,35 @@ class Replica:
         self._send_commits()
 
     def _send_commits(self) -> None:
-        """Send COMMIT for each prepared height of this view whose lower heights all have proofs."""
+        """Send COMMIT for each height prepared in this view, walking up from the last
+        committed height and stopping at the first height that is neither prepared in
+        this view nor committed. So a committed height always sits on heights that were
+        prepared in its own view (or committed) by a quorum: NEW-VIEW keeps them all,
+        and the parent a block was validated against is the one that gets committed."""
         if self._in_vc:
             return
         h = max(self._low, self._last_committed) + 1
-        while h in self._proofs:
+        while True:
             pp = self._pp.get(h)
-            proof = self._proofs[h]
-            if pp is not None and pp.view == self._view and proof.view == self._view and proof.digest == pp.digest:
-                key = ("commit", self._view, h)
-                if key not in self._my_votes:
-                    sig = self._sign_vote(
-                        "commit", self._view, h, pp.digest, commit_bytes(self.config.chain_id, self._view, h, pp.digest)
-                    )
-                    self._send.append(Broadcast(CommitVote(self._view, h, pp.digest, self._me, sig)))
-                    self._commit_votes.setdefault((self._view, h, pp.digest), {})[self._me] = sig
-                    self._check_committed(self._view, h, pp.digest)
+            proof = self._proofs.get(h)
+            prepared_here = (
+                pp is not None and proof is not None and pp.view == self._view and proof.view == self._view
+                and proof.digest == pp.digest
+            )
+            if not prepared_here:
+                if h in self._decided:
+                    h += 1
+                    continue
+                return
+            assert pp is not None
+            key = ("commit", self._view, h)
+            if key not in self._my_votes:
+                sig = self._sign_vote(
+                    "commit", self._view, h, pp.digest, commit_bytes(self.config.chain_id, self._view, h, pp.digest)
+                )
+                self._send.append(Broadcast(CommitVote(self._view, h, pp.digest, self._me, sig)))
+                self._commit_votes.setdefault((self._view, h, pp.digest), {})[self._me] = sig
+                self._check_committed(self._view, h, pp.digest)
             h += 1
 
     def _on_commit(self, m: CommitVote) -> None:
@@ -485,6 +532,8 @@ class Replica:
             self._pending = False
         for k in [k for k in self._pp if k <= self._last_committed]:
             del self._pp[k]
+        if self._waiting_pp:
+            self._release_waiting()
         if self._next_height <= self._last_committed and self.is_primary:
             self._next_height = self._last_committed + 1
         self._send_commits()
@@ -550,6 +599,7 @@ class Replica:
         self._attempt = min(self._attempt + 1, self.config.max_backoff_exponent + 1)
         self._view = new_view
         self._in_vc = True
+        self._waiting_pp = {}
         self._idle = 0
         self._resend = 0
         self._vc_wait = None
@@ -730,6 +780,7 @@ class Replica:
         self._vc_wait = None
         self._nv = nv
         self._pp = {}
+        self._waiting_pp = {}
         self._prep_votes = {k: v for k, v in self._prep_votes.items() if k[0] >= w}
         self._vcs = {v: m for v, m in self._vcs.items() if v > w}
         self._persist.append(Persist(encode_record(ViewRecord(w, floor))))

@@ -3,12 +3,14 @@
 Checked on every commit (so a violation is caught at the step that causes it):
 agreement (no two correct replicas commit different blocks at one height),
 validity (committed payloads were proposed), order (each replica commits
-heights 1, 2, 3, … with no gap). Checked at the end: liveness (after faults
+heights 1, 2, 3, … with no gap), linkage (each committed block names the block
+committed below it as its parent, as a header's prev_hash does). Checked at the end: liveness (after faults
 stop and the network heals, every correct replica has committed every batch).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 
@@ -34,6 +36,10 @@ class Checker:
         self.heights[node] = height
         if payload not in self.proposed:
             raise Violation("validity", f"{node} committed an unproposed payload at height {height}")
+        if height > 1 and height - 1 in self.committed:
+            parent = hashlib.sha256(self.committed[height - 1]).hexdigest().encode()
+            if payload[:64] != parent:
+                raise Violation("linkage", f"{node} committed at height {height} a block whose parent is not block {height - 1}")
         first = self.committed.setdefault(height, payload)
         if first != payload:
             raise Violation("agreement", f"{node} committed {payload[:24]!r} at height {height}, another replica {first[:24]!r}")

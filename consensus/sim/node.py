@@ -19,9 +19,25 @@ from primitives.hashing import sha256
 FETCH_LIMIT = 64
 
 
+GENESIS_PARENT = b"0" * 64
+
+
 def digest_of(payload: bytes) -> bytes | None:
-    """The simulator's block digest: SHA-256 of a non-empty payload."""
-    return sha256(payload) if payload else None
+    """The simulator's block digest: SHA-256 of a payload shaped `parent-hex|batch`."""
+    return sha256(payload) if len(payload) > 65 and payload[64:65] == b"|" else None
+
+
+def make_payload(parent: bytes | None, batch: bytes) -> bytes:
+    """A simulated block: the hex digest of its parent (like a header's prev_hash), then the batch."""
+    return (parent.hex().encode() if parent else GENESIS_PARENT) + b"|" + batch
+
+
+def batch_of(payload: bytes) -> bytes:
+    return payload[65:]
+
+
+def parent_of(payload: bytes) -> bytes:
+    return payload[:64]
 
 
 class SimNode:
@@ -50,7 +66,18 @@ class SimNode:
     def _new_replica(self) -> Replica:
         records = [] if self.forget_wal else list(self.records)
         return Replica(self.config, self.signer, self.verifier, digest_of, random.Random(self.rng.random()),
-                       records=records, last_executed=len(self.chain))
+                       records=records, last_executed=len(self.chain), validate=self.validate)
+
+    def validate(self, height: int, payload: bytes, parent: bytes | None) -> bool:
+        """The node's check of a fresh proposal: it must extend the block the replica holds
+        at height-1 (or, below the replica's log, the block in our store)."""
+        if parent is None:
+            if height == 1:
+                return parent_of(payload) == GENESIS_PARENT
+            if height - 1 <= len(self.chain):
+                return parent_of(payload) == sha256(self.chain[height - 2][0]).hex().encode()
+            return True
+        return parent_of(payload) == parent.hex().encode()
 
     def crash(self) -> None:
         self.up = False
@@ -64,11 +91,17 @@ class SimNode:
         if self.mempool:
             self.handle(self.replica.expect_progress())
         while self.replica.can_propose:
-            busy = self.replica.in_flight_digests()
-            batch = next((b for b in self.mempool if digest_of(b) not in busy), None)
+            busy = {batch_of(p) for p in self.replica.in_flight_payloads()}
+            batch = next((b for b in self.mempool if b not in busy), None)
             if batch is None:
                 break
-            self.handle(self.replica.propose(batch))
+            h = self.replica.next_height
+            parent = self.replica.digest_at(h - 1)
+            if parent is None and 1 < h <= len(self.chain) + 1:
+                parent = sha256(self.chain[h - 2][0])
+            payload = make_payload(parent, batch)
+            self.checker.proposed.add(payload)
+            self.handle(self.replica.propose(payload))
         self.handle(self.replica.tick())
 
     def on_message(self, src: str, data: bytes) -> None:
@@ -108,7 +141,7 @@ class SimNode:
         self.checker.on_commit(self.id, action.height, action.payload)
         self.chain.append((action.payload, action.certificate))
         self.root = sha256(self.root + action.payload)
-        self.mempool.pop(action.payload, None)
+        self.mempool.pop(batch_of(action.payload), None)
         self.handle(self.replica.on_executed(action.height, self.root))
 
     def broadcast(self, msg: Message) -> None:
@@ -134,7 +167,7 @@ class ByzantineNode(SimNode):
     def execute(self, action: Execute) -> None:  # a liar's own commits are not checked
         self.chain.append((action.payload, action.certificate))
         self.root = sha256(self.root + action.payload)
-        self.mempool.pop(action.payload, None)
+        self.mempool.pop(batch_of(action.payload), None)
         self.handle(self.replica.on_executed(action.height, self.root))
 
     def on_message(self, src: str, data: bytes) -> None:
@@ -193,7 +226,7 @@ class ByzantineNode(SimNode):
             # Forged blocks with forged certificates: an honest replica must refuse them.
             fake = []
             for h in range(lo, min(hi, lo + 4) + 1):
-                payload = b"forged:%d" % h
+                payload = make_payload(None, b"forged:%d" % h)
                 votes = tuple(sorted((v, bytes(64)) for v in self.config.validators))
                 fake.append((payload, Commit(self.config.chain_id, h, 0, sha256(payload), votes)))
             self.net.send(self.id, src, "fetch_resp", tuple(fake))

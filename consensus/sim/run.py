@@ -145,7 +145,6 @@ def run_scenario(s: Scenario, clock: Callable[[], float] | None = None) -> SimRe
     net.schedule(0, "tick")
     deadline = s.fault_ms + s.liveness_ms
     batches = [b"batch:%d:%d" % (s.seed, b) for b in range(s.blocks)]
-    checker.proposed.update(batches)
     submitted = 0
 
     def done() -> bool:
