@@ -8,11 +8,13 @@ other than from the injected `random.Random` — so the simulator runs this very
 code under every fault and replays a failure from its seed.
 
 Protocol notes beyond the textbook:
-- A replica sends COMMIT for height h only once it holds a proof (prepared or
-  committed) for every height between its stable checkpoint and h. Then any
-  committed height is backed, in every quorum of VIEW-CHANGEs, by a contiguous
-  run of proofs, and NEW-VIEW re-proposes exactly the contiguous prefix above
-  the highest stable checkpoint — no null blocks are needed ("no empty blocks").
+- A replica sends COMMIT for height h only once every height between its last
+  committed one and h is prepared in the same view. Then any committed height is
+  backed, in every quorum of VIEW-CHANGEs, by a contiguous run of proofs, and
+  NEW-VIEW re-proposes exactly the contiguous prefix above the highest stable
+  checkpoint — no null blocks are needed ("no empty blocks") — and a committed
+  block's parent (which the node's `validate` checked) is the block committed
+  below it.
 - PRE-PREPARE signs the same bytes as PREPARE, so the primary's proposal is its
   prepare vote; COMMIT signs `primitives.block.commit_vote_bytes`, so 2f+1 of
   them are the block's `primitives.block.Commit` certificate.
