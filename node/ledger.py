@@ -61,6 +61,8 @@ class Ledger:
     @staticmethod
     def open(data_dir: str | Path | None, genesis: Genesis) -> Ledger:
         """Open (or create) the store; refuse one that belongs to another genesis or is damaged."""
+        if data_dir is not None:
+            Path(data_dir).mkdir(parents=True, exist_ok=True)
         store = ChainStore.open(MemoryKV()) if data_dir is None else ChainStore.open_path(Path(data_dir) / "chain")
         if not store.is_initialized:
             store.init_genesis(genesis.hash(), contracts.genesis_state(genesis))
