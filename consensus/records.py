@@ -95,3 +95,30 @@ def decode_record(data: bytes) -> Record:
     except (GodownError, KeyError, TypeError, ValueError) as exc:
         raise GodownError(Code.STORE_DAMAGED, f"bad consensus record: {exc}") from None
     raise GodownError(Code.STORE_DAMAGED, f"unknown consensus record kind {kind!r}")
+
+
+def compact(records: list[bytes]) -> list[bytes]:
+    """The records a restart still needs: the latest stable checkpoint, the latest view
+    entered and view-change started, and the votes and proofs above that checkpoint.
+    The node may rewrite its write-ahead log with this after a checkpoint is stable."""
+    decoded = [(raw, decode_record(raw)) for raw in records]
+    latest: dict[str, tuple[int, bytes]] = {}
+    for raw, rec in decoded:
+        if isinstance(rec, StableRecord):
+            key, rank = "stable", rec.height
+        elif isinstance(rec, ViewRecord):
+            key, rank = "view", rec.view
+        elif isinstance(rec, ViewChangeRecord):
+            key, rank = "vc", rec.new_view
+        else:
+            continue
+        if key not in latest or rank >= latest[key][0]:
+            latest[key] = (rank, raw)
+    stable = latest["stable"][0] if "stable" in latest else 0
+    out = [latest[k][1] for k in ("stable", "view", "vc") if k in latest]
+    for raw, rec in decoded:
+        if isinstance(rec, VoteRecord) and rec.height > stable:
+            out.append(raw)
+        elif isinstance(rec, ProofRecord) and rec.proof.height > stable:
+            out.append(raw)
+    return out

@@ -386,3 +386,24 @@ def test_node_validity_check_refuses_a_fresh_proposal() -> None:
     assert codes(ready) == [Code.BAD_BLOCK] and ready.outbound == ()
     assert seen == [(1, b"a", None), (2, b"late block", sha256(b"a"))]
     assert r.digest_at(1) == sha256(b"a") and r.next_height == 1
+
+
+def test_compacted_records_restore_the_same_replica() -> None:
+    from consensus.records import compact
+
+    c = Cluster(checkpoint_interval=2, request_timeout=2)
+    for k in range(5):
+        c.propose(b"x%d" % k)
+    c.deliver_all()
+    c.blocked = lambda a, b, m: "v0" in (a, b)
+    for i in IDS:
+        c.handle(i, c.reps[i].expect_progress())
+    c.tick(3, who=("v1", "v2", "v3"))
+    records = c.records["v2"]
+    small = compact(records)
+    assert len(small) < len(records)
+    full, compacted = replica("v2", records=records, last_executed=5), replica("v2", records=small, last_executed=5)
+    for attr in ("view", "in_view_change", "stable_checkpoint", "next_height"):
+        assert getattr(full, attr) == getattr(compacted, attr), attr
+    above = {k: v for k, v in full._my_votes.items() if k[2] > full.stable_checkpoint}  # noqa: SLF001
+    assert above == compacted._my_votes  # noqa: SLF001
