@@ -69,13 +69,16 @@ def test_n7_mixed_faults(chunk: int) -> None:
     crash=st.integers(min_value=0, max_value=3),
     modes=st.sets(st.sampled_from(BYZANTINE_MODES), min_size=1),
     max_delay=st.sampled_from([1, 20, 80]),
+    window=st.sampled_from([1, 2, 4, 8]),
+    interval=st.sampled_from([1, 2, 4, 8]),
 )
 def test_hypothesis_fault_mixes(
-    n: int, seed: int, drop: float, duplicate: float, partition: bool, crash: int, modes: set[str], max_delay: int
+    n: int, seed: int, drop: float, duplicate: float, partition: bool, crash: int, modes: set[str], max_delay: int,
+    window: int, interval: int,
 ) -> None:
     assert_ok(Scenario(nodes=n, byzantine=max_faulty(n), crash=min(crash, max_faulty(n) + 1), drop=drop,
                        duplicate=duplicate, partition=partition, byzantine_modes=tuple(sorted(modes)), seed=seed,
-                       blocks=12, max_delay_ms=max_delay))
+                       blocks=12, max_delay_ms=max_delay, window=window, checkpoint_interval=interval))
 
 
 def test_real_ed25519_keys() -> None:
