@@ -222,7 +222,7 @@ class ReplicaDriver:
     # ---- proposing ----------------------------------------------------------------------
     def _maybe_propose(self) -> None:
         r, core = self.replica, self.core
-        if not r.can_propose or core.ledger.height != r.last_committed or r.in_flight_digests():
+        if not r.can_propose or core.ledger.height != r.last_committed or r.in_flight_payloads():
             self._ready_since = None
             return
         if not core.mempool.ready():

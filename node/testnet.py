@@ -10,6 +10,7 @@ The first `nodes` organisations run validating nodes; the others are members wit
 from __future__ import annotations
 
 import json
+import random
 import socket
 import time
 from dataclasses import dataclass
@@ -28,9 +29,10 @@ OTHER_MEMBERS = (("borrower", "borrower"), ("borrower2", "borrower"), ("bank2", 
 DEVICE_KINDS = ("scale", "rfid-gate", "climate", "door")
 
 
-def free_port_block(count: int, start: int = 20000) -> int:
-    """A base port such that base..base+count-1 are free on loopback now."""
-    port = start
+def free_port_block(count: int, start: int | None = None) -> int:
+    """A base port such that base..base+count-1 are free on loopback now. The search
+    starts at a random place, so testnets created at the same time rarely collide."""
+    port = start if start is not None else random.randrange(20000, 50000)
     while port < 60000:
         ok = True
         for p in range(port, port + count):
