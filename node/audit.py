@@ -12,24 +12,34 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import contracts
 from contracts.members import sender_identity
-from contracts.state import Overlay
-from primitives.block import Block, Commit
+from contracts.state import P_DEVICE, P_MEMBER, Overlay, decode_value
+from primitives.block import Block, Commit, results_root
 from primitives.errors import Code, GodownError
 from primitives.genesis import Genesis
+from primitives.hashing import EMPTY_ROOT
 from primitives.keys import verify_signature
+from primitives.tx import SignedTx
 from storage.chain import ChainStore
+from storage.kv import Batch, MemoryKV
+from storage.state_tree import StateTree
 
 from node.client import RpcClient
-from node.ledger import Ledger
 
-CHUNK_BLOCKS = 8
+LOOKAHEAD_BLOCKS = 3
+"""Blocks whose signatures are queued to the workers ahead of the one executing."""
+TASKS_PER_BLOCK = 4
+"""Signature tasks per block: small enough that the main process can take back the
+ones no worker has started when it would otherwise wait."""
+
+SigItem = tuple[bytes, bytes, bytes]  # (tx bytes, signature, sender's signing key)
 
 
 @dataclass
@@ -51,7 +61,7 @@ class AuditReport:
     results: dict[str, int] = field(default_factory=dict)
 
 
-def _verify_chunk(items: list[tuple[bytes, bytes, bytes]]) -> list[bool]:
+def _verify_items(items: list[SigItem]) -> list[bool]:
     return [verify_signature(pub, msg, sig) for msg, sig, pub in items]
 
 
@@ -61,26 +71,99 @@ def sender_key(state: contracts.StateReader, sender: str) -> bytes | None:
     return None if found is None else found[1]
 
 
+class _ReplayState:
+    """Only what a replay needs: the authenticated state tree (over memory), the head's
+    hash, time and results root. No block bodies, certificates or tx index are kept."""
+
+    def __init__(self, genesis: Genesis) -> None:
+        self.kv = MemoryKV()
+        self.tree = StateTree(self.kv, b"S:")
+        self._apply(contracts.genesis_state(genesis))
+        self.height = 0
+        self.head_hash = genesis.hash()
+        self.head_time_ms = genesis.genesis_time_ms
+        self.results_root = EMPTY_ROOT
+        self._keys: dict[str, bytes | None] = {}
+
+    def _apply(self, changes: dict[bytes, bytes | None]) -> None:
+        batch = Batch()
+        self.tree.apply(changes, batch)
+        self.kv.write(batch, sync=False)
+
+    @property
+    def state_root(self) -> bytes:
+        return self.tree.root
+
+    def sender_key(self, sender: str) -> bytes | None:
+        """As `sender_key`, memoized until a member or device record changes."""
+        try:
+            return self._keys[sender]
+        except KeyError:
+            pass
+        get = self.tree.get
+        raw = get(P_MEMBER + sender.encode())
+        if raw is None:
+            raw = get(P_DEVICE + sender.encode())
+        pub = None if raw is None else bytes(decode_value(raw)["sign_pub"])
+        self._keys[sender] = pub
+        return pub
+
+    def advance(self, block: Block, outcome: contracts.BlockOutcome) -> None:
+        changes = outcome.changes
+        self._apply(changes)
+        if self._keys and any(k.startswith(P_MEMBER) or k.startswith(P_DEVICE) for k in changes):
+            self._keys.clear()
+        self.height = block.height
+        self.head_hash = block.hash()
+        self.head_time_ms = block.header.time_ms
+        self.results_root = results_root(outcome.results)
+
+
+class _Pending:
+    """One block on its way: its signature tasks and which transactions they cover."""
+
+    def __init__(self, block: Block, commit: Commit, refs: list[int], parts: list[tuple[list[SigItem], Future[list[bool]] | None]]) -> None:
+        self.block = block
+        self.commit = commit
+        self.refs = refs
+        self.parts = parts
+
+    def verified(self) -> dict[tuple[bytes, bytes], bytes]:
+        """(tx id, signature) → the key it verified with; parts no worker has started
+        yet are verified here rather than waited for."""
+        txs = self.block.txs
+        refs = iter(self.refs)
+        out: dict[tuple[bytes, bytes], bytes] = {}
+        for items, fut in self.parts:
+            flags = _verify_items(items) if fut is None or fut.cancel() else fut.result()
+            for (_, sig, pub), ok, ti in zip(items, flags, refs):
+                if ok:
+                    out[(txs[ti].tx_id, sig)] = pub
+        return out
+
+
 class _Verifier:
-    """Checks signatures in worker processes, one chunk of blocks ahead."""
+    """Checks signatures in worker processes, several blocks ahead of execution."""
 
     def __init__(self, workers: int) -> None:
         self.pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
 
-    def submit(self, ledger: Ledger, blocks: list[tuple[Block, Commit]]) -> tuple[list[tuple[int, int]], list[Future[list[bool]]]]:
-        refs: list[tuple[int, int]] = []
-        items: list[tuple[bytes, bytes, bytes]] = []
-        for bi, (block, _) in enumerate(blocks):
-            for ti, stx in enumerate(block.txs):
-                pub = sender_key(ledger.state, stx.tx.sender)
-                if pub is not None:  # senders registered inside this chunk are checked during execution
-                    refs.append((bi, ti))
-                    items.append((stx.tx_bytes, stx.sig, pub))
-        if self.pool is None or not items:
-            return refs, []
-        step = max(1, len(items) // 8 + 1)
-        futs = [self.pool.submit(_verify_chunk, items[i : i + step]) for i in range(0, len(items), step)]
-        return refs, futs
+    def submit(self, state: _ReplayState, block: Block, commit: Commit) -> _Pending:
+        refs: list[int] = []
+        items: list[SigItem] = []
+        key = state.sender_key
+        for ti, stx in enumerate(block.txs):
+            pub = key(stx.tx.sender)
+            if pub is not None:  # senders registered in blocks still ahead are checked during execution
+                refs.append(ti)
+                items.append((stx.tx_bytes, stx.sig, pub))
+        parts: list[tuple[list[SigItem], Future[list[bool]] | None]] = []
+        if items:
+            step = max(64, -(-len(items) // TASKS_PER_BLOCK))
+            for i in range(0, len(items), step):
+                chunk = items[i : i + step]
+                parts.append((chunk, None if self.pool is None else self.pool.submit(_verify_items, chunk)))
+        return _Pending(block, commit, refs, parts)
 
     def close(self) -> None:
         if self.pool is not None:
@@ -88,36 +171,38 @@ class _Verifier:
 
 
 def replay(genesis: Genesis, blocks: Iterator[tuple[Block, Commit]], source: str, workers: int = 2) -> AuditReport:
-    """Replay `blocks` (in height order from 1) on a fresh in-memory ledger."""
+    """Replay `blocks` (in height order from 1) on a fresh in-memory state and check
+    everything `Ledger.check_proposal`, `Ledger.check_commit` and `ChainStore.commit_block`
+    check, plus every signature and recorded result code."""
     report = AuditReport(source, genesis.chain_id, genesis.hash().hex())
-    ledger = Ledger.open(None, genesis)
+    state = _ReplayState(genesis)
+    validators = genesis.validator_keys()
     verifier = _Verifier(workers)
     started = time.perf_counter()
     height = 0
     try:
-        pending: list[tuple[Block, Commit]] = []
-        exhausted = False
         it = iter(blocks)
-        while not exhausted:
-            pending = []
-            for _ in range(CHUNK_BLOCKS):
-                nxt = next(it, None)
+        queue: deque[_Pending] = deque()
+        exhausted = False
+        unreadable: GodownError | None = None  # raised once the blocks before it are replayed
+        while True:
+            while not exhausted and len(queue) <= LOOKAHEAD_BLOCKS:
+                try:
+                    nxt = next(it, None)
+                except GodownError as exc:
+                    nxt, unreadable = None, exc
                 if nxt is None:
                     exhausted = True
-                    break
-                pending.append(nxt)
-            refs, futs = verifier.submit(ledger, pending)
-            if futs:
-                flags = [ok for fut in futs for ok in fut.result()]
-                for (bi, ti), ok in zip(refs, flags):
-                    if ok:
-                        stx = pending[bi][0].txs[ti]
-                        pub = sender_key(ledger.state, stx.tx.sender)
-                        if pub is not None:
-                            ledger.signatures.mark(stx, pub)
-            for block, commit in pending:
-                height = block.height
-                _replay_one(ledger, block, commit, report)
+                else:
+                    queue.append(verifier.submit(state, *nxt))
+            if not queue:
+                if unreadable is not None:
+                    height = state.height + 1
+                    raise unreadable
+                break
+            pending = queue.popleft()
+            height = pending.block.height
+            _replay_one(state, validators, pending, report)
     except GodownError as exc:
         report.ok = False
         report.first_bad_height = height
@@ -126,29 +211,61 @@ def replay(genesis: Genesis, blocks: Iterator[tuple[Block, Commit]], source: str
         verifier.close()
     report.seconds = round(time.perf_counter() - started, 3)
     report.tx_per_s = round(report.txs / report.seconds, 1) if report.seconds else 0.0
-    report.state_root = ledger.store.state_root.hex()
-    ledger.close()
+    report.state_root = state.state_root.hex()
     return report
 
 
-def _replay_one(ledger: Ledger, block: Block, commit: Commit, report: AuditReport) -> None:
-    if block.height != ledger.height + 1:
-        raise GodownError(Code.BAD_BLOCK, f"expected height {ledger.height + 1}, found {block.height}")
-    ledger.check_proposal(block)
-    ledger.check_commit(block, commit)
+def _check_header(state: _ReplayState, block: Block, chain_id: str) -> None:
+    """`Ledger.check_proposal` against the replayed head (no clock: this is history)."""
+    h = block.header
+    if h.height != state.height + 1:
+        raise GodownError(Code.BAD_BLOCK, f"expected height {state.height + 1}, found {h.height}")
+    expect = (chain_id, state.head_hash, state.state_root, state.results_root)
+    got = (h.chain_id, h.prev_hash, h.state_root, h.results_root)
+    for name, want, have in zip(("chain_id", "prev_hash", "state_root", "results_root"), expect, got):
+        if want != have:
+            raise GodownError(Code.BAD_BLOCK, f"block {h.height}: {name} does not match the replayed chain")
+    block.check_txs_root()
+    if not block.txs:
+        raise GodownError(Code.BAD_BLOCK, "empty blocks are not proposed")
+    if h.time_ms <= state.head_time_ms:
+        raise GodownError(Code.BAD_BLOCK, f"block {h.height}: time is not after the previous block's")
+
+
+def _replay_one(state: _ReplayState, validators: dict[str, bytes], pending: _Pending, report: AuditReport) -> None:
+    block, commit = pending.block, pending.commit
+    _check_header(state, block, report.chain_id)
+    commit.verify(validators, block.header)
     report.certificates_checked += 1
-    outcome = ledger.execute(block)
-    if tuple(outcome.results) != tuple(block.results):
-        index = next(i for i, (a, b) in enumerate(zip(outcome.results, block.results)) if a != b) if len(
-            outcome.results) == len(block.results) else -1
+    if len(block.results) != len(block.txs):
+        raise GodownError(Code.BAD_BLOCK, f"block {block.height} has {len(block.txs)} transactions but {len(block.results)} results")
+    txs = block.txs
+    verify = _verify_fn(pending.verified())
+    ctx = contracts.BlockContext(report.chain_id, block.height, block.header.time_ms, block.header.proposer)
+    outcome = contracts.execute_block(state.tree, ctx, txs, verify)
+    if outcome.results != tuple(block.results):
+        index = next(i for i, (a, b) in enumerate(zip(outcome.results, block.results)) if a != b)
         raise GodownError(Code.BAD_BLOCK, f"re-execution gives different results (first at tx {index})")
+    results = report.results
     for code in outcome.results:
-        report.results[code] = report.results.get(code, 0) + 1
-    ledger.commit(block, commit, outcome)
+        results[code] = results.get(code, 0) + 1
+    state.advance(block, outcome)
     report.blocks += 1
-    report.txs += len(block.txs)
-    report.signatures_checked += len(block.txs)
+    report.txs += len(txs)
+    report.signatures_checked += len(txs)
     report.rejected_txs += sum(1 for c in outcome.results if c != "ok")
+
+
+def _verify_fn(checked: dict[tuple[bytes, bytes], bytes]) -> Callable[[SignedTx, bytes], bool]:
+    """The executor's signature check: a worker's verdict when it used the same key,
+    otherwise (sender registered or re-keyed in the meantime) checked here."""
+
+    def verify(stx: SignedTx, sign_pub: bytes) -> bool:
+        if checked.get((stx.tx_id, stx.sig)) == sign_pub:
+            return True
+        return stx.verify(sign_pub)
+
+    return verify
 
 
 def _find_genesis(data_dir: Path, genesis_path: str | None) -> Genesis:
@@ -164,7 +281,9 @@ def replay_from_data_dir(data_dir: str | Path, genesis_path: str | None = None, 
     """Audit a stopped node's data directory (the node must not be running: LevelDB is locked)."""
     d = Path(data_dir).resolve()
     genesis = _find_genesis(d, genesis_path)
-    store = ChainStore.open_path(d / "chain")
+    # deep_blocks=0: the open still walks every header's hash links, roots records and
+    # certificate match and recomputes the head state root; the bodies are checked below.
+    store = ChainStore.open_path(d / "chain", deep_blocks=0)
     try:
         head = store.head_height
 
