@@ -63,6 +63,8 @@ from primitives.block import Commit
 from primitives.errors import Code
 
 DigestFn = Callable[[bytes], "bytes | None"]
+ParentFn = Callable[[bytes], "bytes | None"]
+"""The digest of the block a payload extends (a header's prev_hash); pure."""
 ValidateFn = Callable[[int, bytes, "bytes | None"], bool]
 """(height, payload, digest of the block this replica holds at height-1 or None) -> acceptable?"""
 _Key = tuple[int, int, bytes]  # (view, height, digest)
@@ -76,7 +78,11 @@ class Replica:
     `validate(height, payload, parent_digest)` is the node's validity check of a
     fresh proposal (header height, link to the parent, block time); a refused
     proposal is not prepared. Re-proposals in a NEW-VIEW are not re-validated:
-    they may already be committed somewhere."""
+    they may already be committed somewhere. With `parent_of(payload)` (the digest
+    the payload extends, e.g. header.prev_hash) the replica itself refuses fresh
+    proposals that do not extend its block at height-1, and NEW-VIEW re-proposes
+    only a linked prefix — safe, because a committed block's parent is always the
+    block chosen below it (see `_send_commits`)."""
 
     def __init__(
         self,
@@ -89,6 +95,7 @@ class Replica:
         records: Iterable[bytes] = (),
         last_executed: int = 0,
         validate: ValidateFn | None = None,
+        parent_of: ParentFn | None = None,
     ) -> None:
         self.config = config
         self._me = config.node_id
@@ -96,6 +103,7 @@ class Replica:
         self._verifier = verifier
         self._digest_of = digest_of
         self._validate = validate
+        self._parent_of = parent_of
         self._rng = rng
         self._q = config.quorum
         self._f = config.f
@@ -370,13 +378,15 @@ class Replica:
             return self._reject(Code.BAD_SIGNATURE, "pre-prepare signature")
         if self._digest_of(m.payload) != m.digest:
             return self._reject(Code.BAD_BLOCK, "payload does not match digest")
-        if self._validate is not None:
+        if self._validate is not None or self._parent_of is not None:
             known, parent = self._parent_digest(m.height - 1)
             if not known:
                 if len(self._waiting_pp) < self.config.window * 2:
                     self._waiting_pp[m.height] = m  # validated once its parent arrives
                 return
-            if not self._validate(m.height, m.payload, parent):
+            if self._parent_of is not None and parent is not None and self._parent_of(m.payload) != parent:
+                return self._reject(Code.BAD_BLOCK, f"proposal at height {m.height} does not extend our block {m.height - 1}")
+            if self._validate is not None and not self._validate(m.height, m.payload, parent):
                 return self._reject(Code.BAD_BLOCK, f"proposal at height {m.height} refused by the node's validity check")
         self._accept_pp(m)
 
@@ -409,8 +419,10 @@ class Replica:
 
     def _parent_digest(self, h: int) -> tuple[bool, bytes | None]:
         """(known, digest) of the block at height h for validating its child: a committed
-        block or this view's proposal. Below our log the node checks against its store."""
-        if h <= 0 or h <= self._low:
+        block or this view's proposal. (True, None): h is committed and handed to the
+        node (or is genesis), so the node checks the parent against its own store.
+        Unknown (False): hold the child until the parent is proposed or fetched."""
+        if h <= 0:
             return True, None
         if h in self._decided:
             return True, self._decided[h][1].block_hash
@@ -727,7 +739,8 @@ class Replica:
 
     def _plan_new_view(self, vcs: list[ViewChange]) -> tuple[int, bytes, Votes, list[tuple[int, bytes, bytes]]]:
         """Deterministic content of NEW-VIEW: the highest stable checkpoint, then for each
-        following height the proof of the highest view, as long as heights are contiguous."""
+        following height the proof of the highest view, as long as heights are contiguous
+        (and, with `parent_of`, each block extends the one chosen below it)."""
         top = max(vcs, key=lambda vc: (vc.stable_height, vc.sender))
         min_s = top.stable_height
         best: dict[int, Proof] = {}
@@ -740,6 +753,8 @@ class Replica:
         plan = []
         h = min_s + 1
         while h in best:
+            if self._parent_of is not None and plan and self._parent_of(best[h].payload) != plan[-1][1]:
+                break  # not linked, hence committed nowhere: proposed afresh in the new view
             plan.append((h, best[h].digest, best[h].payload))
             h += 1
         return min_s, top.stable_root, top.stable_votes, plan

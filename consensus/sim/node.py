@@ -40,6 +40,14 @@ def parent_of(payload: bytes) -> bytes:
     return payload[:64]
 
 
+def parent_digest(payload: bytes) -> bytes | None:
+    """What the replica's `parent_of` needs: the parent as a digest (None if unreadable)."""
+    try:
+        return bytes.fromhex(payload[:64].decode())
+    except ValueError:
+        return None
+
+
 class SimNode:
     """One correct node: replica, write-ahead records, block store and mempool."""
 
@@ -66,7 +74,8 @@ class SimNode:
     def _new_replica(self) -> Replica:
         records = [] if self.forget_wal else list(self.records)
         return Replica(self.config, self.signer, self.verifier, digest_of, random.Random(self.rng.random()),
-                       records=records, last_executed=len(self.chain), validate=self.validate)
+                       records=records, last_executed=len(self.chain), validate=self.validate,
+                       parent_of=parent_digest)
 
     def validate(self, height: int, payload: bytes, parent: bytes | None) -> bool:
         """The node's check of a fresh proposal: it must extend the block the replica holds
