@@ -407,3 +407,51 @@ def test_compacted_records_restore_the_same_replica() -> None:
         assert getattr(full, attr) == getattr(compacted, attr), attr
     above = {k: v for k, v in full._my_votes.items() if k[2] > full.stable_checkpoint}  # noqa: SLF001
     assert above == compacted._my_votes  # noqa: SLF001
+
+
+# ---------------------------------------------------------------- parent linkage
+
+
+def _linked(parent: bytes | None, body: bytes) -> bytes:
+    return (parent or bytes(32)) + body
+
+
+def _linked_replica(me: str) -> Replica:
+    return Replica(ReplicaConfig(CHAIN, IDS, me), FakeSigner(me), FakeVerifier(IDS), lambda p: sha256(p) if p else None,
+                   random.Random(1), parent_of=lambda p: p[:32] if len(p) >= 32 else None)
+
+
+def test_fresh_proposal_must_extend_our_block() -> None:
+    r = _linked_replica("v1")
+    a = _linked(None, b"a")
+    assert r.step(pp(0, 1, a)).outbound
+    ready = r.step(pp(0, 2, _linked(sha256(b"other"), b"b")))
+    assert codes(ready) == [Code.BAD_BLOCK] and ready.outbound == ()
+
+
+def test_proposal_waits_for_its_parent() -> None:
+    r = _linked_replica("v1")
+    a = _linked(None, b"a")
+    b = _linked(sha256(a), b"b")
+    assert r.step(pp(0, 2, b)).actions == ()  # parent not here yet: held
+    ready = r.step(pp(0, 1, a))
+    prepared = [a_.message.height for a_ in ready.actions if isinstance(a_, Broadcast)]
+    assert prepared == [1, 2]
+
+
+def test_new_view_stops_at_an_unlinked_re_proposal() -> None:
+    from consensus.messages import Proof
+
+    x = _linked(None, b"x")
+    stale = _linked(sha256(b"not x"), b"y")  # prepared at height 2 in view 0 on another parent
+
+    def proof(view: int, h: int, payload: bytes) -> Proof:
+        d = sha256(payload)
+        votes = tuple((s, FakeSigner(s).sign(prepare_vote_bytes(CHAIN, view, h, d))) for s in ("v0", "v1", "v2"))
+        return Proof("prepare", view, h, d, payload, votes)
+
+    vcs = (_signed_vc("v1", 2, (proof(1, 1, x), proof(0, 2, stale))), _signed_vc("v2", 2), _signed_vc("v3", 2))
+    r = _linked_replica("v3")
+    plan = r._plan_new_view(list(vcs))[3]  # noqa: SLF001
+    assert [h for h, _, _ in plan] == [1]
+    assert [h for h, _, _ in replica("v3")._plan_new_view(list(vcs))[3]] == [1, 2]  # noqa: SLF001 - without parent_of
