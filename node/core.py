@@ -83,8 +83,18 @@ class NodeCore:
         if found is not None:
             fut.set_result(found)
         else:
-            self._waiters.setdefault(tx_id, []).append(fut)
+            waiters = self._waiters.setdefault(tx_id, [])
+            waiters.append(fut)
+            fut.add_done_callback(lambda f: self._forget(tx_id, f))
         return fut
+
+    def _forget(self, tx_id: bytes, fut: asyncio.Future[dict[str, Any]]) -> None:
+        waiters = self._waiters.get(tx_id)
+        if waiters is not None and fut.cancelled():
+            if fut in waiters:
+                waiters.remove(fut)
+            if not waiters:
+                del self._waiters[tx_id]
 
     def tx_location(self, tx_id: bytes) -> dict[str, Any] | None:
         loc = self.ledger.store.get_tx(tx_id)

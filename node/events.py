@@ -14,7 +14,7 @@ from typing import Any
 QUEUE_LIMIT = 10_000
 
 
-@dataclass
+@dataclass(eq=False)  # identity, not value: subscriptions live in a set
 class Subscription:
     """A subscriber's filters: event kinds, and optional equality filters on event fields."""
 

@@ -28,14 +28,16 @@ NONCE_WINDOW = 100_000
 
 
 class SignatureCache:
-    """Verify each transaction's signature once per node, keyed by tx id."""
+    """Verify each transaction's signature once per node. Keyed by tx id *and*
+    signature (the id covers only the unsigned bytes), remembering the key it
+    verified against."""
 
     def __init__(self, capacity: int = 500_000) -> None:
         self._ok: OrderedDict[bytes, bytes] = OrderedDict()
         self._capacity = capacity
 
     def verify(self, stx: SignedTx, sign_pub: bytes) -> bool:
-        if self._ok.get(stx.tx_id) == sign_pub:
+        if self._ok.get(stx.tx_id + stx.sig) == sign_pub:
             return True
         if not stx.verify(sign_pub):
             return False
@@ -44,7 +46,7 @@ class SignatureCache:
 
     def mark(self, stx: SignedTx, sign_pub: bytes) -> None:
         """Record a signature already checked elsewhere (e.g. by a worker pool)."""
-        self._ok[stx.tx_id] = sign_pub
+        self._ok[stx.tx_id + stx.sig] = sign_pub
         if len(self._ok) > self._capacity:
             self._ok.popitem(last=False)
 

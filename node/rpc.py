@@ -34,6 +34,7 @@ MAX_TXS_PER_REQUEST = 5000
 MAX_WAIT_MS = 60_000
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+CORE = web.AppKey("core", NodeCore)
 
 
 def error_response(code: Code, message: str, status: int | None = None) -> web.Response:
@@ -52,7 +53,7 @@ _HTTP_CODES = {
 
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    core: NodeCore = request.app["core"]
+    core = request.app[CORE]
     try:
         return await handler(request)
     except GodownError as exc:
@@ -195,7 +196,9 @@ class Routes:
                 results.append({"tx_id": item.tx_id_hex, "code": exc.code.value, "message": exc.message})
         if wait_ms and admitted:
             futs = [core.wait_committed(t.tx_id) for _, t in admitted]
-            done, _ = await asyncio.wait(futs, timeout=wait_ms / 1000)
+            done, pending = await asyncio.wait(futs, timeout=wait_ms / 1000)
+            for fut in pending:
+                fut.cancel()  # NodeCore drops cancelled waiters
             by_id = {f.result()["tx_id"]: f.result() for f in done}
             for i, t in admitted:  # only admitted items: a refused copy of the same tx keeps its code
                 loc = by_id.get(t.tx_id_hex)
@@ -338,7 +341,7 @@ class Routes:
 
 def make_app(core: NodeCore, token: str | None = None) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[errors_middleware, auth_middleware(token)])
-    app["core"] = core
+    app[CORE] = core
     r = Routes(core)
     app.router.add_get("/v1/status", r.status)
     app.router.add_post("/v1/txs", r.submit)

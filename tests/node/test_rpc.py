@@ -143,10 +143,6 @@ def as_json(stx: SignedTx) -> bytes:
     return json.dumps({"tx": stx.tx_bytes.hex(), "sig": stx.sig.hex()}).encode()
 
 
-EVENTS_BUG = ("node/events.py: Subscription is a non-frozen eq dataclass, hence unhashable, so "
-              "EventBus.subscribe raises TypeError right after the WebSocket handshake and no subscriber ever "
-              "gets an event (fix: @dataclass(eq=False)); remove this xfail once fixed")
-
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
@@ -187,7 +183,6 @@ def test_demo_round_commits_with_the_expected_result_codes(chain: Chain) -> None
         assert got == step.expected, step.label
 
 
-@pytest.mark.xfail(strict=True, reason=EVENTS_BUG)
 def test_events_stream_blocks_txs_and_the_unauthorised_outbound_alarm(chain: Chain) -> None:
     assert chain.events_error is None, chain.events_error
     head = chain.client.status()["height"]
