@@ -1,0 +1,74 @@
+"""godown's 4-node consortium beside a 4-node Python Raft cluster, on this machine.
+
+Runs, one after the other (never together: they share the cores):
+1. a fresh local godown consortium (`godown testnet init` + nodes as processes)
+   loaded by `godown bench` with the financing workload;
+2. `../shared/bench/raft_baseline.py` (pysyncobj; each node verifies every
+   transaction's Ed25519 signature when applying it).
+Prints each system's JSON line and a final line with the ratio.
+
+    pip install '.[bench]'
+    python bench/consortium_vs_raft.py [--duration 20] [--nodes 4] [--raft-txs 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from node.launcher import Consortium  # noqa: E402
+from node.loadgen import run_bench  # noqa: E402
+from node.testnet import init_testnet  # noqa: E402
+
+RAFT = ROOT.parent / "shared" / "bench" / "raft_baseline.py"
+
+
+def godown_figures(nodes: int, duration: float, rate: int) -> dict[str, object]:
+    work = Path(tempfile.mkdtemp(prefix="godown-vs-raft-"))
+    try:
+        net = init_testnet(work / "net", nodes=nodes)
+        with Consortium(net) as cons:
+            cons.start_all()
+            cons.wait_ready(timeout=90)
+            return {"system": "godown-pbft", **run_bench(str(net.dir), duration, rate)}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def raft_figures(nodes: int, txs: int, script: Path) -> dict[str, object]:
+    out = subprocess.run([sys.executable, str(script), "--txs", str(txs), "--nodes", str(nodes)],
+                         capture_output=True, text=True, timeout=600)
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    if out.returncode != 0 or not lines:
+        return {"system": "pysyncobj-raft", "error": (out.stderr or out.stdout)[-500:]}
+    return json.loads(lines[-1])  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="godown beside a Python Raft cluster")
+    ap.add_argument("--duration", type=float, default=20.0)
+    ap.add_argument("--nodes", type=int, default=4)
+    ap.add_argument("--rate", type=int, default=0)
+    ap.add_argument("--raft-txs", type=int, default=10000)
+    ap.add_argument("--raft-script", type=Path, default=RAFT)
+    args = ap.parse_args()
+    ours = godown_figures(args.nodes, args.duration, args.rate)
+    print(json.dumps(ours))
+    raft = raft_figures(args.nodes, args.raft_txs, args.raft_script)
+    print(json.dumps(raft))
+    raft_tx_s = raft.get("tx_s_all_nodes") or raft.get("tx_s")
+    ratio = round(float(ours["tx_s"]) / float(raft_tx_s), 2) if raft_tx_s else None  # type: ignore[arg-type]
+    print(json.dumps({"bench": "consortium_vs_raft", "godown_tx_s": ours["tx_s"], "raft_tx_s": raft_tx_s,
+                      "ratio": ratio}))
+
+
+if __name__ == "__main__":
+    main()
