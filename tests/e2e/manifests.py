@@ -181,6 +181,10 @@ class Net:
             c.close()
 
 
+MakeNet = Callable[[Manifest], Net]
+"""The `make_net` fixture: builds (not starts) a testnet for a manifest, stopped at teardown."""
+
+
 def _wait_committed(client: RpcClient, tx_id: str, timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:

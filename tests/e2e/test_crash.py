@@ -6,12 +6,12 @@ import time
 
 import pytest
 
-from tests.e2e.manifests import BackgroundLoad, Manifest, emit, wait_until
+from tests.e2e.manifests import MakeNet, BackgroundLoad, Manifest, emit, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 
-def test_killed_backup_catches_up(make_net) -> None:
+def test_killed_backup_catches_up(make_net: MakeNet) -> None:
     net = make_net(Manifest("backup-crash"))
     net.start()
     primary = net.primary()
@@ -47,7 +47,7 @@ def test_killed_backup_catches_up(make_net) -> None:
     net.assert_agreement(net.names, head)
 
 
-def test_killed_primary_view_change(make_net) -> None:
+def test_killed_primary_view_change(make_net: MakeNet) -> None:
     net = make_net(Manifest("primary-crash", view_change_timeout_ms=1000))
     net.start()
     acks = net.run_round(via=net.names, cases=1, reports_per_case=2)
@@ -76,3 +76,11 @@ def test_killed_primary_view_change(make_net) -> None:
     head = max(a.height for a in acks)
     net.wait_heights(head, others, timeout=30)
     net.assert_agreement(others, head)
+
+    # the old primary restarts as a backup of the new view and catches up
+    net.start_node(primary)
+    net.wait_heights(head, [primary], timeout=60)
+    net.assert_agreement(net.names, head)
+    more = net.run_round(via=[primary], cases=1, reports_per_case=1)
+    net.wait_heights(max(a.height for a in more), net.names, timeout=30)
+    assert int(net.status(primary)["view"]) == new_views[others[0]]

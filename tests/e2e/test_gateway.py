@@ -11,13 +11,13 @@ import pytest
 
 from node.demo import participants_of, run_step
 from node.workload import demo_steps
-from tests.e2e.manifests import Manifest, emit
+from tests.e2e.manifests import MakeNet, Manifest, emit
 
 pytestmark = [pytest.mark.e2e]
 
 
 @pytest.mark.timeout(120)
-def test_gateway_reports_commit_on_every_node(make_net) -> None:
+def test_gateway_reports_commit_on_every_node(make_net: MakeNet) -> None:
     net = make_net(Manifest("gateway"))
     net.start()
     steps = demo_steps(participants_of(net.testnet), net.testnet.chain_id, int(time.time() * 1000))

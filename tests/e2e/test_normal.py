@@ -7,12 +7,12 @@ import time
 
 import pytest
 
-from tests.e2e.manifests import Manifest, emit
+from tests.e2e.manifests import MakeNet, Manifest, emit
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 
-def test_four_nodes_agree_at_every_height(make_net) -> None:
+def test_four_nodes_agree_at_every_height(make_net: MakeNet) -> None:
     net = make_net(Manifest("normal"))
     net.start()
     started = time.monotonic()

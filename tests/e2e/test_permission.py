@@ -13,7 +13,7 @@ from p2p.service import P2PService
 from primitives import codec
 from primitives.keys import KeyPair
 from node.testnet import free_port_block
-from tests.e2e.manifests import Manifest, wait_until
+from tests.e2e.manifests import MakeNet, Manifest, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -28,7 +28,7 @@ def _intruder_key(target_pub: bytes) -> KeyPair:
             return key
 
 
-def test_peer_not_in_genesis_is_refused(make_net) -> None:
+def test_peer_not_in_genesis_is_refused(make_net: MakeNet) -> None:
     net = make_net(Manifest("intruder"))
     net.start()
     acks = net.run_round(via=net.names, cases=1, reports_per_case=2)

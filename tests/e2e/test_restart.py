@@ -3,14 +3,16 @@ is lost, and the restarted consortium keeps committing."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from tests.e2e.manifests import Manifest, emit
+from tests.e2e.manifests import MakeNet, Manifest, emit
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 
-def test_full_restart_loses_nothing(make_net) -> None:
+def test_full_restart_loses_nothing(make_net: MakeNet) -> None:
     net = make_net(Manifest("full-restart"))
     net.start()
     acks = net.run_round(via=net.names, cases=2, reports_per_case=4)
@@ -18,8 +20,10 @@ def test_full_restart_loses_nothing(make_net) -> None:
     net.wait_heights(head, net.names, timeout=30)
     before = {n: net.status(n) for n in net.names}
 
+    stopped = time.monotonic()
     net.stop_all()
     net.start()
+    restart_s = time.monotonic() - stopped
 
     for n in net.names:
         after = net.status(n)
@@ -44,4 +48,5 @@ def test_full_restart_loses_nothing(make_net) -> None:
     assert new_head > head
     net.wait_heights(new_head, net.names, timeout=30)
     net.assert_agreement(net.names, new_head)
-    emit("full_restart", acked_before=len(acks), head_before=head, head_after=new_head, checked_txs=len(acks))
+    emit("full_restart", acked_before=len(acks), head_before=head, head_after=new_head, checked_txs=len(acks),
+         seconds_stop_to_ready=round(restart_s, 2))
