@@ -6,20 +6,24 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import plyvel  # type: ignore[import-untyped]
 import pytest
 
-from node.audit import AuditReport, print_report, replay, replay_from_data_dir
+from node.audit import AuditReport, print_report, replay, replay_from_data_dir, replay_from_rpc
+from node.client import RpcClient
+from node.demo import participants_of, run_step
 from node.ledger import Ledger
-from node.workload import Participants, financing_workload
+from node.workload import Participants, demo_steps, financing_workload
 from primitives.block import Block, Commit, commit_vote_bytes, txs_root
 from primitives.genesis import Genesis
 from primitives.keys import KeyPair
 from primitives.tx import SignedTx
 from storage.chain import ChainStore
+from tests.node.conftest import NodeThread, make_testnet, node_config
 
 CHAIN_ID = "audit-test"
 BLOCK_TXS = 10
@@ -221,3 +225,23 @@ def test_unreadable_block_in_the_store_is_named(built: Built, tmp_path: Path) ->
     report = replay_from_data_dir(data, workers=2)
     assert report.ok is False and report.first_bad_height == BAD_HEIGHT and report.blocks == BAD_HEIGHT - 1
 
+
+
+# ---- over the RPC of a running node ----------------------------------------------------------
+
+
+def test_replay_from_rpc_of_a_running_node(tmp_path: Path) -> None:
+    net = make_testnet(tmp_path / "net")
+    node = NodeThread(node_config(net))
+    try:
+        node.start()
+        client = RpcClient(node.url)
+        p = participants_of(net)
+        for step in demo_steps(p, net.chain_id, time.time_ns() // 1_000_000)[:3]:
+            assert run_step(client, step)[0] == step.expected
+        head = int(client.status()["height"])
+        report = replay_from_rpc(node.url, genesis_path=str(net.dir / "genesis.json"), workers=2)
+    finally:
+        node.stop()
+    assert report.ok, report.problem
+    assert report.blocks >= head >= 1 and report.txs >= 3 and report.first_bad_height is None
