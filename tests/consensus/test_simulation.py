@@ -115,13 +115,13 @@ def test_too_many_faults_is_reported_as_not_live() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(10))
 def test_n16_mixed_faults(seed: int) -> None:
     assert_ok(mixed(16, seed, blocks=12))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("seed", range(6))
 def test_n31_mixed_faults(seed: int) -> None:
     assert_ok(mixed(31, seed, blocks=10))
 
