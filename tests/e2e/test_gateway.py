@@ -36,8 +36,8 @@ def test_gateway_reports_commit_on_every_node(make_net: MakeNet) -> None:
     nonce = c.next_nonce(device.id)
     c.close()
     proc = subprocess.run(
-        [sys.executable, "-m", "cli", "gateway", "run", "--device-key", str(net.testnet.dir / "keys" / "device-1-scale.json"),
-         "--lot", "L1", "--count", "2", "--interval", "0.2", "--rpc", net.node(via)["rpc_url"]],
+        [sys.executable, "-m", "cli", "gateway", "run",
+         "--device-key", str(net.testnet.dir / "keys" / "device-1-scale.json"), "--lot", "L1", "--count", "2", "--interval", "0.2", "--rpc", net.node(via)["rpc_url"]],
         capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -8,11 +8,12 @@ import time
 
 import pytest
 
-from p2p.identity import peer_id_str
+from p2p.identity import peer_id, peer_id_str
 from p2p.service import P2PService
 from primitives import codec
-from primitives.keys import KeyPair
+from primitives.errors import Code, GodownError
 from node.testnet import free_port_block
+from primitives.keys import KeyPair
 from tests.e2e.manifests import MakeNet, Manifest, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -20,8 +21,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 def _intruder_key(target_pub: bytes) -> KeyPair:
     """A fresh key whose peer id sorts below the target's, so the intruder is the one that dials."""
-    from p2p.identity import peer_id
-
     while True:
         key = KeyPair.generate("intruder", "bank")
         if peer_id(key.sign_pub).to_bytes() < peer_id(target_pub).to_bytes():
@@ -69,8 +68,9 @@ def test_peer_not_in_genesis_is_refused(make_net: MakeNet) -> None:
         assert after["mempool"] == 0, (n, after["mempool"])
         c = net.client(n)
         try:
-            with pytest.raises(Exception, match="no such transaction"):
+            with pytest.raises(GodownError) as refused_tx:
                 c.tx(forged.tx_id_hex)
+            assert refused_tx.value.code is Code.NOT_FOUND
         finally:
             c.close()
     line = next(l for l in net.log(target["name"]).splitlines() if pid in l)
