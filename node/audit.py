@@ -4,8 +4,14 @@ For every height: the block links to its parent, its txs_root matches, its
 commit certificate carries a quorum of genesis validators' signatures, every
 transaction signature verifies, re-executing it gives the recorded result codes,
 and the next header's state_root and results_root are the ones replay computed.
-Signatures are checked by a pool of worker processes, a chunk ahead of
-execution, so both cores work; execution itself is sequential by nature.
+
+Why it is shaped this way: execution is sequential by nature, so the main process
+only decodes, checks headers and certificates, executes and updates a lean state
+(the authenticated state tree over memory: no block bodies, certificates or tx
+index, which a replay never reads back). Signatures, the other half of the cost,
+are queued to worker processes several blocks ahead of execution, so both cores
+work at once; a signature task no worker has started when its block comes up is
+taken back and checked by the main process instead of waited for.
 """
 
 from __future__ import annotations
@@ -34,8 +40,10 @@ from storage.state_tree import StateTree
 
 from node.client import RpcClient
 
-LOOKAHEAD_BLOCKS = 3
-"""Blocks whose signatures are queued to the workers ahead of the one executing."""
+LOOKAHEAD_TXS = 3_000
+"""Signatures queued to the workers ahead of the block executing (whole blocks, at
+least one and at most LOOKAHEAD_BLOCKS of them): enough that the workers never idle."""
+LOOKAHEAD_BLOCKS = 64
 TASKS_PER_BLOCK = 4
 """Signature tasks per block: small enough that the main process can take back the
 ones no worker has started when it would otherwise wait."""
@@ -128,7 +136,8 @@ class _ReplayState:
 class _Pending:
     """One block on its way: its signature tasks and which transactions they cover."""
 
-    def __init__(self, block: Block, commit: Commit, refs: list[int], parts: list[tuple[list[SigItem], Future[list[bool]] | None]]) -> None:
+    def __init__(self, block: Block, commit: Commit, refs: list[int],
+                 parts: list[tuple[list[SigItem], Future[list[bool]] | None]]) -> None:
         self.block = block
         self.commit = commit
         self.refs = refs
@@ -192,10 +201,11 @@ def replay(genesis: Genesis, blocks: Iterator[tuple[Block, Commit]], source: str
     try:
         it = iter(blocks)
         queue: deque[_Pending] = deque()
+        queued_txs = 0
         exhausted = False
         unreadable: GodownError | None = None  # raised once the blocks before it are replayed
         while True:
-            while not exhausted and len(queue) <= LOOKAHEAD_BLOCKS:
+            while not exhausted and len(queue) <= LOOKAHEAD_BLOCKS and (queued_txs < LOOKAHEAD_TXS or len(queue) < 2):
                 try:
                     nxt = next(it, None)
                 except GodownError as exc:
@@ -204,12 +214,14 @@ def replay(genesis: Genesis, blocks: Iterator[tuple[Block, Commit]], source: str
                     exhausted = True
                 else:
                     queue.append(verifier.submit(state, *nxt))
+                    queued_txs += len(nxt[0].txs)
             if not queue:
                 if unreadable is not None:
                     height = state.height + 1
                     raise unreadable
                 break
             pending = queue.popleft()
+            queued_txs -= len(pending.block.txs)
             height = pending.block.height
             _replay_one(state, validators, pending, report)
             since_gc += len(pending.block.txs)
@@ -253,7 +265,8 @@ def _replay_one(state: _ReplayState, validators: dict[str, bytes], pending: _Pen
     commit.verify(validators, block.header)
     report.certificates_checked += 1
     if len(block.results) != len(block.txs):
-        raise GodownError(Code.BAD_BLOCK, f"block {block.height} has {len(block.txs)} transactions but {len(block.results)} results")
+        raise GodownError(Code.BAD_BLOCK,
+                          f"block {block.height} has {len(block.txs)} transactions but {len(block.results)} results")
     txs = block.txs
     verify = _verify_fn(pending.verified())
     ctx = contracts.BlockContext(report.chain_id, block.height, block.header.time_ms, block.header.proposer)
