@@ -32,7 +32,7 @@ from node.workload import NonceBook, Participants, financing_workload
 REPORTS_PER_CASE = 38  # ~80% of a case's transactions are device reports (DESIGN §10)
 TXS_PER_CASE = REPORTS_PER_CASE + 14
 BATCH_TXS = 250
-POLL_S = 0.005
+POLL_S = 0.01
 
 
 @dataclass

@@ -70,8 +70,35 @@ def encode(value: Any) -> bytes:
     return msgpack.packb(canonical, use_bin_type=True)  # type: ignore[no-any-return]
 
 
+def _checked_map(pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
+    """Map hook of `decode`: str keys in strictly increasing order, no float values."""
+    prev = None
+    for key, value in pairs:
+        if type(key) is not str:
+            raise EncodingError("map keys must be strings")
+        if prev is not None and key <= prev:
+            raise EncodingError("map keys are not sorted or not unique")
+        if type(value) is float:
+            raise EncodingError("floats have no canonical encoding")
+        prev = key
+    return dict(pairs)
+
+
+def _checked_list(items: list[Any]) -> list[Any]:
+    """List hook of `decode`: no float items."""
+    for item in items:
+        if type(item) is float:
+            raise EncodingError("floats have no canonical encoding")
+    return items
+
+
 def decode(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> Any:
-    """Strict inverse of `encode`: refuses oversize, trailing, non-canonical or float input."""
+    """Strict inverse of `encode`: refuses oversize, trailing, non-canonical or float input.
+
+    The hooks check key order, uniqueness and types container by container while
+    msgpack decodes; re-packing the result (its maps already in sorted order) must
+    then give back the very same bytes, which rules out non-minimal integers and
+    str/bin confusions. Runs for every transaction a node meets, so it is lean."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise EncodingError("expected bytes")
     data = bytes(data)
@@ -81,17 +108,27 @@ def decode(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> Any:
         value = msgpack.unpackb(
             data,
             raw=False,
-            strict_map_key=True,
             use_list=True,
+            strict_map_key=False,
+            object_pairs_hook=_checked_map,
+            list_hook=_checked_list,
             max_str_len=max_bytes,
             max_bin_len=max_bytes,
             max_array_len=max_bytes,
             max_map_len=max_bytes,
             max_ext_len=0,
         )
+    except EncodingError:
+        raise
     except Exception as exc:  # msgpack raises many unrelated types for bad input
         raise EncodingError(f"not valid msgpack: {exc.__class__.__name__}") from None
-    if encode(value) != data:
+    if type(value) is float:
+        raise EncodingError("floats have no canonical encoding")
+    try:
+        again = msgpack.packb(value, use_bin_type=True)
+    except (ValueError, OverflowError, TypeError):
+        raise EncodingError("value cannot be re-encoded (nesting or range)") from None
+    if again != data:
         raise EncodingError("bytes are not in canonical form")
     return value
 
