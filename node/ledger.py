@@ -137,8 +137,10 @@ class Ledger:
             raise GodownError(Code.BAD_BLOCK, "empty blocks are not proposed")
         if h.time_ms <= self.head_time_ms():
             raise GodownError(Code.BAD_BLOCK, f"block {h.height}: time is not after the previous block's")
-        if now_ms is not None and max_drift_ms is not None and abs(h.time_ms - now_ms) > max_drift_ms:
-            raise GodownError(Code.BAD_BLOCK, f"block {h.height}: time is {h.time_ms - now_ms} ms off this node's clock")
+        if now_ms is not None and max_drift_ms is not None and h.time_ms > now_ms + max_drift_ms:
+            # only the future is bounded: a node catching up votes on blocks made earlier,
+            # and the past is bounded by the previous block's time
+            raise GodownError(Code.BAD_BLOCK, f"block {h.height}: time is {h.time_ms - now_ms} ms ahead of this node's clock")
 
     def execute(self, block: Block) -> contracts.BlockOutcome:
         """Results and state changes of a block on top of the head; persists nothing."""

@@ -30,7 +30,7 @@ from typing import Any
 from consensus.actions import Broadcast, Execute, FetchBlocks, Persist, Ready, Send
 from consensus.config import ReplicaConfig
 from consensus.messages import PrePrepare, decode_message, encode_message
-from consensus.records import ProofRecord, StableRecord, ViewChangeRecord, ViewRecord, VoteRecord, decode_record
+from consensus.records import StableRecord, compact, decode_record
 from consensus.replica import Replica
 from consensus.signing import Ed25519Signer, Ed25519Verifier
 from p2p.service import P2PService
@@ -55,6 +55,15 @@ def _digest_of(payload: bytes) -> bytes | None:
     """The consensus digest of a payload: its block hash (None if it is no block)."""
     try:
         return Block.hash_of(payload)
+    except GodownError:
+        return None
+
+
+def _parent_of(payload: bytes) -> bytes | None:
+    """The block a payload extends (its prev_hash), so consensus keeps blocks linked
+    across view changes."""
+    try:
+        return Block.header_of(payload).prev_hash
     except GodownError:
         return None
 
@@ -88,6 +97,7 @@ class ReplicaDriver:
             random.Random(core.node_id),
             records=store.wal_records(),
             last_executed=core.ledger.height,
+            parent_of=_parent_of,
         )
         addrs = {p.id: p.p2p_addr for p in config.peers}
         peers = {v: (pub, addrs[v]) for v, pub in validators.items() if v in addrs}
@@ -173,10 +183,7 @@ class ReplicaDriver:
             log.warning("bad frame from peer", extra={"peer": peer, "error": str(exc)[:200]})
 
     def _on_message(self, peer: str, raw: bytes) -> None:
-        msg = decode_message(raw)
-        if msg.sender != peer:
-            log.warning("message signed as another validator", extra={"peer": peer, "claimed": msg.sender})
-            return
+        msg = decode_message(raw)  # signed by its sender (the replica checks): peers may relay others' votes
         if isinstance(msg, PrePrepare) and not self._admit_proposal(peer, msg):
             return
         self._perform(self.replica.step(msg))
@@ -250,12 +257,11 @@ class ReplicaDriver:
         broadcast: list[bytes] = []
         direct: dict[str, list[bytes]] = {}
         follow: list[Ready] = []
-        stable: int | None = None
+        stable = False
         for action in ready.actions:
             if isinstance(action, Persist):
                 store.wal_append(action.record)
-                if isinstance(decode_record(action.record), StableRecord):
-                    stable = decode_record(action.record).height  # type: ignore[union-attr]
+                stable = stable or isinstance(decode_record(action.record), StableRecord)
             elif isinstance(action, Broadcast):
                 broadcast.append(encode_message(action.message))
             elif isinstance(action, Send):
@@ -268,10 +274,10 @@ class ReplicaDriver:
             self._send_frame(None, {"t": "c", "m": broadcast})
         for peer, msgs in direct.items():
             self._send_frame(peer, {"t": "c", "m": msgs})
-        if stable is not None:
+        if stable:
             self._stable_seen += 1
             if self._stable_seen % WAL_COMPACT_EVERY == 0:
-                self._compact_wal(stable)
+                self._compact_wal()
         for more in follow:
             self._perform(more)
         if self.replica.view != self._view:
@@ -344,33 +350,16 @@ class ReplicaDriver:
             self._send_frame(peer, {"t": "b", "blocks": blocks})
 
     # ---- write-ahead log ----------------------------------------------------------------
-    def _compact_wal(self, stable: int) -> None:
-        """Keep what a restart needs: the latest view records, the stable checkpoint, and
-        votes and proofs above it; drop the rest (synced, old records last)."""
+    def _compact_wal(self) -> None:
+        """Rewrite the write-ahead log with what a restart still needs (appended and
+        synced first, the old records dropped after)."""
         store = self.core.ledger.store
         entries = store.wal_entries()
         if not entries:
             return
-        keep: list[bytes] = []
-        last_view: bytes | None = None
-        last_vc: bytes | None = None
-        last_stable: bytes | None = None
-        for _, raw in entries:
-            rec = decode_record(raw)
-            if isinstance(rec, ViewRecord):
-                last_view = raw
-            elif isinstance(rec, ViewChangeRecord):
-                last_vc = raw
-            elif isinstance(rec, StableRecord):
-                last_stable = raw
-            elif isinstance(rec, VoteRecord) and rec.height > stable:
-                keep.append(raw)
-            elif isinstance(rec, ProofRecord) and rec.proof.height > stable:
-                keep.append(raw)
-        first_new = entries[-1][0] + 1
-        for raw in [r for r in (last_view, last_vc, last_stable) if r is not None] + keep:
-            store.wal_append(raw)
-        store.wal_truncate_below(first_new)
+        kept = compact([raw for _, raw in entries])
+        store.wal_append_many(kept)
+        store.wal_truncate_below(entries[-1][0] + 1)
 
     def _update_status(self) -> None:
         r = self.replica

@@ -157,6 +157,11 @@ class Block:
         The hash covers the header alone (the transactions through `txs_root`), so
         consensus can name a proposal cheaply; whoever executes it decodes it strictly
         and checks `txs_root`."""
+        return Block.header_of(data).hash()
+
+    @staticmethod
+    def header_of(data: bytes) -> Header:
+        """The header of encoded block bytes, without decoding the transactions."""
         if len(data) > MAX_BLOCK_BYTES:
             raise GodownError(Code.OVERSIZE, "block too large")
         try:
@@ -165,7 +170,7 @@ class Block:
             raise _bad(f"not a block ({exc.__class__.__name__})") from None
         if not isinstance(doc, dict) or set(doc) != {"header", "txs", "results"}:
             raise _bad("block must have exactly header, txs and results")
-        return Header.from_dict(doc["header"]).hash()
+        return Header.from_dict(doc["header"])
 
 
 def commit_vote_bytes(chain_id: str, height: int, view: int, block_hash: bytes) -> bytes:
