@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
+from node.simulate_cmd import simulate
 from primitives.errors import Code, GodownError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -264,13 +265,7 @@ def bench(testnet_dir: str, duration: float, rate: int, cases: int) -> None:
     click.echo(json.dumps(run_bench(testnet_dir, duration, rate, cases)))
 
 
-def _add_simulate() -> None:
-    from node.simulate_cmd import simulate
-
-    main.add_command(simulate)
-
-
-_add_simulate()
+main.add_command(simulate)
 
 
 if __name__ == "__main__":
