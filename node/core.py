@@ -62,13 +62,13 @@ class NodeCore:
     def submit(self, stx: SignedTx, gossip: bool = True) -> None:
         """Admit one transaction to the mempool; raises `Rejected` with its code.
         `gossip=False` for transactions that came from another validator."""
-        if self.ledger.store.get_tx(stx.tx_id) is not None:
-            raise Rejected(Code.DUPLICATE, "transaction already committed")
         try:
             self.mempool.add(stx)
         except GodownError as exc:
+            if exc.code is Code.BAD_NONCE and self.ledger.store.get_tx(stx.tx_id) is not None:
+                exc = Rejected(Code.DUPLICATE, "transaction already committed")  # a replay, said plainly
             self.metrics.refused.labels(exc.code.value).inc()
-            raise
+            raise exc from None
         self.metrics.admitted.inc()
         self.metrics.mempool.set(len(self.mempool))
         self.tx_arrived.set()

@@ -27,6 +27,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+import msgpack
+
 from consensus.actions import Broadcast, Execute, FetchBlocks, Persist, Ready, Send
 from consensus.config import ReplicaConfig
 from consensus.messages import PrePrepare, decode_message, encode_message
@@ -34,7 +36,6 @@ from consensus.records import StableRecord, compact, decode_record
 from consensus.replica import Replica
 from consensus.signing import Ed25519Signer, Ed25519Verifier
 from p2p.service import P2PService
-from primitives import codec
 from primitives.block import Block, Commit
 from primitives.errors import Code, GodownError
 from primitives.tx import SignedTx
@@ -47,6 +48,7 @@ log = logging.getLogger("godown.pbft")
 MAX_FETCH_BLOCKS = 64
 MAX_FETCH_BYTES = 8 * 1024 * 1024
 GOSSIP_MAX_TXS = 2000
+GOSSIP_EVERY_TICKS = 2  # one transaction frame per peer every other tick (py-libp2p costs per frame)
 WAL_COMPACT_EVERY = 4
 MAX_FRAME = 48 * 1024 * 1024  # stable checkpoints between write-ahead log compactions
 
@@ -117,6 +119,7 @@ class ReplicaDriver:
         self._fetch_turn = 0
         self._view = self.replica.view
         self._fetching_until = 0.0
+        self._ticks = 0
         core.on_admitted.append(self._gossip_tx)
         self._update_status()
 
@@ -155,7 +158,8 @@ class ReplicaDriver:
     # ---- inputs -------------------------------------------------------------------------
     def _on_tick(self) -> None:
         core = self.core
-        if self._gossip:
+        self._ticks += 1
+        if self._gossip and self._ticks % GOSSIP_EVERY_TICKS == 0:
             self._send_frame(None, {"t": "x", "txs": self._gossip})
             self._gossip = []
         if not self.replica.is_primary and core.mempool.ready():
@@ -165,7 +169,12 @@ class ReplicaDriver:
 
     def _on_frame(self, peer: str, frame: bytes) -> None:
         try:
-            doc = codec.decode(frame, max_bytes=self.p2p.max_frame)
+            # frames are neither hashed nor signed, so a plain (bounded) decode will do;
+            # what they carry — messages, transactions, blocks — is decoded strictly
+            try:
+                doc = msgpack.unpackb(frame, raw=False, max_ext_len=0)
+            except Exception as exc:  # msgpack raises many unrelated types for bad input
+                raise GodownError(Code.MALFORMED, f"frame is not msgpack ({exc.__class__.__name__})") from None
             kind = doc["t"] if isinstance(doc, dict) else None
             if kind == "c":
                 for raw in doc["m"]:
@@ -315,7 +324,7 @@ class ReplicaDriver:
         self._held.clear()
 
     def _send_frame(self, peer: str | None, doc: dict[str, Any]) -> None:
-        frame = codec.encode(doc)
+        frame = msgpack.packb(doc, use_bin_type=True)  # frames are not hashed: no canonical form needed
         try:
             if peer is None:
                 self.p2p.broadcast(frame)
