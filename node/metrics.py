@@ -26,6 +26,10 @@ class NodeMetrics:
             "godown_block_commit_seconds", "Synced write time per block", registry=r,
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
         )
+        self.round_seconds = Histogram(
+            "godown_consensus_round_seconds", "From our proposal to its execution here (primary only)", registry=r,
+            buckets=(0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.25, 0.5, 1.0, 2.0),
+        )
         self.view_changes = Counter("godown_view_changes", "View changes seen", registry=r)
         self.rpc_errors = Counter("godown_rpc_errors", "RPC errors answered, by code", ["code"], registry=r)
 

@@ -48,7 +48,7 @@ log = logging.getLogger("godown.pbft")
 MAX_FETCH_BLOCKS = 64
 MAX_FETCH_BYTES = 8 * 1024 * 1024
 GOSSIP_MAX_TXS = 2000
-GOSSIP_EVERY_TICKS = 2  # one transaction frame per peer every other tick (py-libp2p costs per frame)
+GOSSIP_EVERY_TICKS = 1  # one transaction frame per peer per tick at most (py-libp2p costs per frame)
 WAL_COMPACT_EVERY = 4
 MAX_FRAME = 48 * 1024 * 1024  # stable checkpoints between write-ahead log compactions
 
@@ -114,6 +114,7 @@ class ReplicaDriver:
         self._decoded: dict[bytes, Block] = {}  # proposals decoded while voting, until executed
         self._gossip: list[bytes] = []
         self._proposed: dict[int, list[SignedTx]] = {}
+        self._proposed_at: dict[int, float] = {}  # our proposals: when, for the round-time metric
         self._ready_since: float | None = None
         self._stable_seen = 0
         self._fetch_turn = 0
@@ -237,16 +238,18 @@ class ReplicaDriver:
 
     # ---- proposing ----------------------------------------------------------------------
     def _maybe_propose(self) -> None:
+        """Cut a block at `max_block_txs`, or once the oldest ready transaction has
+        waited `batch_timeout_ms` (counted while the previous block was still in
+        flight, too), and only on top of our executed head."""
         r, core = self.replica, self.core
-        if not r.can_propose or core.ledger.height != r.last_committed or r.in_flight_payloads():
-            self._ready_since = None
-            return
         if not core.mempool.ready():
             self._ready_since = None
             return
         now = time.monotonic()
         if self._ready_since is None:
             self._ready_since = now
+        if not r.can_propose or core.ledger.height != r.last_committed or r.in_flight_payloads():
+            return
         if len(core.mempool) < self.max_txs and now - self._ready_since < self.batch_timeout_s:
             return
         txs = core.mempool.take(self.max_txs)
@@ -256,6 +259,7 @@ class ReplicaDriver:
         payload = block.encode()
         self._decoded[payload] = block
         self._proposed[block.height] = txs
+        self._proposed_at[block.height] = time.monotonic()
         self._ready_since = None
         self._perform(r.propose(payload))
 
@@ -302,6 +306,9 @@ class ReplicaDriver:
             self._decoded.clear()
         self.core.apply(block, action.certificate)
         self._proposed.pop(action.height, None)
+        started = self._proposed_at.pop(action.height, None)
+        if started is not None:
+            self.core.metrics.round_seconds.observe(time.monotonic() - started)
         ready = self.replica.on_executed(action.height, ledger.store.state_root)
         held = self._held.pop(ledger.height + 1, None)
         for h in [h for h in self._held if h <= ledger.height]:
@@ -321,6 +328,7 @@ class ReplicaDriver:
         for height in sorted(self._proposed):
             self.core.mempool.release(self._proposed[height])
         self._proposed.clear()
+        self._proposed_at.clear()
         self._held.clear()
 
     def _send_frame(self, peer: str | None, doc: dict[str, Any]) -> None:
