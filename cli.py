@@ -41,8 +41,14 @@ def echo_json(doc: Any) -> None:
     click.echo(json.dumps(doc, indent=2, sort_keys=True))
 
 
-rpc_option = click.option("--rpc", "rpc_url", default="http://127.0.0.1:26650", show_default=True,
-                          envvar="GODOWN_RPC", help="a node's RPC URL")
+rpc_option = click.option(
+    "--rpc",
+    "rpc_url",
+    default="http://127.0.0.1:26650",
+    show_default=True,
+    envvar="GODOWN_RPC",
+    help="a node's RPC URL",
+)
 token_option = click.option("--token", default=None, envvar="GODOWN_TOKEN", help="bearer token, if the node needs one")
 
 
@@ -52,8 +58,11 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--role", required=True, type=click.Choice(
-    ["warehouse", "bank", "insurer", "guarantor", "borrower", "auditor", "device"]))
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["warehouse", "bank", "insurer", "guarantor", "borrower", "auditor", "device"]),
+)
 @click.option("--name", required=True)
 @click.option("--out", required=True, type=click.Path(dir_okay=False))
 @click.option("--alias", default=None, help="a readable id instead of the key-derived one")
@@ -132,7 +141,9 @@ def status(rpc_url: str, token: str | None) -> None:
 
 
 @main.command()
-@click.argument("what", type=click.Choice(["case", "lot", "device", "alarm", "block", "tx", "state", "members", "account"]))
+@click.argument(
+    "what", type=click.Choice(["case", "lot", "device", "alarm", "block", "tx", "state", "members", "account"])
+)
 @click.argument("ident", required=False, default="latest")
 @rpc_option
 @token_option
@@ -144,8 +155,14 @@ def query(what: str, ident: str, rpc_url: str, token: str | None) -> None:
     from node.client import RpcClient
 
     path = {
-        "case": "/v1/cases/{}", "lot": "/v1/lots/{}", "device": "/v1/devices/{}", "alarm": "/v1/alarms/{}",
-        "block": "/v1/blocks/{}", "tx": "/v1/txs/{}", "state": "/v1/state/{}", "members": "/v1/members",
+        "case": "/v1/cases/{}",
+        "lot": "/v1/lots/{}",
+        "device": "/v1/devices/{}",
+        "alarm": "/v1/alarms/{}",
+        "block": "/v1/blocks/{}",
+        "tx": "/v1/txs/{}",
+        "state": "/v1/state/{}",
+        "members": "/v1/members",
         "account": "/v1/accounts/{}",
     }[what]
     doc = RpcClient(rpc_url, token).get(path.format(quote(ident, safe="")))
@@ -168,8 +185,17 @@ def query(what: str, ident: str, rpc_url: str, token: str | None) -> None:
 @rpc_option
 @token_option
 @friendly
-def tx_cmd(key_file: str, tx_type: str, body_json: str | None, fields: tuple[str, ...], nonce: int | None,
-           chain_id: str | None, wait: bool, rpc_url: str, token: str | None) -> None:
+def tx_cmd(
+    key_file: str,
+    tx_type: str,
+    body_json: str | None,
+    fields: tuple[str, ...],
+    nonce: int | None,
+    chain_id: str | None,
+    wait: bool,
+    rpc_url: str,
+    token: str | None,
+) -> None:
     """Build, sign and submit any transaction type (see /docs/transactions on a node)."""
     from node.txbuilder import submit_from_cli
 
@@ -184,15 +210,21 @@ def gateway() -> None:
 @gateway.command("run")
 @click.option("--device-key", required=True, type=click.Path(dir_okay=False, exists=True))
 @click.option("--lot", "lot_id", required=True, help="the lot the device watches")
-@click.option("--kind", default="reading", show_default=True,
-              type=click.Choice(["reading", "heartbeat"]), help="what to report each interval")
+@click.option(
+    "--kind",
+    default="reading",
+    show_default=True,
+    type=click.Choice(["reading", "heartbeat"]),
+    help="what to report each interval",
+)
 @click.option("--interval", default=2.0, show_default=True, type=float, help="seconds between reports")
 @click.option("--count", default=0, type=int, help="stop after N reports (0: run until Ctrl-C)")
 @rpc_option
 @token_option
 @friendly
-def gateway_run(device_key: str, lot_id: str, kind: str, interval: float, count: int, rpc_url: str,
-                token: str | None) -> None:
+def gateway_run(
+    device_key: str, lot_id: str, kind: str, interval: float, count: int, rpc_url: str, token: str | None
+) -> None:
     """Simulate a device's gateway: signed reports, sealed to the lot's parties."""
     from node.gateway import run_gateway
 
@@ -219,15 +251,21 @@ def audit() -> None:
 
 @audit.command("replay")
 @click.option("--data-dir", default=None, type=click.Path(file_okay=False, exists=True), help="a stopped node's data")
-@click.option("--genesis", "genesis_path", default=None, type=click.Path(dir_okay=False),
-              help="genesis file (default: found beside the data dir)")
+@click.option(
+    "--genesis",
+    "genesis_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="genesis file (default: found beside the data dir)",
+)
 @click.option("--rpc", "rpc_url", default=None, help="a running node's RPC URL")
 @token_option
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 @click.option("--workers", default=2, show_default=True, type=int, help="processes for signature checks")
 @friendly
-def audit_replay(data_dir: str | None, genesis_path: str | None, rpc_url: str | None, token: str | None,
-                 as_json: bool, workers: int) -> None:
+def audit_replay(
+    data_dir: str | None, genesis_path: str | None, rpc_url: str | None, token: str | None, as_json: bool, workers: int
+) -> None:
     """Replay the chain from genesis and verify everything; exit 1 on any mismatch."""
     from node.audit import print_report, replay_from_data_dir, replay_from_rpc
 
@@ -235,8 +273,11 @@ def audit_replay(data_dir: str | None, genesis_path: str | None, rpc_url: str | 
         raise click.UsageError("give exactly one of --data-dir and --rpc")
     if data_dir and not os.path.isdir(os.path.join(data_dir, "chain")):  # never create a store while auditing
         raise GodownError(Code.BAD_CONFIG, f"{data_dir} holds no chain store (no {os.path.join(data_dir, 'chain')})")
-    report = (replay_from_data_dir(data_dir, genesis_path, workers) if data_dir
-              else replay_from_rpc(str(rpc_url), token, genesis_path, workers))
+    report = (
+        replay_from_data_dir(data_dir, genesis_path, workers)
+        if data_dir
+        else replay_from_rpc(str(rpc_url), token, genesis_path, workers)
+    )
     print_report(report, as_json)
     sys.exit(0 if report.ok else 1)
 

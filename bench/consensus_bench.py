@@ -35,8 +35,13 @@ def run(blocks: int, signer_kind: str, wire: bool, n: int = 4, payload_bytes: in
         signers = {i: FakeSigner(i) for i in ids}
         verifier = FakeVerifier(ids)
     reps = {
-        i: Replica(ReplicaConfig("bench", tuple(ids), i, window=8, checkpoint_interval=16), signers[i], verifier,
-                   lambda p: sha256(p) if p else None, random.Random(1))
+        i: Replica(
+            ReplicaConfig("bench", tuple(ids), i, window=8, checkpoint_interval=16),
+            signers[i],
+            verifier,
+            lambda p: sha256(p) if p else None,
+            random.Random(1),
+        )
         for i in ids
     }
     queue: deque[tuple[str, Message | bytes]] = deque()

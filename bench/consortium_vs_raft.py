@@ -44,8 +44,12 @@ def godown_figures(nodes: int, duration: float, rate: int) -> dict[str, object]:
 
 
 def raft_figures(nodes: int, txs: int, script: Path) -> dict[str, object]:
-    out = subprocess.run([sys.executable, str(script), "--txs", str(txs), "--nodes", str(nodes)],
-                         capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, str(script), "--txs", str(txs), "--nodes", str(nodes)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
     if out.returncode != 0 or not lines:
         return {"system": "pysyncobj-raft", "error": (out.stderr or out.stdout)[-500:]}
@@ -66,8 +70,9 @@ def main() -> None:
     print(json.dumps(raft))
     raft_tx_s = raft.get("tx_s_all_nodes") or raft.get("tx_s")
     ratio = round(float(ours["tx_s"]) / float(raft_tx_s), 2) if raft_tx_s else None  # type: ignore[arg-type]
-    print(json.dumps({"bench": "consortium_vs_raft", "godown_tx_s": ours["tx_s"], "raft_tx_s": raft_tx_s,
-                      "ratio": ratio}))
+    print(
+        json.dumps({"bench": "consortium_vs_raft", "godown_tx_s": ours["tx_s"], "raft_tx_s": raft_tx_s, "ratio": ratio})
+    )
 
 
 if __name__ == "__main__":

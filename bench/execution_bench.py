@@ -45,7 +45,7 @@ def main() -> None:
     blocks: list[list[SignedTx]] = []
     for phase in phases:  # a block never spans two phases, so it depends only on earlier blocks
         for i in range(0, len(phase), args.block):
-            blocks.append(phase[i:i + args.block])
+            blocks.append(phase[i : i + args.block])
     n_txs = sum(len(b) for b in blocks)
     reports = sum(1 for b in blocks for s in b if s.tx.type == "device.report")
     payload = next(s for b in blocks for s in b if s.tx.type == "device.report").tx.body["envelope"]["ciphertext"]
@@ -68,12 +68,23 @@ def main() -> None:
             commit_s += time.perf_counter() - t
         rates.append(n_txs / exec_s)
         apply_s.append(commit_s)
-    print(json.dumps({
-        "bench": "execution", "txs": n_txs, "blocks": len(blocks), "cases": args.cases,
-        "report_share": round(reports / n_txs, 3), "payload_bytes": len(payload), "runs": args.runs,
-        "tx_per_s_best": round(max(rates)), "tx_per_s_median": round(statistics.median(rates)),
-        "state_apply_s_median": round(statistics.median(apply_s), 4), "workload_build_s": round(build_s, 2),
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "execution",
+                "txs": n_txs,
+                "blocks": len(blocks),
+                "cases": args.cases,
+                "report_share": round(reports / n_txs, 3),
+                "payload_bytes": len(payload),
+                "runs": args.runs,
+                "tx_per_s_best": round(max(rates)),
+                "tx_per_s_median": round(statistics.median(rates)),
+                "state_apply_s_median": round(statistics.median(apply_s), 4),
+                "workload_build_s": round(build_s, 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -90,16 +90,47 @@ def main() -> None:
             commit_s += (t1 - t0) + (t3 - t2)
             ok += sum(1 for r in outcome.results if r == "ok")
         ledger.close()
-        print(json.dumps({"bench": "execution", "txs": n_txs, "ok": ok, "blocks": len(blocks),
-                          "block_txs": args.block, "tx_s": round(n_txs / exec_s), "us_per_tx": round(exec_s / n_txs * 1e6, 1)}))
-        print(json.dumps({"bench": "commit", "txs": n_txs, "tx_s": round(n_txs / commit_s),
-                          "us_per_tx": round(commit_s / n_txs * 1e6, 1), "synced_writes": len(blocks)}))
+        print(
+            json.dumps(
+                {
+                    "bench": "execution",
+                    "txs": n_txs,
+                    "ok": ok,
+                    "blocks": len(blocks),
+                    "block_txs": args.block,
+                    "tx_s": round(n_txs / exec_s),
+                    "us_per_tx": round(exec_s / n_txs * 1e6, 1),
+                }
+            )
+        )
+        print(
+            json.dumps(
+                {
+                    "bench": "commit",
+                    "txs": n_txs,
+                    "tx_s": round(n_txs / commit_s),
+                    "us_per_tx": round(commit_s / n_txs * 1e6, 1),
+                    "synced_writes": len(blocks),
+                }
+            )
+        )
         disk = _du(work / "data")
         print(json.dumps({"bench": "disk", "bytes": disk, "bytes_per_tx": round(disk / n_txs, 1)}))
         report = replay_from_data_dir(work / "data", str(work / "genesis.json"), workers=args.workers)
-        print(json.dumps({"bench": "audit_replay", "ok": report.ok, "txs": report.txs, "blocks": report.blocks,
-                          "tx_s": report.tx_per_s, "seconds": report.seconds, "workers": args.workers,
-                          "problem": report.problem}))
+        print(
+            json.dumps(
+                {
+                    "bench": "audit_replay",
+                    "ok": report.ok,
+                    "txs": report.txs,
+                    "blocks": report.blocks,
+                    "tx_s": report.tx_per_s,
+                    "seconds": report.seconds,
+                    "workers": args.workers,
+                    "problem": report.problem,
+                }
+            )
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -170,9 +170,7 @@ def run_parent(args: argparse.Namespace) -> None:
     t0 = time.time() + args.warmup
     cmd = [sys.executable, os.path.abspath(__file__), "--ports", ",".join(map(str, ports)), "--t0", str(t0)]
     cmd += ["--seconds", str(args.seconds), "--block-bytes", str(args.block_bytes), "--inflight", str(args.inflight)]
-    procs = [
-        subprocess.Popen([*cmd, "--node", str(i)], stdout=subprocess.PIPE, text=True) for i in range(N)
-    ]
+    procs = [subprocess.Popen([*cmd, "--node", str(i)], stdout=subprocess.PIPE, text=True) for i in range(N)]
     results = []
     for p in procs:
         stdout, _ = p.communicate(timeout=args.warmup + args.seconds + 60)

@@ -62,10 +62,17 @@ def run(kv: KV, backend: str, keys: int, changes: int, blocks: int, rng: random.
         t1 = time.perf_counter()
         kv.write(batch, sync=True)
         emit(backend=backend, what="block_write_synced_ms", ms=round((time.perf_counter() - t1) * 1e3, 2))
-    emit(backend=backend, what="apply_ms", state_keys=len(present), changes=changes,
-         median=round(statistics.median(times) * 1e3, 2), max=round(max(times) * 1e3, 2),
-         cpu_median=round(statistics.median(cpu) * 1e3, 2), cpu_max=round(max(cpu) * 1e3, 2),
-         keys_per_s=round(changes / statistics.median(times)))
+    emit(
+        backend=backend,
+        what="apply_ms",
+        state_keys=len(present),
+        changes=changes,
+        median=round(statistics.median(times) * 1e3, 2),
+        max=round(max(times) * 1e3, 2),
+        cpu_median=round(statistics.median(cpu) * 1e3, 2),
+        cpu_max=round(max(cpu) * 1e3, 2),
+        keys_per_s=round(changes / statistics.median(times)),
+    )
     sample = rng.sample(present, 2000)
     t0 = time.perf_counter()
     proofs = [tree.prove(k) for k in sample]
@@ -75,12 +82,23 @@ def run(kv: KV, backend: str, keys: int, changes: int, blocks: int, rng: random.
     ok = all(verify_proof(root, k, tree.get(k), p) for k, p in zip(sample, proofs))
     t_verify = time.perf_counter() - t0
     size = statistics.mean(len(p.siblings) * 480 + 64 for p in proofs)
-    emit(backend=backend, what="proofs", prove_per_s=round(len(sample) / t_prove),
-         verify_per_s=round(len(sample) / t_verify), all_ok=ok, mean_bytes=round(size))
+    emit(
+        backend=backend,
+        what="proofs",
+        prove_per_s=round(len(sample) / t_prove),
+        verify_per_s=round(len(sample) / t_verify),
+        all_ok=ok,
+        mean_bytes=round(size),
+    )
     t0 = time.perf_counter()
     again = StateTree(kv)
-    emit(backend=backend, what="rebuild_at_open_s", state_keys=len(present),
-         s=round(time.perf_counter() - t0, 2), same_root=again.root == root)
+    emit(
+        backend=backend,
+        what="rebuild_at_open_s",
+        state_keys=len(present),
+        s=round(time.perf_counter() - t0, 2),
+        same_root=again.root == root,
+    )
 
 
 def _block(store: ChainStore, txs: list[SignedTx], signer: KeyPair) -> tuple[Block, Commit]:
@@ -112,13 +130,24 @@ def run_chain(keys: int, blocks: int, open_blocks: int) -> None:
             t0 = time.perf_counter()
             store.commit_block(block, commit, changes)
             times.append(time.perf_counter() - t0)
-        emit(what="commit_block_ms", txs=1000, changes=3000, state_keys=keys, synced=True,
-             median=round(statistics.median(times) * 1e3, 1), max=round(max(times) * 1e3, 1))
+        emit(
+            what="commit_block_ms",
+            txs=1000,
+            changes=3000,
+            state_keys=keys,
+            synced=True,
+            median=round(statistics.median(times) * 1e3, 1),
+            max=round(max(times) * 1e3, 1),
+        )
         store.close()
         t0 = time.perf_counter()
         store = ChainStore.open_path(os.path.join(d, "db"))
-        emit(what="open_with_integrity_check_s", blocks=store.head_height, state_keys=keys,
-             s=round(time.perf_counter() - t0, 2))
+        emit(
+            what="open_with_integrity_check_s",
+            blocks=store.head_height,
+            state_keys=keys,
+            s=round(time.perf_counter() - t0, 2),
+        )
         store.close()
     with tempfile.TemporaryDirectory() as d:
         store = ChainStore.open_path(os.path.join(d, "db"))
@@ -131,8 +160,13 @@ def run_chain(keys: int, blocks: int, open_blocks: int) -> None:
         for deep in (256, None):
             t0 = time.perf_counter()
             store = ChainStore.open_path(os.path.join(d, "db"), deep_blocks=deep)
-            emit(what="open_with_integrity_check_s", blocks=store.head_height, txs_per_block=10,
-                 deep_blocks=deep if deep is not None else "all", s=round(time.perf_counter() - t0, 2))
+            emit(
+                what="open_with_integrity_check_s",
+                blocks=store.head_height,
+                txs_per_block=10,
+                deep_blocks=deep if deep is not None else "all",
+                s=round(time.perf_counter() - t0, 2),
+            )
             store.close()
 
 

@@ -18,6 +18,7 @@ with code `malformed`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -228,7 +229,11 @@ def _proof(v: Any) -> Proof:
     if d["kind"] not in ("prepare", "commit"):
         raise _bad("proof kind must be prepare or commit")
     return Proof(
-        d["kind"], _int(d["view"]), _int(d["height"]), _bytes(64)(d["digest"]), _bytes(MAX_CONSENSUS_MESSAGE)(d["payload"]),
+        d["kind"],
+        _int(d["view"]),
+        _int(d["height"]),
+        _bytes(64)(d["digest"]),
+        _bytes(MAX_CONSENSUS_MESSAGE)(d["payload"]),
         _votes(d["votes"]),
     )
 
@@ -268,7 +273,7 @@ def _from_dict(doc: Any) -> Message:
     if not isinstance(doc, dict) or not isinstance(doc.get("type"), str) or doc["type"] not in _TYPES:
         raise _bad("unknown message type")
     cls = _TYPES[doc["type"]]
-    names = set(cls.__dataclass_fields__)
+    names = {f.name for f in dataclasses.fields(cls)}
     body = _fields(doc, names | {"type"})
     kwargs: dict[str, Any] = {}
     for name in names:

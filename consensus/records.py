@@ -54,7 +54,13 @@ Record = Union[VoteRecord, ProofRecord, ViewChangeRecord, ViewRecord, StableReco
 def encode_record(rec: Record) -> bytes:
     """Canonical bytes of one record."""
     if isinstance(rec, VoteRecord):
-        doc: dict[str, Any] = {"r": "vote", "kind": rec.kind, "view": rec.view, "height": rec.height, "digest": rec.digest}
+        doc: dict[str, Any] = {
+            "r": "vote",
+            "kind": rec.kind,
+            "view": rec.view,
+            "height": rec.height,
+            "digest": rec.digest,
+        }
     elif isinstance(rec, ProofRecord):
         p = rec.proof
         doc = {
@@ -71,7 +77,12 @@ def encode_record(rec: Record) -> bytes:
     elif isinstance(rec, ViewRecord):
         doc = {"r": "view", "view": rec.view, "floor": rec.floor}
     else:
-        doc = {"r": "stable", "height": rec.height, "state_root": rec.state_root, "votes": [[s, g] for s, g in rec.votes]}
+        doc = {
+            "r": "stable",
+            "height": rec.height,
+            "state_root": rec.state_root,
+            "votes": [[s, g] for s, g in rec.votes],
+        }
     return codec.encode(doc)
 
 
@@ -84,14 +95,17 @@ def decode_record(data: bytes) -> Record:
             return VoteRecord(str(d["kind"]), int(d["view"]), int(d["height"]), bytes(d["digest"]))
         if kind == "proof":
             votes = tuple((str(s), bytes(g)) for s, g in d["votes"])
-            return ProofRecord(Proof(str(d["kind"]), int(d["view"]), int(d["height"]), bytes(d["digest"]),
-                                     bytes(d["payload"]), votes))
+            return ProofRecord(
+                Proof(str(d["kind"]), int(d["view"]), int(d["height"]), bytes(d["digest"]), bytes(d["payload"]), votes)
+            )
         if kind == "vc":
             return ViewChangeRecord(int(d["new_view"]))
         if kind == "view":
             return ViewRecord(int(d["view"]), int(d["floor"]))
         if kind == "stable":
-            return StableRecord(int(d["height"]), bytes(d["state_root"]), tuple((str(s), bytes(g)) for s, g in d["votes"]))
+            return StableRecord(
+                int(d["height"]), bytes(d["state_root"]), tuple((str(s), bytes(g)) for s, g in d["votes"])
+            )
     except (GodownError, KeyError, TypeError, ValueError) as exc:
         raise GodownError(Code.STORE_DAMAGED, f"bad consensus record: {exc}") from None
     raise GodownError(Code.STORE_DAMAGED, f"unknown consensus record kind {kind!r}")

@@ -38,8 +38,8 @@ from consensus.messages import (
     CommitVote,
     Message,
     NewView,
-    PrePrepare,
     Prepare,
+    PrePrepare,
     Proof,
     ViewChange,
     Votes,
@@ -247,7 +247,9 @@ class Replica:
         if ("prepare", self._view, h) in self._my_votes:  # restarted mid-view: skip used height
             self._next_height = max(self._next_height, h + 1)
             return self._flush()
-        sig = self._sign_vote("prepare", self._view, h, digest, prepare_vote_bytes(self.config.chain_id, self._view, h, digest))
+        sig = self._sign_vote(
+            "prepare", self._view, h, digest, prepare_vote_bytes(self.config.chain_id, self._view, h, digest)
+        )
         pp = PrePrepare(self._view, h, digest, payload, self._me, sig)
         self._send.append(Broadcast(pp))
         self._next_height = h + 1
@@ -385,9 +387,13 @@ class Replica:
                     self._waiting_pp[m.height] = m  # validated once its parent arrives
                 return
             if self._parent_of is not None and parent is not None and self._parent_of(m.payload) != parent:
-                return self._reject(Code.BAD_BLOCK, f"proposal at height {m.height} does not extend our block {m.height - 1}")
+                return self._reject(
+                    Code.BAD_BLOCK, f"proposal at height {m.height} does not extend our block {m.height - 1}"
+                )
             if self._validate is not None and not self._validate(m.height, m.payload, parent):
-                return self._reject(Code.BAD_BLOCK, f"proposal at height {m.height} refused by the node's validity check")
+                return self._reject(
+                    Code.BAD_BLOCK, f"proposal at height {m.height} refused by the node's validity check"
+                )
         self._accept_pp(m)
 
     def _accept_pp(self, m: PrePrepare) -> None:
@@ -397,7 +403,11 @@ class Replica:
             return self._reject(Code.EQUIVOCATION, f"already prepared another block at {m.view}/{m.height}")
         if m.sender != self._me and mine is None:
             sig = self._sign_vote(
-                "prepare", m.view, m.height, m.digest, prepare_vote_bytes(self.config.chain_id, m.view, m.height, m.digest)
+                "prepare",
+                m.view,
+                m.height,
+                m.digest,
+                prepare_vote_bytes(self.config.chain_id, m.view, m.height, m.digest),
             )
             self._send.append(Broadcast(Prepare(m.view, m.height, m.digest, self._me, sig)))
             self._prep_votes.setdefault((m.view, m.height, m.digest), {})[self._me] = sig
@@ -480,7 +490,10 @@ class Replica:
             pp = self._pp.get(h)
             proof = self._proofs.get(h)
             prepared_here = (
-                pp is not None and proof is not None and pp.view == self._view and proof.view == self._view
+                pp is not None
+                and proof is not None
+                and pp.view == self._view
+                and proof.view == self._view
                 and proof.digest == pp.digest
             )
             if not prepared_here:
@@ -622,8 +635,15 @@ class Replica:
         top = self._low + self.config.high_span
         proofs = tuple(self._proofs[h] for h in sorted(self._proofs) if self._low < h <= top)
         vc = ViewChange(new_view, self._low, self._low_root, self._low_votes, proofs, self._me, b"")
-        vc = ViewChange(vc.new_view, vc.stable_height, vc.stable_root, vc.stable_votes, vc.proofs, self._me,
-                        self._signer.sign(vc.signed_bytes(self.config.chain_id)))
+        vc = ViewChange(
+            vc.new_view,
+            vc.stable_height,
+            vc.stable_root,
+            vc.stable_votes,
+            vc.proofs,
+            self._me,
+            self._signer.sign(vc.signed_bytes(self.config.chain_id)),
+        )
         self._my_vc = vc
         if not restore:
             self._persist.append(Persist(encode_record(ViewChangeRecord(new_view))))
@@ -733,7 +753,9 @@ class Replica:
             sig = self._sign_vote("prepare", w, h, d, prepare_vote_bytes(self.config.chain_id, w, h, d))
             pps.append(PrePrepare(w, h, d, payload, self._me, sig))
         nv = NewView(w, tuple(chosen), tuple(pps), self._me, b"")
-        nv = NewView(w, nv.view_changes, nv.pre_prepares, self._me, self._signer.sign(nv.signed_bytes(self.config.chain_id)))
+        nv = NewView(
+            w, nv.view_changes, nv.pre_prepares, self._me, self._signer.sign(nv.signed_bytes(self.config.chain_id))
+        )
         self._send.append(Broadcast(nv))
         self._enter_view(nv)
 
@@ -750,7 +772,7 @@ class Replica:
                     old = best.get(p.height)
                     if old is None or (p.view, p.digest) > (old.view, old.digest):
                         best[p.height] = p
-        plan = []
+        plan: list[tuple[int, bytes, bytes]] = []
         h = min_s + 1
         while h in best:
             if self._parent_of is not None and plan and self._parent_of(best[h].payload) != plan[-1][1]:

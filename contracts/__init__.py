@@ -12,7 +12,22 @@ from contracts.state import DictState, StateReader, state_key_for
 from contracts.views import view_alarm, view_case, view_device, view_lot, view_members, view_rating
 
 __all__ = [
-    "BlockContext", "BlockOutcome", "DictState", "Event", "StateReader", "Verify", "admit", "alarm_id_for_tx",
-    "execute_block", "genesis_state", "next_nonce", "state_key_for", "view_alarm", "view_case", "view_device",
-    "view_lot", "view_members", "view_rating",
+    "BlockContext",
+    "BlockOutcome",
+    "DictState",
+    "Event",
+    "StateReader",
+    "Verify",
+    "admit",
+    "alarm_id_for_tx",
+    "execute_block",
+    "genesis_state",
+    "next_nonce",
+    "state_key_for",
+    "view_alarm",
+    "view_case",
+    "view_device",
+    "view_lot",
+    "view_members",
+    "view_rating",
 ]

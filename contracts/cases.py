@@ -58,9 +58,19 @@ def case_apply(ctx: Exec, stx: SignedTx, body: Mapping[str, Any]) -> None:
         require_member(ctx.state, guarantor, "guarantor")
     if body["amount"] <= 0:
         raise reject(Code.BAD_BODY, "amount must be positive")
-    open_record(ctx, ident=body["case"], kind="case", lot_id=body["lot"], owner=stx.tx.sender,
-                supervisor=body["bank"], insurer=insurer, guarantor=guarantor, end_ms=body["maturity_ms"],
-                state="applied", amount=body["amount"])
+    open_record(
+        ctx,
+        ident=body["case"],
+        kind="case",
+        lot_id=body["lot"],
+        owner=stx.tx.sender,
+        supervisor=body["bank"],
+        insurer=insurer,
+        guarantor=guarantor,
+        end_ms=body["maturity_ms"],
+        state="applied",
+        amount=body["amount"],
+    )
 
 
 def case_pledge(ctx: Exec, stx: SignedTx, body: Mapping[str, Any]) -> None:
@@ -144,8 +154,10 @@ def case_release_order(ctx: Exec, stx: SignedTx, body: Mapping[str, Any]) -> Non
     if quantity <= 0:
         raise reject(Code.BAD_BODY, "quantity must be positive")
     if rec["ordered"] + quantity > freed_quantity(rec):
-        raise reject(Code.RELEASE_EXCEEDS_REPAID,
-                     f"repayment has freed {freed_quantity(rec) - rec['ordered']} more, not {quantity}")
+        raise reject(
+            Code.RELEASE_EXCEEDS_REPAID,
+            f"repayment has freed {freed_quantity(rec) - rec['ordered']} more, not {quantity}",
+        )
     put_record(ctx, {**rec, "ordered": rec["ordered"] + quantity})
     ctx.emit("release_order", case=rec["id"], quantity=quantity, ordered=rec["ordered"] + quantity)
 

@@ -68,11 +68,20 @@ def device_register(ctx: Exec, stx: SignedTx, body: Mapping[str, Any]) -> None:
     if body["kind"] not in DEVICE_KINDS:
         raise reject(Code.BAD_BODY, f"kind must be one of {', '.join(DEVICE_KINDS)}")
     warehouse = stx.tx.sender
-    ctx.state.put(_device_key(device_id), {
-        "id": device_id, "warehouse": warehouse, "zone": body["zone"], "kind": body["kind"],
-        "sign_pub": body["sign_pub"], "state": "registered", "hb_due": None, "alarm": None,
-        "registered_ms": ctx.now,
-    })
+    ctx.state.put(
+        _device_key(device_id),
+        {
+            "id": device_id,
+            "warehouse": warehouse,
+            "zone": body["zone"],
+            "kind": body["kind"],
+            "sign_pub": body["sign_pub"],
+            "state": "registered",
+            "hb_due": None,
+            "alarm": None,
+            "registered_ms": ctx.now,
+        },
+    )
     _set_seen(ctx, device_id, -1)
     zk = zone_key(warehouse, body["zone"])
     zone = ctx.state.get(zk) or {"warehouse": warehouse, "zone": body["zone"], "devices": [], "lot": None}
@@ -189,5 +198,12 @@ def _outbound(ctx: Exec, stx: SignedTx, d: dict[str, Any], lot: dict[str, Any], 
     if rec["outbound"] + quantity <= rec["ordered"]:
         put_record(ctx, {**rec, "outbound": rec["outbound"] + quantity})
         return
-    raise_alarm(ctx, alarm_id_for_tx(stx), "unauthorized_outbound", d["id"], lot["id"], spoils_lot=True,
-                detail=f"{quantity} left; {rec['ordered'] - rec['outbound']} ordered and not yet out")
+    raise_alarm(
+        ctx,
+        alarm_id_for_tx(stx),
+        "unauthorized_outbound",
+        d["id"],
+        lot["id"],
+        spoils_lot=True,
+        detail=f"{quantity} left; {rec['ordered'] - rec['outbound']} ordered and not yet out",
+    )

@@ -82,8 +82,9 @@ def _spec_for(tx_type: str, role: str) -> TxSpec:
     return spec
 
 
-def admit(state: StateReader, stx: SignedTx, verify: Verify, chain_id: str, now_ms: int,
-          nonce_window: int = 64) -> None:
+def admit(
+    state: StateReader, stx: SignedTx, verify: Verify, chain_id: str, now_ms: int, nonce_window: int = 64
+) -> None:
     """Mempool checks (raise `Rejected`): chain id, sender registered, signature,
     expiry, type and role, body schema, nonce within [next, next + window)."""
     tx = stx.tx

@@ -43,11 +43,24 @@ def lot_receive(ctx: Exec, stx: SignedTx, body: Mapping[str, Any]) -> None:
         raise reject(Code.SITE_OCCUPIED, f"zone {zone_name} still holds lot {zone['lot']}")
     ctx.state.put(zk, {**zone, "lot": lot_id})
     ctx.state.delete(P_INBOUND + lot_id.encode())
-    put_lot(ctx, {
-        "id": lot_id, "warehouse": warehouse, "zone": zone_name, "owner": body["owner"],
-        "commodity": body["commodity"], "unit": body["unit"], "quantity": quantity,
-        "released": 0, "outbound": 0, "case": None, "intact": 1, "alarms": [], "received_ms": ctx.now,
-    })
+    put_lot(
+        ctx,
+        {
+            "id": lot_id,
+            "warehouse": warehouse,
+            "zone": zone_name,
+            "owner": body["owner"],
+            "commodity": body["commodity"],
+            "unit": body["unit"],
+            "quantity": quantity,
+            "released": 0,
+            "outbound": 0,
+            "case": None,
+            "intact": 1,
+            "alarms": [],
+            "received_ms": ctx.now,
+        },
+    )
 
 
 def lot_release(ctx: Exec, stx: SignedTx, body: Mapping[str, Any]) -> None:
@@ -58,18 +71,27 @@ def lot_release(ctx: Exec, stx: SignedTx, body: Mapping[str, Any]) -> None:
     if quantity <= 0 or lot["released"] + quantity > lot["quantity"]:
         raise reject(Code.BAD_BODY, f"quantity must be in 1..{lot['quantity'] - lot['released']}")
     if lot["released"] + quantity > lot["outbound"]:
-        raise reject(Code.NO_OUTBOUND_REPORT, f"devices reported {lot['outbound'] - lot['released']} unreleased going out")
+        raise reject(
+            Code.NO_OUTBOUND_REPORT, f"devices reported {lot['outbound'] - lot['released']} unreleased going out"
+        )
     rec = open_record_of(ctx, lot)
     if rec is not None:
         if rec["released"] + quantity > rec["ordered"]:
             if rec["released"] == rec["ordered"]:
                 raise reject(Code.NO_RELEASE_ORDER, f"no open release order on {rec['kind']} {rec['id']}")
-            raise reject(Code.RELEASE_EXCEEDS_REPAID,
-                         f"only {rec['ordered'] - rec['released']} of lot {lot['id']} is ordered released")
+            raise reject(
+                Code.RELEASE_EXCEEDS_REPAID,
+                f"only {rec['ordered'] - rec['released']} of lot {lot['id']} is ordered released",
+            )
         rec = {**rec, "released": rec["released"] + quantity}
         put_record(ctx, rec)
     lot = {**lot, "released": lot["released"] + quantity}
-    if rec is not None and rec["kind"] == "supervision" and rec["state"] == "ending" and lot["released"] == lot["quantity"]:
+    if (
+        rec is not None
+        and rec["kind"] == "supervision"
+        and rec["state"] == "ending"
+        and lot["released"] == lot["quantity"]
+    ):
         set_state(ctx, rec, "ended", ended_ms=ctx.now)
         detach_lot(ctx, lot)
         return

@@ -34,8 +34,9 @@ def load_policy(state: StateReader) -> Policy:
     if raw is None:
         return Policy()
     p = decode_value(raw)
-    return Policy(p["min_grade"], tuple(p["extension_consents"]), int(p["heartbeat_interval_ms"]),
-                  int(p["max_extension_ms"]))
+    return Policy(
+        p["min_grade"], tuple(p["extension_consents"]), int(p["heartbeat_interval_ms"]), int(p["max_extension_ms"])
+    )
 
 
 def sender_identity(state: Overlay, sender: str) -> tuple[str, bytes] | None:

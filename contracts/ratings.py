@@ -30,10 +30,17 @@ def rating_issue(ctx: Exec, stx: SignedTx, body: Mapping[str, Any]) -> None:
         raise reject(Code.BAD_BODY, "valid_until_ms is already past")
     if len(body["report_hash"]) != 32:
         raise reject(Code.BAD_BODY, "report_hash must be 32 bytes (SHA-256)")
-    ctx.state.put(P_RATING + subject.encode(), {
-        "subject": subject, "grade": body["grade"], "valid_until_ms": body["valid_until_ms"],
-        "issuer": stx.tx.sender, "report_hash": body["report_hash"], "issued_ms": ctx.now,
-    })
+    ctx.state.put(
+        P_RATING + subject.encode(),
+        {
+            "subject": subject,
+            "grade": body["grade"],
+            "valid_until_ms": body["valid_until_ms"],
+            "issuer": stx.tx.sender,
+            "report_hash": body["report_hash"],
+            "issued_ms": ctx.now,
+        },
+    )
 
 
 def require_rating(ctx: Exec, subject: str) -> None:

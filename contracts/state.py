@@ -80,7 +80,7 @@ def due_key(prefix: bytes, due_ms: int, ident: str) -> bytes:
 def due_of(prefix: bytes, key: bytes) -> tuple[int, str]:
     """Inverse of `due_key`."""
     n = len(prefix)
-    return int.from_bytes(key[n:n + 8], "big"), key[n + 8:].decode()
+    return int.from_bytes(key[n : n + 8], "big"), key[n + 8 :].decode()
 
 
 def _sorted(value: Any) -> Any:

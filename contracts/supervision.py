@@ -27,8 +27,20 @@ from primitives.errors import Code
 from primitives.tx import SignedTx
 
 
-def open_record(ctx: Exec, *, ident: str, kind: str, lot_id: str, owner: str, supervisor: str,
-                insurer: str, guarantor: str, end_ms: int, state: str, amount: int = 0) -> Record:
+def open_record(
+    ctx: Exec,
+    *,
+    ident: str,
+    kind: str,
+    lot_id: str,
+    owner: str,
+    supervisor: str,
+    insurer: str,
+    guarantor: str,
+    end_ms: int,
+    state: str,
+    amount: int = 0,
+) -> Record:
     """Create a case or supervision holding a lot: `case_exists`, `unknown_lot`,
     `not_a_party` (owner does not own the lot), `lot_already_pledged`."""
     if get_record(ctx, ident) is not None:
@@ -40,10 +52,24 @@ def open_record(ctx: Exec, *, ident: str, kind: str, lot_id: str, owner: str, su
     if holder is not None:
         raise reject(Code.LOT_ALREADY_PLEDGED, f"lot {lot_id} already backs open {holder['kind']} {holder['id']}")
     rec: Record = {
-        "id": ident, "kind": kind, "lot": lot_id, "warehouse": lot["warehouse"], "owner": owner,
-        "supervisor": supervisor, "insurer": insurer, "guarantor": guarantor, "state": state,
-        "end_ms": end_ms, "amount": amount, "repaid": 0, "pledged_quantity": lot["quantity"] - lot["released"],
-        "ordered": 0, "outbound": 0, "released": 0, "extension": None, "extensions": 0,
+        "id": ident,
+        "kind": kind,
+        "lot": lot_id,
+        "warehouse": lot["warehouse"],
+        "owner": owner,
+        "supervisor": supervisor,
+        "insurer": insurer,
+        "guarantor": guarantor,
+        "state": state,
+        "end_ms": end_ms,
+        "amount": amount,
+        "repaid": 0,
+        "pledged_quantity": lot["quantity"] - lot["released"],
+        "ordered": 0,
+        "outbound": 0,
+        "released": 0,
+        "extension": None,
+        "extensions": 0,
         "opened_ms": ctx.now,
     }
     put_record(ctx, rec)
@@ -58,8 +84,10 @@ def request_extension(ctx: Exec, rec: Record, sender: str, new_end_ms: int, stat
     if rec["state"] not in states or rec["extension"] is not None:
         raise wrong_state(rec, "request an extension" + (" (one is pending)" if rec["extension"] else ""))
     if not rec["end_ms"] < new_end_ms <= rec["end_ms"] + ctx.policy.max_extension_ms:
-        raise reject(Code.BAD_BODY, f"new_end_ms must be after {rec['end_ms']} and at most "
-                                    f"{ctx.policy.max_extension_ms} ms later")
+        raise reject(
+            Code.BAD_BODY,
+            f"new_end_ms must be after {rec['end_ms']} and at most {ctx.policy.max_extension_ms} ms later",
+        )
     put_record(ctx, {**rec, "extension": {"new_end_ms": new_end_ms, "consents": [], "requested_ms": ctx.now}})
     ctx.emit("extension", case=rec["id"], status="requested", new_end_ms=new_end_ms)
 
@@ -87,11 +115,22 @@ def decide_extension(ctx: Exec, rec: Record, sender: str, approve: int, consent_
 
 # --- plain supervision handlers ---------------------------------------------------
 
+
 def supervision_open(ctx: Exec, stx: SignedTx, body: Mapping[str, Any]) -> None:
     if body["end_ms"] <= ctx.now:
         raise reject(Code.BAD_BODY, "end_ms is already past")
-    open_record(ctx, ident=body["supervision"], kind="supervision", lot_id=body["lot"], owner=body["party"],
-                supervisor=stx.tx.sender, insurer="", guarantor="", end_ms=body["end_ms"], state="active")
+    open_record(
+        ctx,
+        ident=body["supervision"],
+        kind="supervision",
+        lot_id=body["lot"],
+        owner=body["party"],
+        supervisor=stx.tx.sender,
+        insurer="",
+        guarantor="",
+        end_ms=body["end_ms"],
+        state="active",
+    )
 
 
 def supervision_extend_request(ctx: Exec, stx: SignedTx, body: Mapping[str, Any]) -> None:

@@ -59,7 +59,11 @@ def _heartbeat(ctx: Exec, key: bytes, due: int, device_id: str) -> None:
     zone = ctx.state.get(zone_key(d["warehouse"], d["zone"]))
     lot_id = zone["lot"] if zone is not None else None
     ctx.state.put(dkey, {**d, "hb_due": None, "alarm": alarm_id})
-    raise_alarm(ctx, alarm_id, "heartbeat", device_id, lot_id,
-                detail=f"silent since {seen_ms}, interval {ctx.policy.heartbeat_interval_ms} ms")
-
-
+    raise_alarm(
+        ctx,
+        alarm_id,
+        "heartbeat",
+        device_id,
+        lot_id,
+        detail=f"silent since {seen_ms}, interval {ctx.policy.heartbeat_interval_ms} ms",
+    )

@@ -20,7 +20,7 @@ import gc
 import json
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +28,7 @@ from pathlib import Path
 import contracts
 from contracts.members import sender_identity
 from contracts.state import P_DEVICE, P_MEMBER, Overlay, decode_value
+from node.client import RpcClient
 from primitives.block import Block, Commit, results_root
 from primitives.errors import Code, GodownError
 from primitives.genesis import Genesis
@@ -37,8 +38,6 @@ from primitives.tx import SignedTx
 from storage.chain import ChainStore
 from storage.kv import Batch, MemoryKV
 from storage.state_tree import StateTree
-
-from node.client import RpcClient
 
 LOOKAHEAD_TXS = 3_000
 """Signatures queued to the workers ahead of the block executing (whole blocks, at
@@ -99,7 +98,7 @@ class _ReplayState:
         self.results_root = EMPTY_ROOT
         self._keys: dict[str, bytes | None] = {}
 
-    def _apply(self, changes: dict[bytes, bytes | None]) -> None:
+    def _apply(self, changes: Mapping[bytes, bytes | None]) -> None:
         batch = Batch()
         self.tree.apply(changes, batch)
         self.kv.write(batch, sync=False)
@@ -136,8 +135,13 @@ class _ReplayState:
 class _Pending:
     """One block on its way: its signature tasks and which transactions they cover."""
 
-    def __init__(self, block: Block, commit: Commit, refs: list[int],
-                 parts: list[tuple[list[SigItem], Future[list[bool]] | None]]) -> None:
+    def __init__(
+        self,
+        block: Block,
+        commit: Commit,
+        refs: list[int],
+        parts: list[tuple[list[SigItem], Future[list[bool]] | None]],
+    ) -> None:
         self.block = block
         self.commit = commit
         self.refs = refs
@@ -265,8 +269,9 @@ def _replay_one(state: _ReplayState, validators: dict[str, bytes], pending: _Pen
     commit.verify(validators, block.header)
     report.certificates_checked += 1
     if len(block.results) != len(block.txs):
-        raise GodownError(Code.BAD_BLOCK,
-                          f"block {block.height} has {len(block.txs)} transactions but {len(block.results)} results")
+        raise GodownError(
+            Code.BAD_BLOCK, f"block {block.height} has {len(block.txs)} transactions but {len(block.results)} results"
+        )
     txs = block.txs
     verify = _verify_fn(pending.verified())
     ctx = contracts.BlockContext(report.chain_id, block.height, block.header.time_ms, block.header.proposer)
@@ -299,7 +304,11 @@ def _verify_fn(checked: dict[tuple[bytes, bytes], bytes]) -> Callable[[SignedTx,
 def _find_genesis(data_dir: Path, genesis_path: str | None) -> Genesis:
     if genesis_path:
         return Genesis.load(genesis_path)
-    for candidate in (data_dir / "genesis.json", data_dir.parent / "genesis.json", data_dir.parent.parent / "genesis.json"):
+    for candidate in (
+        data_dir / "genesis.json",
+        data_dir.parent / "genesis.json",
+        data_dir.parent.parent / "genesis.json",
+    ):
         if candidate.exists():
             return Genesis.load(candidate)
     raise GodownError(Code.BAD_CONFIG, f"no genesis.json near {data_dir}; pass --genesis")
@@ -332,7 +341,9 @@ def replay_from_data_dir(data_dir: str | Path, genesis_path: str | None = None, 
         store.close()
 
 
-def replay_from_rpc(url: str, token: str | None = None, genesis_path: str | None = None, workers: int = 2) -> AuditReport:
+def replay_from_rpc(
+    url: str, token: str | None = None, genesis_path: str | None = None, workers: int = 2
+) -> AuditReport:
     """Audit a running node over its RPC, pinned to a genesis file if one is given."""
     client = RpcClient(url, token)
     genesis = Genesis.load(genesis_path) if genesis_path else Genesis.from_json(client.get("/v1/genesis"))
@@ -373,8 +384,12 @@ def print_report(report: AuditReport, as_json: bool) -> None:
         ("rejected transactions (recorded)", str(report.rejected_txs)),
         ("final state root", report.state_root[:16] + "…"),
         ("replay speed", f"{report.tx_per_s:,.0f} tx/s in {report.seconds:.2f} s"),
-        ("verdict", "[green]everything verifies[/]" if report.ok
-         else f"[red]MISMATCH at height {report.first_bad_height}: {report.problem}[/]"),
+        (
+            "verdict",
+            "[green]everything verifies[/]"
+            if report.ok
+            else f"[red]MISMATCH at height {report.first_bad_height}: {report.problem}[/]",
+        ),
     ]
     for k, v in rows:
         table.add_row(k, v)

@@ -48,7 +48,9 @@ class RpcClient:
             except (ConnectionError, http.client.HTTPException, OSError) as exc:
                 self.close()
                 if attempt:
-                    raise GodownError(Code.UNAVAILABLE, f"cannot reach node at {self.url} ({exc.__class__.__name__})") from None
+                    raise GodownError(
+                        Code.UNAVAILABLE, f"cannot reach node at {self.url} ({exc.__class__.__name__})"
+                    ) from None
         try:
             doc = json.loads(data) if data else None
         except ValueError:

@@ -1,8 +1,8 @@
 """Node configuration: one JSON file per node, paths relative to the file.
 
-    {"name", "member_id", "key_file", "genesis", "data_dir",
-     "rpc": {"host", "port", "token"}, "p2p": {"host", "port"},
-     "peers": [{"id", "p2p_addr"}], "mempool": {"max_txs"}}
+{"name", "member_id", "key_file", "genesis", "data_dir",
+ "rpc": {"host", "port", "token"}, "p2p": {"host", "port"},
+ "peers": [{"id", "p2p_addr"}], "mempool": {"max_txs"}}
 """
 
 from __future__ import annotations

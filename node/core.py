@@ -14,17 +14,16 @@ from collections.abc import Callable
 from typing import Any
 
 import contracts
+from node.events import EventBus
+from node.ledger import Ledger
+from node.mempool import Mempool
+from node.metrics import NodeMetrics
 from primitives.block import Block, Commit
 from primitives.codec import jsonable
 from primitives.errors import Code, GodownError, Rejected
 from primitives.genesis import Genesis
 from primitives.keys import KeyPair
 from primitives.tx import SignedTx
-
-from node.events import EventBus
-from node.ledger import Ledger
-from node.mempool import Mempool
-from node.metrics import NodeMetrics
 
 log = logging.getLogger("godown.node")
 
@@ -122,15 +121,25 @@ class NodeCore:
             m.txs.labels(code).inc()
         log.info(
             "block committed",
-            extra={"height": block.height, "txs": len(block.txs), "exec_ms": round((t1 - t0) * 1000, 1),
-                   "commit_ms": round((t2 - t1) * 1000, 1)},
+            extra={
+                "height": block.height,
+                "txs": len(block.txs),
+                "exec_ms": round((t1 - t0) * 1000, 1),
+                "commit_ms": round((t2 - t1) * 1000, 1),
+            },
         )
         self._notify(block, outcome)
 
     def _notify(self, block: Block, outcome: contracts.BlockOutcome) -> None:
         events: list[dict[str, Any]] = [
-            {"kind": "block", "height": block.height, "hash": block.hash().hex(), "txs": len(block.txs),
-             "time_ms": block.header.time_ms, "proposer": block.header.proposer}
+            {
+                "kind": "block",
+                "height": block.height,
+                "hash": block.hash().hex(),
+                "txs": len(block.txs),
+                "time_ms": block.header.time_ms,
+                "proposer": block.header.proposer,
+            }
         ]
         for index, (stx, code) in enumerate(zip(block.txs, outcome.results)):
             loc = {"tx_id": stx.tx_id_hex, "height": block.height, "index": index, "result": code}

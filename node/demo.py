@@ -23,13 +23,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from primitives.errors import Code, GodownError
-
 from node.audit import replay_from_rpc
 from node.client import RpcClient
 from node.launcher import Consortium
 from node.testnet import Testnet, init_testnet
 from node.workload import Participants, Step, demo_steps, open_report
+from primitives.errors import Code, GodownError
 
 DEFAULT_NODES = 4
 
@@ -50,9 +49,15 @@ def participants_of(net: Testnet) -> Participants:
     """The financing round's keys, from a testnet's key folder."""
     devices = tuple(net.key(p.stem) for p in sorted((net.dir / "keys").glob("device-*.json")))
     return Participants(
-        warehouse=net.key("warehouse"), bank=net.key("bank"), insurer=net.key("insurer"),
-        guarantor=net.key("guarantor"), borrower=net.key("borrower"), auditor=net.key("auditor"),
-        devices=devices, bank2=net.key("bank2"), borrower2=net.key("borrower2"),
+        warehouse=net.key("warehouse"),
+        bank=net.key("bank"),
+        insurer=net.key("insurer"),
+        guarantor=net.key("guarantor"),
+        borrower=net.key("borrower"),
+        auditor=net.key("auditor"),
+        devices=devices,
+        bank2=net.key("bank2"),
+        borrower2=net.key("borrower2"),
     )
 
 
@@ -94,8 +99,13 @@ def run_demo(directory: str | None = None, nodes: int | None = None, console: Co
             names = list(clients)
             p = participants_of(net)
             steps = demo_steps(p, net.chain_id, int(time.time() * 1000))
-            with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                          TimeElapsedColumn(), console=console) as progress:
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                TimeElapsedColumn(),
+                console=console,
+            ) as progress:
                 task = progress.add_task("financing round", total=len(steps))
                 for i, step in enumerate(steps):
                     name = names[i % len(names)]  # clients may submit to any node
@@ -103,8 +113,10 @@ def run_demo(directory: str | None = None, nodes: int | None = None, console: Co
                     got, heights = run_step(clients[name], step)
                     results.append(StepResult(step, name, got, heights))
                     mark = "[green]✓[/]" if got == step.expected else "[red]✗[/]"
-                    progress.console.print(f"{mark} " + escape(f"[{step.section}] {step.label}") + f" — via {name}, "
-                                           f"height {max(heights) if heights else '-'}")
+                    progress.console.print(
+                        f"{mark} " + escape(f"[{step.section}] {step.label}") + f" — via {name}, "
+                        f"height {max(heights) if heights else '-'}"
+                    )
                     progress.advance(task)
             head = max((h for r in results for h in r.heights), default=0)
             for c in clients.values():
@@ -113,8 +125,10 @@ def run_demo(directory: str | None = None, nodes: int | None = None, console: Co
             _show_agreement(console, clients, head)
             report = replay_from_rpc(net.nodes[-1]["rpc_url"], genesis_path=str(net.dir / "genesis.json"))
             audit_ok = report.ok
-            console.print(f"auditor replay over RPC: {report.blocks} blocks, {report.txs} txs, "
-                          f"{'[green]everything verifies[/]' if report.ok else '[red]' + str(report.problem) + '[/]'}")
+            console.print(
+                f"auditor replay over RPC: {report.blocks} blocks, {report.txs} txs, "
+                f"{'[green]everything verifies[/]' if report.ok else '[red]' + str(report.problem) + '[/]'}"
+            )
     except GodownError as exc:
         console.print(f"[red]demo stopped: {exc.code.value}: {exc.message}[/]")
         return False
@@ -123,8 +137,10 @@ def run_demo(directory: str | None = None, nodes: int | None = None, console: Co
             shutil.rmtree(base, ignore_errors=True)
     _summary(console, results)
     ok = bool(results) and all(r.ok for r in results) and audit_ok and decrypt_ok
-    console.print(f"{'[bold green]demo passed' if ok else '[bold red]demo FAILED'}[/] in "
-                  f"{time.monotonic() - started:.1f} s" + (f"; data kept in {base}" if keep else ""))
+    console.print(
+        f"{'[bold green]demo passed' if ok else '[bold red]demo FAILED'}[/] in "
+        f"{time.monotonic() - started:.1f} s" + (f"; data kept in {base}" if keep else "")
+    )
     return ok
 
 
@@ -143,8 +159,9 @@ def _show_decrypt(console: Console, client: RpcClient, p: Participants, results:
                     return False
                 except GodownError as exc:
                     refused = exc.code.value
-                console.print(f"bank decrypts report {stx.tx_id_hex[:12]}…: {opened['data']}; "
-                              f"borrower: [yellow]{refused}[/]")
+                console.print(
+                    f"bank decrypts report {stx.tx_id_hex[:12]}…: {opened['data']}; borrower: [yellow]{refused}[/]"
+                )
                 return True
     return False
 
@@ -152,8 +169,11 @@ def _show_decrypt(console: Console, client: RpcClient, p: Participants, results:
 def _show_agreement(console: Console, clients: dict[str, RpcClient], head: int) -> None:
     hashes = {name: c.block(head)["hash"] for name, c in clients.items()}
     same = len(set(hashes.values())) == 1
-    console.print(f"height {head}: " + ("[green]all nodes hold the same block[/] " if same else "[red]nodes differ[/] ")
-                  + ", ".join(f"{k} {v[:12]}…" for k, v in hashes.items()))
+    console.print(
+        f"height {head}: "
+        + ("[green]all nodes hold the same block[/] " if same else "[red]nodes differ[/] ")
+        + ", ".join(f"{k} {v[:12]}…" for k, v in hashes.items())
+    )
     if not same:
         raise GodownError(Code.BAD_BLOCK, f"nodes disagree at height {head}")
 
@@ -164,8 +184,12 @@ def _summary(console: Console, results: list[StepResult]) -> None:
         table.add_column(col)
     for r in results:
         codes = ", ".join(sorted(set(r.got)))
-        table.add_row(escape(f"[{r.step.section}] {r.step.label}"), "[green]✓[/]" if r.ok else "[red]✗[/]",
-                      str(len(r.step.txs)), r.node,
-                      f"{min(r.heights)}–{max(r.heights)}" if r.heights else "-",
-                      codes if r.ok else f"got {r.got}, expected {r.step.expected}")
+        table.add_row(
+            escape(f"[{r.step.section}] {r.step.label}"),
+            "[green]✓[/]" if r.ok else "[red]✗[/]",
+            str(len(r.step.txs)),
+            r.node,
+            f"{min(r.heights)}–{max(r.heights)}" if r.heights else "-",
+            codes if r.ok else f"got {r.got}, expected {r.step.expected}",
+        )
     console.print(table)

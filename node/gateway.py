@@ -16,12 +16,11 @@ from typing import Any
 from urllib.parse import quote
 
 from contracts.records import OPEN_STATES
+from node.client import RpcClient
+from node.workload import device_report, open_report
 from primitives.errors import Code, GodownError
 from primitives.keys import KeyPair
 from primitives.tx import SignedTx
-
-from node.client import RpcClient
-from node.workload import device_report, open_report
 
 
 def recipients_for(client: RpcClient, device_id: str, lot_id: str) -> dict[str, bytes]:
@@ -52,8 +51,16 @@ def reading_for(device_kind: str, seq: int, rng: random.Random) -> dict[str, Any
     return {"temp_centi_c": 1800 + rng.randint(-50, 50), "humidity_permille": 550 + rng.randint(-20, 20)}
 
 
-def run_gateway(device_key: str, lot_id: str, kind: str, interval: float, count: int, rpc_url: str,
-                token: str | None, echo: Callable[[str], None] = print) -> None:
+def run_gateway(
+    device_key: str,
+    lot_id: str,
+    kind: str,
+    interval: float,
+    count: int,
+    rpc_url: str,
+    token: str | None,
+    echo: Callable[[str], None] = print,
+) -> None:
     """Report every `interval` seconds until `count` reports (0: until interrupted)."""
     key = KeyPair.load(device_key)
     if key.role != "device":
@@ -70,8 +77,10 @@ def run_gateway(device_key: str, lot_id: str, kind: str, interval: float, count:
         data["at_ms"] = int(time.time() * 1000)
         stx = device_report(key, chain_id, client.next_nonce(key.id), seq, lot_id, kind, data, recipients)
         answer = client.submit(stx, wait_ms=10_000)
-        echo(f"report seq {seq} → {answer.get('code')} {answer.get('result', '')} tx {stx.tx_id_hex[:16]}… "
-             f"sealed to {len(recipients)} parties")
+        echo(
+            f"report seq {seq} → {answer.get('code')} {answer.get('result', '')} tx {stx.tx_id_hex[:16]}… "
+            f"sealed to {len(recipients)} parties"
+        )
         seq += 1
         sent += 1
         if count == 0 or sent < count:

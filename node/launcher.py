@@ -11,10 +11,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from primitives.errors import Code, GodownError
-
 from node.client import RpcClient
 from node.testnet import Testnet
+from primitives.errors import Code, GodownError
 
 
 @dataclass
@@ -31,7 +30,10 @@ class Consortium:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.procs[name] = subprocess.Popen(
             [sys.executable, "-m", "cli", "node", "start", "--config", str(self.testnet.config_path(node))],
-            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
         )
         log.close()
 

@@ -140,7 +140,9 @@ class Ledger:
         if now_ms is not None and max_drift_ms is not None and h.time_ms > now_ms + max_drift_ms:
             # only the future is bounded: a node catching up votes on blocks made earlier,
             # and the past is bounded by the previous block's time
-            raise GodownError(Code.BAD_BLOCK, f"block {h.height}: time is {h.time_ms - now_ms} ms ahead of this node's clock")
+            raise GodownError(
+                Code.BAD_BLOCK, f"block {h.height}: time is {h.time_ms - now_ms} ms ahead of this node's clock"
+            )
 
     def execute(self, block: Block) -> contracts.BlockOutcome:
         """Results and state changes of a block on top of the head; persists nothing."""
@@ -154,4 +156,3 @@ class Ledger:
     def check_commit(self, block: Block, commit: Commit) -> None:
         """A block fetched from elsewhere: its certificate must verify against the validators."""
         commit.verify(self.validators, block.header)
-

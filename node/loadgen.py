@@ -21,13 +21,12 @@ from typing import Any
 
 import aiohttp
 
-from primitives import codec
-from primitives.errors import Code, GodownError
-from primitives.tx import SignedTx
-
 from node.client import RpcClient
 from node.testnet import Testnet
 from node.workload import NonceBook, Participants, financing_workload
+from primitives import codec
+from primitives.errors import Code, GodownError
+from primitives.tx import SignedTx
 
 REPORTS_PER_CASE = 38  # ~80% of a case's transactions are device reports (DESIGN §10)
 TXS_PER_CASE = REPORTS_PER_CASE + 14
@@ -88,8 +87,9 @@ async def _poll(session: aiohttp.ClientSession, urls: dict[str, str], heights: _
 
 async def _submit(session: aiohttp.ClientSession, url: str, txs: list[SignedTx]) -> list[dict[str, Any]]:
     body = codec.encode([t.to_dict() for t in txs])
-    async with session.post(f"{url}/v1/txs?wait_ms=60000", data=body,
-                            headers={"Content-Type": "application/msgpack"}) as resp:
+    async with session.post(
+        f"{url}/v1/txs?wait_ms=60000", data=body, headers={"Content-Type": "application/msgpack"}
+    ) as resp:
         doc = await resp.json()
     if resp.status >= 400:
         err = doc.get("error", {})

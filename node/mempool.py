@@ -14,7 +14,6 @@ from collections.abc import Callable
 from primitives.errors import Code, Rejected
 from primitives.tx import SignedTx
 
-
 MAX_NONCE_GAP = 10_000
 """How far a sender's nonce may run ahead of its committed-and-pending ones."""
 
@@ -65,8 +64,11 @@ class Mempool:
         sender = stx.tx.sender
         top = max(self._next_nonce(sender), self._taken.get(sender, 0), self._top.get(sender, 0))
         if stx.tx.nonce > top + MAX_NONCE_GAP:
-            raise Rejected(Code.BAD_NONCE, f"nonce {stx.tx.nonce} of {stx.tx.sender} leaves a gap of more than "
-                           f"{MAX_NONCE_GAP} after the pending ones")
+            raise Rejected(
+                Code.BAD_NONCE,
+                f"nonce {stx.tx.nonce} of {stx.tx.sender} leaves a gap of more than "
+                f"{MAX_NONCE_GAP} after the pending ones",
+            )
         self._admit(stx)
         self._txs[stx.tx_id] = stx
         self._slots.setdefault(sender, {})[stx.tx.nonce] = stx.tx_id

@@ -19,15 +19,21 @@ class NodeMetrics:
         self.refused = Counter("godown_txs_refused", "Transactions refused at admission, by code", ["code"], registry=r)
         self.alarms = Counter("godown_alarms_raised", "Alarms raised by the contracts", registry=r)
         self.execute_seconds = Histogram(
-            "godown_block_execute_seconds", "Execution time per block", registry=r,
+            "godown_block_execute_seconds",
+            "Execution time per block",
+            registry=r,
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
         )
         self.commit_seconds = Histogram(
-            "godown_block_commit_seconds", "Synced write time per block", registry=r,
+            "godown_block_commit_seconds",
+            "Synced write time per block",
+            registry=r,
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
         )
         self.round_seconds = Histogram(
-            "godown_consensus_round_seconds", "From our proposal to its execution here (primary only)", registry=r,
+            "godown_consensus_round_seconds",
+            "From our proposal to its execution here (primary only)",
+            registry=r,
             buckets=(0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.25, 0.5, 1.0, 2.0),
         )
         self.view_changes = Counter("godown_view_changes", "View changes seen", registry=r)

@@ -13,13 +13,28 @@ from primitives.errors import Code, http_status
 
 ENDPOINTS: tuple[tuple[str, str, str, str], ...] = (
     ("get", "/v1/status", "status", "Chain id, node id, height, head hash, view, validators, peers, sync state."),
-    ("post", "/v1/txs", "submit", "Submit one signed transaction {tx: hex, sig: hex}, a list of them, or "
-     "canonical msgpack (application/msgpack). Optional ?wait_ms=N waits until committed. "
-     "A single transaction answers 200 {tx_id, code} or a 4xx error; a list answers 200 with a result per item."),
+    (
+        "post",
+        "/v1/txs",
+        "submit",
+        "Submit one signed transaction {tx: hex, sig: hex}, a list of them, or "
+        "canonical msgpack (application/msgpack). Optional ?wait_ms=N waits until committed. "
+        "A single transaction answers 200 {tx_id, code} or a 4xx error; a list answers 200 with a result per item.",
+    ),
     ("get", "/v1/txs/{tx_id}", "get_tx", "A transaction, its block height, index and result code (or pending)."),
-    ("get", "/v1/blocks/{height}", "get_block", "A block (height or 'latest') with its commit certificate and raw bytes."),
-    ("get", "/v1/state/{key}", "get_state", "A state entry (utf-8 key or 0x-hex) with a Merkle proof against the "
-     "state root after the head; the next block's header certifies that root."),
+    (
+        "get",
+        "/v1/blocks/{height}",
+        "get_block",
+        "A block (height or 'latest') with its commit certificate and raw bytes.",
+    ),
+    (
+        "get",
+        "/v1/state/{key}",
+        "get_state",
+        "A state entry (utf-8 key or 0x-hex) with a Merkle proof against the "
+        "state root after the head; the next block's header certifies that root.",
+    ),
     ("get", "/v1/cases/{id}", "get_case", "A financing case."),
     ("get", "/v1/lots/{id}", "get_lot", "A lot (warehouse receipt)."),
     ("get", "/v1/devices/{id}", "get_device", "A monitoring device."),
@@ -27,8 +42,13 @@ ENDPOINTS: tuple[tuple[str, str, str, str], ...] = (
     ("get", "/v1/members", "members", "Members with roles and public keys."),
     ("get", "/v1/genesis", "genesis", "The genesis document (auditors should pin their own copy)."),
     ("get", "/v1/accounts/{id}", "account", "A sender's next nonce (committed, and counting pending transactions)."),
-    ("get", "/v1/events", "events", "WebSocket of committed blocks, transaction results and alarms. Query: "
-     "kinds=block,tx,alarm (comma list) and any field=value equality filter (e.g. sender=…)."),
+    (
+        "get",
+        "/v1/events",
+        "events",
+        "WebSocket of committed blocks, transaction results and alarms. Query: "
+        "kinds=block,tx,alarm (comma list) and any field=value equality filter (e.g. sender=…).",
+    ),
     ("get", "/metrics", "metrics", "Prometheus text format."),
 )
 
@@ -38,39 +58,65 @@ def openapi_document() -> dict[str, Any]:
 
     error_schema = {
         "type": "object",
-        "properties": {"error": {"type": "object", "properties": {
-            "code": {"type": "string", "enum": [c.value for c in Code]}, "message": {"type": "string"}}}},
+        "properties": {
+            "error": {
+                "type": "object",
+                "properties": {
+                    "code": {"type": "string", "enum": [c.value for c in Code]},
+                    "message": {"type": "string"},
+                },
+            }
+        },
     }
     statuses = sorted({http_status(c) for c in Code if http_status(c) < 500})
     paths: dict[str, Any] = {}
     for method, path, op_id, summary in ENDPOINTS:
         responses: dict[str, Any] = {"200": {"description": "OK"}}
         for s in statuses:
-            responses[str(s)] = {"description": "client error", "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            responses[str(s)] = {
+                "description": "client error",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            }
         op: dict[str, Any] = {"operationId": op_id, "summary": summary, "responses": responses}
         params = [p.strip("{}") for p in path.split("/") if p.startswith("{")]
         if params:
-            op["parameters"] = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params]
+            op["parameters"] = [
+                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params
+            ]
         if method == "post":
-            op["requestBody"] = {"required": True, "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/SignedTx"}},
-                "application/msgpack": {"schema": {"type": "string", "format": "binary"}}}}
+            op["requestBody"] = {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/SignedTx"}},
+                    "application/msgpack": {"schema": {"type": "string", "format": "binary"}},
+                },
+            }
         paths.setdefault(path, {})[method] = op
     return {
         "openapi": "3.0.3",
-        "info": {"title": "godown node RPC", "version": "1",
-                 "description": "Bytes are lowercase hex. Transaction bodies by type: see externalDocs."},
+        "info": {
+            "title": "godown node RPC",
+            "version": "1",
+            "description": "Bytes are lowercase hex. Transaction bodies by type: see externalDocs.",
+        },
         "externalDocs": {"description": "Transaction types and their bodies", "url": "/docs/transactions"},
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
                 "Error": error_schema,
-                "SignedTx": {"type": "object", "required": ["tx", "sig"], "properties": {
-                    "tx": {"type": "string", "description": "hex of canonical msgpack Tx "
-                           "{chain_id, type, sender, nonce, body, valid_until_ms?}"},
-                    "sig": {"type": "string", "description": "hex Ed25519 signature of the tx bytes"}}},
+                "SignedTx": {
+                    "type": "object",
+                    "required": ["tx", "sig"],
+                    "properties": {
+                        "tx": {
+                            "type": "string",
+                            "description": "hex of canonical msgpack Tx "
+                            "{chain_id, type, sender, nonce, body, valid_until_ms?}",
+                        },
+                        "sig": {"type": "string", "description": "hex Ed25519 signature of the tx bytes"},
+                    },
+                },
                 "TxTypes": {"type": "string", "enum": sorted(TX_TYPES)},
             },
         },

@@ -35,13 +35,12 @@ from consensus.messages import PrePrepare, decode_message, encode_message
 from consensus.records import StableRecord, compact, decode_record
 from consensus.replica import Replica
 from consensus.signing import Ed25519Signer, Ed25519Verifier
+from node.config import NodeConfig
+from node.core import NodeCore, now_ms
 from p2p.service import P2PService
 from primitives.block import Block, Commit
 from primitives.errors import Code, GodownError
 from primitives.tx import SignedTx
-
-from node.config import NodeConfig
-from node.core import NodeCore, now_ms
 
 log = logging.getLogger("godown.pbft")
 
@@ -104,8 +103,9 @@ class ReplicaDriver:
         addrs = {p.id: p.p2p_addr for p in config.peers}
         peers = {v: (pub, addrs[v]) for v, pub in validators.items() if v in addrs}
         # VIEW-CHANGE and NEW-VIEW carry the prepared blocks above the stable checkpoint
-        self.p2p = P2PService(core.key.sign_seed, config.p2p_port, peers, listen_host=config.p2p_host,
-                              max_frame=MAX_FRAME)
+        self.p2p = P2PService(
+            core.key.sign_seed, config.p2p_port, peers, listen_host=config.p2p_host, max_frame=MAX_FRAME
+        )
         self.max_txs = params.max_block_txs
         self.batch_timeout_s = params.batch_timeout_ms / 1000
         self.max_drift_ms = params.max_clock_drift_ms
@@ -210,8 +210,10 @@ class ReplicaDriver:
             block = self._decode(pp.payload)
             ledger.check_proposal(block, now_ms(), self.max_drift_ms)
         except GodownError as exc:
-            log.warning("proposal refused", extra={"peer": peer, "height": pp.height, "code": exc.code.value,
-                                                   "reason": exc.message})
+            log.warning(
+                "proposal refused",
+                extra={"peer": peer, "height": pp.height, "code": exc.code.value, "reason": exc.message},
+            )
             return False
         return True
 

@@ -16,16 +16,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from aiohttp.typedefs import Middleware
 
 import contracts
+from node.core import NodeCore
+from node.openapi import openapi_document, tx_types_page
 from primitives import codec
 from primitives.block import Block
 from primitives.codec import jsonable
 from primitives.errors import Code, GodownError, http_status
 from primitives.tx import SignedTx
-
-from node.core import NodeCore
-from node.openapi import openapi_document, tx_types_page
 
 log = logging.getLogger("godown.rpc")
 
@@ -46,8 +46,14 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 
 _HTTP_CODES = {
-    400: Code.MALFORMED, 401: Code.UNAUTHORIZED, 403: Code.FORBIDDEN_ROLE, 404: Code.NOT_FOUND,
-    405: Code.MALFORMED, 413: Code.OVERSIZE, 415: Code.UNSUPPORTED_MEDIA, 429: Code.RATE_LIMITED,
+    400: Code.MALFORMED,
+    401: Code.UNAUTHORIZED,
+    403: Code.FORBIDDEN_ROLE,
+    404: Code.NOT_FOUND,
+    405: Code.MALFORMED,
+    413: Code.OVERSIZE,
+    415: Code.UNSUPPORTED_MEDIA,
+    429: Code.RATE_LIMITED,
 }
 
 
@@ -73,7 +79,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return error_response(Code.INTERNAL, "internal error; see the node log")
 
 
-def auth_middleware(token: str | None) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def auth_middleware(token: str | None) -> Middleware:
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
         if token and request.path not in ("/openapi.json", "/docs/transactions"):
@@ -259,16 +265,18 @@ class Routes:
                 decoded = jsonable(codec.decode(value))
             except GodownError:
                 decoded = None
-        return _json({
-            "key": key.hex(),
-            "exists": value is not None,
-            "value": decoded,
-            "value_raw": value.hex() if value is not None else None,
-            "height": entry.height,
-            "state_root": entry.root.hex(),
-            "certified_by_height": entry.height + 1,
-            "proof": entry.proof.to_json(),
-        })
+        return _json(
+            {
+                "key": key.hex(),
+                "exists": value is not None,
+                "value": decoded,
+                "value_raw": value.hex() if value is not None else None,
+                "height": entry.height,
+                "state_root": entry.root.hex(),
+                "certified_by_height": entry.height + 1,
+                "proof": entry.proof.to_json(),
+            }
+        )
 
     def _view(self, fn: Callable[[contracts.StateReader, str], dict[str, Any] | None], what: str) -> Handler:
         async def handler(request: web.Request) -> web.Response:
@@ -287,8 +295,13 @@ class Routes:
         if len(ident) > 256:
             raise GodownError(Code.MALFORMED, "id too long")
         state = self.core.ledger.state
-        return _json({"id": ident, "committed_nonce": contracts.next_nonce(state, ident),
-                      "next_nonce": self.core.mempool.next_nonce(ident)})
+        return _json(
+            {
+                "id": ident,
+                "committed_nonce": contracts.next_nonce(state, ident),
+                "next_nonce": self.core.mempool.next_nonce(ident),
+            }
+        )
 
     async def genesis(self, request: web.Request) -> web.Response:
         return web.json_response(self.core.genesis.to_json())
@@ -360,4 +373,3 @@ def make_app(core: NodeCore, token: str | None = None) -> web.Application:
     app.router.add_get("/openapi.json", r.openapi)
     app.router.add_get("/docs/transactions", r.tx_docs)
     return app
-

@@ -16,14 +16,15 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from primitives.genesis import Genesis
-from primitives.keys import KeyPair
-
 from node.config import NodeConfig
 from node.core import NodeCore
 from node.ledger import Ledger
+from node.replica_driver import ReplicaDriver
 from node.rpc import make_app
 from node.solo import SoloEngine
+from primitives.errors import Code, GodownError
+from primitives.genesis import Genesis
+from primitives.keys import KeyPair
 
 log = logging.getLogger("godown.server")
 
@@ -33,15 +34,14 @@ class RunningNode:
     core: NodeCore
     runner: web.AppRunner
     engine_task: asyncio.Task[None]
-    engine: object
+    engine: SoloEngine | ReplicaDriver
 
     async def stop(self) -> None:
         self.engine_task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self.engine_task
-        stop = getattr(self.engine, "stop", None)
-        if stop is not None:
-            await stop()
+        if isinstance(self.engine, ReplicaDriver):
+            await self.engine.stop()
         await self.runner.cleanup()
         self.core.ledger.close()
 
@@ -58,28 +58,24 @@ async def start_node(config: NodeConfig) -> RunningNode:
     genesis = Genesis.load(config.genesis)
     key = KeyPair.load(config.key_file)
     if key.id != config.member_id:
-        from primitives.errors import Code, GodownError
-
         raise GodownError(Code.BAD_CONFIG, f"key file {config.key_file} is not member {config.member_id}")
     config.data_dir.mkdir(parents=True, exist_ok=True)
     ledger = Ledger.open(config.data_dir, genesis)
     core = NodeCore(config.name, key, genesis, ledger, config.mempool_max_txs)
-    engine: object
+    engine: SoloEngine | ReplicaDriver
     try:
         if len(genesis.validators) == 1:
             engine = SoloEngine(core)
         else:
-            from node.replica_driver import ReplicaDriver
-
             engine = ReplicaDriver(core, config)
-            await engine.start()  # type: ignore[attr-defined]
+            await engine.start()
         runner = web.AppRunner(make_app(core, config.rpc_token), access_log=None, handle_signals=False)
         await runner.setup()
         await web.TCPSite(runner, config.rpc_host, config.rpc_port, reuse_address=True).start()
     except BaseException:
         ledger.close()
         raise
-    task = asyncio.create_task(engine.run())  # type: ignore[attr-defined]
+    task = asyncio.create_task(engine.run())
     log.info("node started", extra={"node_name": config.name, "rpc": config.rpc_url, "height": ledger.height})
     return RunningNode(core, runner, task, engine)
 

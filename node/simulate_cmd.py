@@ -27,17 +27,39 @@ def _report_failure(result: SimResult) -> None:
 @click.command("simulate")
 @click.option("--nodes", default=4, show_default=True, type=click.IntRange(1, 200), help="validators (n = 3f+1)")
 @click.option("--byzantine", default=0, show_default=True, type=click.IntRange(0), help="Byzantine replicas")
-@click.option("--crash", default=0, show_default=True, type=click.IntRange(0), help="correct replicas that crash and restart")
-@click.option("--drop", default=0.0, show_default=True, type=click.FloatRange(0.0, 0.9), help="message drop probability while faults last")
-@click.option("--duplicate", default=0.0, show_default=True, type=click.FloatRange(0.0, 0.9), help="message duplication probability")
+@click.option(
+    "--crash", default=0, show_default=True, type=click.IntRange(0), help="correct replicas that crash and restart"
+)
+@click.option(
+    "--drop",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0.0, 0.9),
+    help="message drop probability while faults last",
+)
+@click.option(
+    "--duplicate",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0.0, 0.9),
+    help="message duplication probability",
+)
 @click.option("--partition", is_flag=True, help="partitions form and heal while faults last")
 @click.option("--seed", default=0, show_default=True, type=int, help="first seed")
 @click.option("--blocks", default=20, show_default=True, type=click.IntRange(1), help="batches to order")
 @click.option("--seeds", default=1, show_default=True, type=click.IntRange(1), help="run seeds S..S+M-1")
 @click.option("--real-keys", is_flag=True, help="sign with Ed25519 instead of the simulator's keyed hash")
 def simulate(
-    nodes: int, byzantine: int, crash: int, drop: float, duplicate: float, partition: bool, seed: int, blocks: int,
-    seeds: int, real_keys: bool,
+    nodes: int,
+    byzantine: int,
+    crash: int,
+    drop: float,
+    duplicate: float,
+    partition: bool,
+    seed: int,
+    blocks: int,
+    seeds: int,
+    real_keys: bool,
 ) -> None:
     """PBFT under a seeded fault simulator: agreement and liveness per run, as JSON lines."""
     if byzantine + crash > nodes - 1:
@@ -46,8 +68,15 @@ def simulate(
     totals = {"committed_blocks": 0, "messages": 0, "view_changes": 0, "wall_ms": 0}
     for s in range(seed, seed + seeds):
         scenario = Scenario(
-            nodes=nodes, byzantine=byzantine, crash=crash, drop=drop, duplicate=duplicate, partition=partition,
-            seed=s, blocks=blocks, real_keys=real_keys,
+            nodes=nodes,
+            byzantine=byzantine,
+            crash=crash,
+            drop=drop,
+            duplicate=duplicate,
+            partition=partition,
+            seed=s,
+            blocks=blocks,
+            real_keys=real_keys,
         )
         result = run_scenario(scenario, clock=time.perf_counter)
         doc = result.summary()
@@ -58,18 +87,22 @@ def simulate(
             failed.append(s)
             _report_failure(result)
     if seeds > 1:
-        click.echo(json.dumps({
-            "summary": True,
-            "runs": seeds,
-            "nodes": nodes,
-            "f": max_faulty(nodes),
-            "byzantine": byzantine,
-            "crashed": crash,
-            "passed": seeds - len(failed),
-            "failed_seeds": failed,
-            "messages_per_block": round(totals["messages"] / max(1, totals["committed_blocks"]), 1),
-            "view_changes": totals["view_changes"],
-            "wall_ms": totals["wall_ms"],
-        }))
+        click.echo(
+            json.dumps(
+                {
+                    "summary": True,
+                    "runs": seeds,
+                    "nodes": nodes,
+                    "f": max_faulty(nodes),
+                    "byzantine": byzantine,
+                    "crashed": crash,
+                    "passed": seeds - len(failed),
+                    "failed_seeds": failed,
+                    "messages_per_block": round(totals["messages"] / max(1, totals["committed_blocks"]), 1),
+                    "view_changes": totals["view_changes"],
+                    "wall_ms": totals["wall_ms"],
+                }
+            )
+        )
     if failed:
         sys.exit(1)

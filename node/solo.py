@@ -10,9 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from primitives.block import Commit, commit_vote_bytes
-
 from node.core import NodeCore, now_ms
+from primitives.block import Commit, commit_vote_bytes
 
 log = logging.getLogger("godown.solo")
 

@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from node.config import write_config
 from p2p.identity import full_multiaddr
 from primitives.errors import Code, GodownError
 from primitives.genesis import ConsensusParams, Genesis, Member, Policy
 from primitives.keys import KeyPair
-
-from node.config import write_config
 
 ORGANISATIONS = (("warehouse", "warehouse"), ("bank", "bank"), ("insurer", "insurer"), ("guarantor", "guarantor"))
 OTHER_MEMBERS = (("borrower", "borrower"), ("borrower2", "borrower"), ("bank2", "bank"), ("auditor", "auditor"))
@@ -63,7 +62,9 @@ class Testnet:
             doc = json.loads((d / "testnet.json").read_text(encoding="utf-8"))
             return Testnet(d, str(doc["chain_id"]), tuple(doc["nodes"]))
         except FileNotFoundError:
-            raise GodownError(Code.BAD_CONFIG, f"{d} has no testnet.json (run `godown testnet init --dir {d}`)") from None
+            raise GodownError(
+                Code.BAD_CONFIG, f"{d} has no testnet.json (run `godown testnet init --dir {d}`)"
+            ) from None
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise GodownError(Code.BAD_CONFIG, f"{d}/testnet.json is damaged ({exc.__class__.__name__})") from None
 
@@ -71,7 +72,7 @@ class Testnet:
         return KeyPair.load(self.dir / "keys" / f"{name}.json")
 
     def config_path(self, node: dict[str, Any]) -> Path:
-        return self.dir / node["config"]
+        return self.dir / str(node["config"])
 
     @property
     def rpc_urls(self) -> list[str]:
@@ -107,9 +108,7 @@ def init_testnet(
         key.save(d / "keys" / f"{name}.json")
 
     node_names = [name for name, _ in orgs[:nodes]]
-    members = tuple(
-        Member(k.id, k.name, k.role, k.sign_pub, k.enc_pub) for k in keys.values() if k.role != "device"
-    )
+    members = tuple(Member(k.id, k.name, k.role, k.sign_pub, k.enc_pub) for k in keys.values() if k.role != "device")
     genesis = Genesis(
         chain_id=chain_id,
         genesis_time_ms=int(time.time() * 1000),

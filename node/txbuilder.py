@@ -11,11 +11,10 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from node.client import RpcClient
 from primitives.errors import Code, GodownError
 from primitives.keys import KeyPair
 from primitives.tx import SignedTx, Tx
-
-from node.client import RpcClient
 
 
 def _type_name(t: object) -> str:
@@ -65,8 +64,17 @@ def build_body(tx_type: str, body_json: str | None, fields: Iterable[str]) -> di
     return {k: convert_field(tx_type, k, v) for k, v in raw.items()}
 
 
-def submit_from_cli(key_file: str, tx_type: str, body_json: str | None, fields: Iterable[str], nonce: int | None,
-                    chain_id: str | None, wait: bool, rpc_url: str, token: str | None) -> dict[str, Any]:
+def submit_from_cli(
+    key_file: str,
+    tx_type: str,
+    body_json: str | None,
+    fields: Iterable[str],
+    nonce: int | None,
+    chain_id: str | None,
+    wait: bool,
+    rpc_url: str,
+    token: str | None,
+) -> dict[str, Any]:
     key = KeyPair.load(key_file)
     body = build_body(tx_type, body_json, fields)
     client = RpcClient(rpc_url, token)

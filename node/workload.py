@@ -31,8 +31,12 @@ PAYLOAD_PLAINTEXT_BYTES = 240
 
 
 def _derived_key(seed: bytes, name: str, role: str) -> KeyPair:
-    return KeyPair(name=name, role=role, sign_seed=sha256(seed + b"/sign/" + name.encode()),
-                   enc_secret=sha256(seed + b"/enc/" + name.encode()))
+    return KeyPair(
+        name=name,
+        role=role,
+        sign_seed=sha256(seed + b"/sign/" + name.encode()),
+        enc_secret=sha256(seed + b"/enc/" + name.encode()),
+    )
 
 
 @dataclass(frozen=True)
@@ -52,14 +56,20 @@ class Participants:
     @staticmethod
     def generate(devices: int = 4, seed: bytes | None = None) -> Participants:
         """Fresh keys (random), or keys derived from `seed` (reproducible, for tests)."""
+
         def key(name: str, role: str) -> KeyPair:
             return KeyPair.generate(name, role) if seed is None else _derived_key(seed, name, role)
+
         return Participants(
-            warehouse=key("warehouse", "warehouse"), bank=key("bank", "bank"), insurer=key("insurer", "insurer"),
-            guarantor=key("guarantor", "guarantor"), borrower=key("borrower", "borrower"),
+            warehouse=key("warehouse", "warehouse"),
+            bank=key("bank", "bank"),
+            insurer=key("insurer", "insurer"),
+            guarantor=key("guarantor", "guarantor"),
+            borrower=key("borrower", "borrower"),
             auditor=key("auditor", "auditor"),
             devices=tuple(key(f"device-{i}", "device") for i in range(devices)),
-            bank2=key("bank2", "bank"), borrower2=key("borrower2", "borrower"),
+            bank2=key("bank2", "bank"),
+            borrower2=key("borrower2", "borrower"),
         )
 
     def members(self) -> list[KeyPair]:
@@ -90,8 +100,9 @@ class NonceBook:
         return n
 
 
-def sign_tx(signer: KeyPair, chain_id: str, nonce: int, tx_type: str, body: Mapping[str, Any],
-            valid_until_ms: int | None = None) -> SignedTx:
+def sign_tx(
+    signer: KeyPair, chain_id: str, nonce: int, tx_type: str, body: Mapping[str, Any], valid_until_ms: int | None = None
+) -> SignedTx:
     return Tx(chain_id, tx_type, signer.id, nonce, dict(body), valid_until_ms).sign(signer)
 
 
@@ -100,9 +111,18 @@ def report_associated_data(device_id: str, seq: int, lot: str, kind: str) -> byt
     return codec.encode({"device": device_id, "seq": seq, "lot": lot, "kind": kind})
 
 
-def device_report(device: KeyPair, chain_id: str, nonce: int, seq: int, lot: str, kind: str,
-                  data: Mapping[str, Any], recipients: Mapping[str, bytes], quantity: int = 0,
-                  pad_to: int = 0) -> SignedTx:
+def device_report(
+    device: KeyPair,
+    chain_id: str,
+    nonce: int,
+    seq: int,
+    lot: str,
+    kind: str,
+    data: Mapping[str, Any],
+    recipients: Mapping[str, bytes],
+    quantity: int = 0,
+    pad_to: int = 0,
+) -> SignedTx:
     """A `device.report` signed by the device, its data sealed to `recipients`
     (id → X25519 public key). `pad_to` pads the plaintext to that many bytes."""
     plain = codec.encode(dict(data))
@@ -131,8 +151,14 @@ def open_report(stx: SignedTx, recipient_id: str, enc_secret: bytes) -> dict[str
     data = codec.decode(open_envelope(envelope, recipient_id, enc_secret, ad))
     if isinstance(data, dict):
         data.pop("pad", None)
-    return {"device": stx.tx.sender, "seq": body["seq"], "lot": body["lot"], "kind": body["kind"],
-            "quantity": body.get("quantity", 0), "data": data}
+    return {
+        "device": stx.tx.sender,
+        "seq": body["seq"],
+        "lot": body["lot"],
+        "kind": body["kind"],
+        "quantity": body.get("quantity", 0),
+        "data": data,
+    }
 
 
 @dataclass(frozen=True)
@@ -158,13 +184,30 @@ class Round:
     def tx(self, signer: KeyPair, tx_type: str, **body: Any) -> SignedTx:
         return sign_tx(signer, self.chain_id, self.nonces.take(signer), tx_type, body)
 
-    def report(self, device: KeyPair, lot: str, kind: str, quantity: int = 0, pad_to: int = 0,
-               recipients: Mapping[str, bytes] | None = None) -> SignedTx:
+    def report(
+        self,
+        device: KeyPair,
+        lot: str,
+        kind: str,
+        quantity: int = 0,
+        pad_to: int = 0,
+        recipients: Mapping[str, bytes] | None = None,
+    ) -> SignedTx:
         seq = self.seqs.get(device.id, 0)
         self.seqs[device.id] = seq + 1
         data = {"seq": seq, "kind": kind, "reading": 20_000 + seq % 500, "unit": "centi-celsius"}
-        return device_report(device, self.chain_id, self.nonces.take(device), seq, lot, kind, data,
-                             recipients if recipients is not None else self.p.watchers(), quantity, pad_to)
+        return device_report(
+            device,
+            self.chain_id,
+            self.nonces.take(device),
+            seq,
+            lot,
+            kind,
+            data,
+            recipients if recipients is not None else self.p.watchers(),
+            quantity,
+            pad_to,
+        )
 
 
 def demo_steps(participants: Participants, chain_id: str, start_time_ms: int) -> list[Step]:
@@ -177,7 +220,7 @@ def demo_steps(participants: Participants, chain_id: str, start_time_ms: int) ->
     if len(p.devices) < 4 or p.bank2 is None:
         raise ValueError("demo_steps needs at least 4 devices and a second bank")
     r = Round(p, chain_id)
-    W, B, I, G, R = p.warehouse, p.bank, p.insurer, p.guarantor, p.borrower
+    W, B, I, G, R = p.warehouse, p.bank, p.insurer, p.guarantor, p.borrower  # noqa: E741 (role initials)
     R2 = p.borrower2 or R
     d0, d1, d2, d3 = p.devices[:4]
     hour = 3_600_000
@@ -188,93 +231,244 @@ def demo_steps(participants: Participants, chain_id: str, start_time_ms: int) ->
 
     ok = "ok"
     day = start_time_ms + 24 * hour
-    step("banks rate the borrowers and the warehouse", "A",
-         (r.tx(B, "rating.issue", subject=R.id, grade="A", valid_until_ms=day, report_hash=sha256(b"audit R")), ok),
-         (r.tx(B, "rating.issue", subject=W.id, grade="AA", valid_until_ms=day, report_hash=sha256(b"audit W")), ok),
-         (r.tx(I, "rating.issue", subject=R2.id, grade="BBB", valid_until_ms=day, report_hash=sha256(b"audit R2")), ok))
+    step(
+        "banks rate the borrowers and the warehouse",
+        "A",
+        (r.tx(B, "rating.issue", subject=R.id, grade="A", valid_until_ms=day, report_hash=sha256(b"audit R")), ok),
+        (r.tx(B, "rating.issue", subject=W.id, grade="AA", valid_until_ms=day, report_hash=sha256(b"audit W")), ok),
+        (r.tx(I, "rating.issue", subject=R2.id, grade="BBB", valid_until_ms=day, report_hash=sha256(b"audit R2")), ok),
+    )
     zones = {d0.id: "zone-a", d1.id: "zone-a", d2.id: "zone-b", d3.id: "zone-c"}
-    step("the warehouse installs monitoring devices", "B",
-         *[(r.tx(W, "device.register", device=d.id, sign_pub=d.sign_pub, zone=zones[d.id], kind=kind), ok)
-           for d, kind in ((d0, "scale"), (d1, "rfid"), (d2, "scale"), (d3, "camera"))])
-    step("the bank audits and accepts the devices", "B",
-         *[(r.tx(B, "device.accept", device=d.id), ok) for d in (d0, d1, d2, d3)])
-    step("devices report goods coming in", "C",
-         (r.report(d0, "L1", "inbound", 1000), ok), (r.report(d2, "L2", "inbound", 500), ok),
-         (r.report(d3, "L3", "inbound", 300), ok), (r.report(d1, "", "heartbeat"), ok))
-    step("the warehouse issues receipts", "C",
-         *[(r.tx(W, "lot.receive", lot=lot, zone=zone, owner=owner.id, commodity="copper cathode", unit="kg",
-                 quantity=q), ok)
-           for lot, zone, owner, q in (("L1", "zone-a", R, 1000), ("L2", "zone-b", R, 500), ("L3", "zone-c", R2, 300))])
-    step("the borrower applies for loans against L1 and L2", "D",
-         (r.tx(R, "case.apply", case="C1", lot="L1", bank=B.id, insurer=I.id, guarantor=G.id, amount=1_000_000,
-               maturity_ms=start_time_ms + hour), ok),
-         (r.tx(R, "case.apply", case="C2", lot="L2", bank=B.id, insurer=I.id, guarantor=G.id, amount=200_000,
-               maturity_ms=start_time_ms), ok))
-    step("a second bank is refused the same lot (no double pledge)", "D",
-         (r.tx(R, "case.apply", case="C1-b2", lot="L1", bank=p.bank2.id, amount=500_000,
-               maturity_ms=start_time_ms + hour), "lot_already_pledged"))
-    step("the warehouse confirms the pledges", "D",
-         *[(r.report(d, "", "heartbeat"), ok) for d in (d0, d1, d2, d3)],
-         (r.tx(W, "case.pledge", case="C1"), ok), (r.tx(W, "case.pledge", case="C2"), ok))
-    step("the bank disburses", "D",
-         (r.tx(B, "case.disburse", case="C1"), ok), (r.tx(B, "case.disburse", case="C2"), ok))
-    step("devices monitor the goods during the term", "E",
-         (r.report(d0, "L1", "reading"), ok), (r.report(d1, "L1", "reading"), ok),
-         (r.report(d0, "", "heartbeat"), ok), (r.report(d2, "L2", "reading"), ok),
-         (r.report(d3, "L3", "heartbeat"), ok),
-         (r.tx(B, "case.default", case="C1"), "not_overdue"))
-    step("extension requested; insurer and guarantor consent", "ext",
-         (r.tx(R, "case.extend_request", case="C1", new_maturity_ms=start_time_ms + 2 * hour), ok),
-         (r.tx(I, "case.extend_consent", case="C1"), ok), (r.tx(G, "case.extend_consent", case="C1"), ok))
-    step("the bank approves the extension (devices keep reporting)", "ext",
-         (r.report(d0, "L1", "heartbeat"), ok), (r.report(d1, "L1", "heartbeat"), ok),
-         (r.tx(B, "case.extend_decide", case="C1", approve=1), ok))
-    step("a second extension lacks the guarantor's consent and is refused", "ext",
-         (r.tx(R, "case.extend_request", case="C1", new_maturity_ms=start_time_ms + 3 * hour), ok),
-         (r.tx(I, "case.extend_consent", case="C1"), ok),
-         (r.tx(B, "case.extend_decide", case="C1", approve=1), "consent_missing"),
-         (r.tx(B, "case.extend_decide", case="C1", approve=0), ok))
+    step(
+        "the warehouse installs monitoring devices",
+        "B",
+        *[
+            (r.tx(W, "device.register", device=d.id, sign_pub=d.sign_pub, zone=zones[d.id], kind=kind), ok)
+            for d, kind in ((d0, "scale"), (d1, "rfid"), (d2, "scale"), (d3, "camera"))
+        ],
+    )
+    step(
+        "the bank audits and accepts the devices",
+        "B",
+        *[(r.tx(B, "device.accept", device=d.id), ok) for d in (d0, d1, d2, d3)],
+    )
+    step(
+        "devices report goods coming in",
+        "C",
+        (r.report(d0, "L1", "inbound", 1000), ok),
+        (r.report(d2, "L2", "inbound", 500), ok),
+        (r.report(d3, "L3", "inbound", 300), ok),
+        (r.report(d1, "", "heartbeat"), ok),
+    )
+    step(
+        "the warehouse issues receipts",
+        "C",
+        *[
+            (
+                r.tx(
+                    W,
+                    "lot.receive",
+                    lot=lot,
+                    zone=zone,
+                    owner=owner.id,
+                    commodity="copper cathode",
+                    unit="kg",
+                    quantity=q,
+                ),
+                ok,
+            )
+            for lot, zone, owner, q in (("L1", "zone-a", R, 1000), ("L2", "zone-b", R, 500), ("L3", "zone-c", R2, 300))
+        ],
+    )
+    step(
+        "the borrower applies for loans against L1 and L2",
+        "D",
+        (
+            r.tx(
+                R,
+                "case.apply",
+                case="C1",
+                lot="L1",
+                bank=B.id,
+                insurer=I.id,
+                guarantor=G.id,
+                amount=1_000_000,
+                maturity_ms=start_time_ms + hour,
+            ),
+            ok,
+        ),
+        (
+            r.tx(
+                R,
+                "case.apply",
+                case="C2",
+                lot="L2",
+                bank=B.id,
+                insurer=I.id,
+                guarantor=G.id,
+                amount=200_000,
+                maturity_ms=start_time_ms,
+            ),
+            ok,
+        ),
+    )
+    step(
+        "a second bank is refused the same lot (no double pledge)",
+        "D",
+        (
+            r.tx(
+                R,
+                "case.apply",
+                case="C1-b2",
+                lot="L1",
+                bank=p.bank2.id,
+                amount=500_000,
+                maturity_ms=start_time_ms + hour,
+            ),
+            "lot_already_pledged",
+        ),
+    )
+    step(
+        "the warehouse confirms the pledges",
+        "D",
+        *[(r.report(d, "", "heartbeat"), ok) for d in (d0, d1, d2, d3)],
+        (r.tx(W, "case.pledge", case="C1"), ok),
+        (r.tx(W, "case.pledge", case="C2"), ok),
+    )
+    step(
+        "the bank disburses", "D", (r.tx(B, "case.disburse", case="C1"), ok), (r.tx(B, "case.disburse", case="C2"), ok)
+    )
+    step(
+        "devices monitor the goods during the term",
+        "E",
+        (r.report(d0, "L1", "reading"), ok),
+        (r.report(d1, "L1", "reading"), ok),
+        (r.report(d0, "", "heartbeat"), ok),
+        (r.report(d2, "L2", "reading"), ok),
+        (r.report(d3, "L3", "heartbeat"), ok),
+        (r.tx(B, "case.default", case="C1"), "not_overdue"),
+    )
+    step(
+        "extension requested; insurer and guarantor consent",
+        "ext",
+        (r.tx(R, "case.extend_request", case="C1", new_maturity_ms=start_time_ms + 2 * hour), ok),
+        (r.tx(I, "case.extend_consent", case="C1"), ok),
+        (r.tx(G, "case.extend_consent", case="C1"), ok),
+    )
+    step(
+        "the bank approves the extension (devices keep reporting)",
+        "ext",
+        (r.report(d0, "L1", "heartbeat"), ok),
+        (r.report(d1, "L1", "heartbeat"), ok),
+        (r.tx(B, "case.extend_decide", case="C1", approve=1), ok),
+    )
+    step(
+        "a second extension lacks the guarantor's consent and is refused",
+        "ext",
+        (r.tx(R, "case.extend_request", case="C1", new_maturity_ms=start_time_ms + 3 * hour), ok),
+        (r.tx(I, "case.extend_consent", case="C1"), ok),
+        (r.tx(B, "case.extend_decide", case="C1", approve=1), "consent_missing"),
+        (r.tx(B, "case.extend_decide", case="C1", approve=0), ok),
+    )
     leak = r.report(d1, "L1", "outbound", 10)
     step("goods leave L1 without a release order: alarm", "alarm", (leak, ok))
-    step("no extension while the lot is not intact", "alarm",
-         (r.tx(R, "case.extend_request", case="C1", new_maturity_ms=start_time_ms + 3 * hour), ok),
-         (r.tx(I, "case.extend_consent", case="C1"), ok), (r.tx(G, "case.extend_consent", case="C1"), ok),
-         (r.tx(B, "case.extend_decide", case="C1", approve=1), "lot_not_intact"),
-         (r.tx(B, "case.extend_decide", case="C1", approve=0), ok))
-    step("the bank resolves the alarm", "alarm",
-         (r.tx(B, "alarm.resolve", alarm=alarm_id_for_tx(leak), note="counted, returned to stock"), ok))
-    step("partial repayment frees part of the lot", "F",
-         (r.report(d2, "L2", "heartbeat"), ok), (r.report(d3, "L3", "heartbeat"), ok),
-         (r.tx(B, "case.repay", case="C1", amount=400_000), ok),
-         (r.tx(B, "case.release_order", case="C1", quantity=401), "release_exceeds_repaid"),
-         (r.tx(B, "case.release_order", case="C1", quantity=400), ok))
-    step("the ordered goods leave under the devices' watch", "F",
-         (r.report(d0, "L1", "outbound", 400), ok), (r.tx(W, "lot.release", lot="L1", quantity=400), ok),
-         (r.tx(W, "lot.release", lot="L1", quantity=5), "no_release_order"))
-    step("full repayment (an overpayment is refused)", "F",
-         (r.tx(B, "case.repay", case="C1", amount=700_000), "overpayment"),
-         (r.tx(B, "case.repay", case="C1", amount=600_000), ok))
-    step("the rest of the lot is released", "F",
-         (r.tx(B, "case.release_order", case="C1", quantity=600), ok),
-         (r.report(d0, "L1", "outbound", 590), ok), (r.tx(W, "lot.release", lot="L1", quantity=600), ok))
-    step("the case closes and the warehouse zone is free again", "G",
-         (r.report(d1, "L4", "inbound", 800), ok),
-         (r.tx(W, "lot.receive", lot="L4", zone="zone-a", owner=R.id, commodity="copper cathode", unit="kg",
-               quantity=800), "site_occupied"),
-         (r.tx(B, "case.close", case="C1"), ok),
-         (r.tx(W, "lot.receive", lot="L4", zone="zone-a", owner=R.id, commodity="copper cathode", unit="kg",
-               quantity=800), ok))
-    step("C2 is past maturity: default", "default",
-         (r.report(d3, "L3", "heartbeat"), ok), (r.tx(B, "case.default", case="C2"), ok))
+    step(
+        "no extension while the lot is not intact",
+        "alarm",
+        (r.tx(R, "case.extend_request", case="C1", new_maturity_ms=start_time_ms + 3 * hour), ok),
+        (r.tx(I, "case.extend_consent", case="C1"), ok),
+        (r.tx(G, "case.extend_consent", case="C1"), ok),
+        (r.tx(B, "case.extend_decide", case="C1", approve=1), "lot_not_intact"),
+        (r.tx(B, "case.extend_decide", case="C1", approve=0), ok),
+    )
+    step(
+        "the bank resolves the alarm",
+        "alarm",
+        (r.tx(B, "alarm.resolve", alarm=alarm_id_for_tx(leak), note="counted, returned to stock"), ok),
+    )
+    step(
+        "partial repayment frees part of the lot",
+        "F",
+        (r.report(d2, "L2", "heartbeat"), ok),
+        (r.report(d3, "L3", "heartbeat"), ok),
+        (r.tx(B, "case.repay", case="C1", amount=400_000), ok),
+        (r.tx(B, "case.release_order", case="C1", quantity=401), "release_exceeds_repaid"),
+        (r.tx(B, "case.release_order", case="C1", quantity=400), ok),
+    )
+    step(
+        "the ordered goods leave under the devices' watch",
+        "F",
+        (r.report(d0, "L1", "outbound", 400), ok),
+        (r.tx(W, "lot.release", lot="L1", quantity=400), ok),
+        (r.tx(W, "lot.release", lot="L1", quantity=5), "no_release_order"),
+    )
+    step(
+        "full repayment (an overpayment is refused)",
+        "F",
+        (r.tx(B, "case.repay", case="C1", amount=700_000), "overpayment"),
+        (r.tx(B, "case.repay", case="C1", amount=600_000), ok),
+    )
+    step(
+        "the rest of the lot is released",
+        "F",
+        (r.tx(B, "case.release_order", case="C1", quantity=600), ok),
+        (r.report(d0, "L1", "outbound", 590), ok),
+        (r.tx(W, "lot.release", lot="L1", quantity=600), ok),
+    )
+    step(
+        "the case closes and the warehouse zone is free again",
+        "G",
+        (r.report(d1, "L4", "inbound", 800), ok),
+        (
+            r.tx(
+                W,
+                "lot.receive",
+                lot="L4",
+                zone="zone-a",
+                owner=R.id,
+                commodity="copper cathode",
+                unit="kg",
+                quantity=800,
+            ),
+            "site_occupied",
+        ),
+        (r.tx(B, "case.close", case="C1"), ok),
+        (
+            r.tx(
+                W,
+                "lot.receive",
+                lot="L4",
+                zone="zone-a",
+                owner=R.id,
+                commodity="copper cathode",
+                unit="kg",
+                quantity=800,
+            ),
+            ok,
+        ),
+    )
+    step(
+        "C2 is past maturity: default",
+        "default",
+        (r.report(d3, "L3", "heartbeat"), ok),
+        (r.tx(B, "case.default", case="C2"), ok),
+    )
     step("the bank liquidates C2 and takes the goods", "default", (r.tx(B, "case.liquidate", case="C2"), ok))
-    step("plain supervision of L3, extended with the goods intact", "supervision",
-         (r.report(d3, "L3", "heartbeat"), ok),
-         (r.tx(B, "supervision.open", supervision="S1", party=R2.id, lot="L3", end_ms=start_time_ms + hour), ok),
-         (r.tx(R2, "supervision.extend_request", supervision="S1", new_end_ms=start_time_ms + 2 * hour), ok),
-         (r.tx(B, "supervision.extend_decide", supervision="S1", approve=1), ok))
-    step("end notice; goods leave under watch; the site is free", "supervision",
-         (r.tx(B, "supervision.end", supervision="S1"), ok),
-         (r.report(d3, "L3", "outbound", 300), ok), (r.tx(W, "lot.release", lot="L3", quantity=300), ok))
+    step(
+        "plain supervision of L3, extended with the goods intact",
+        "supervision",
+        (r.report(d3, "L3", "heartbeat"), ok),
+        (r.tx(B, "supervision.open", supervision="S1", party=R2.id, lot="L3", end_ms=start_time_ms + hour), ok),
+        (r.tx(R2, "supervision.extend_request", supervision="S1", new_end_ms=start_time_ms + 2 * hour), ok),
+        (r.tx(B, "supervision.extend_decide", supervision="S1", approve=1), ok),
+    )
+    step(
+        "end notice; goods leave under watch; the site is free",
+        "supervision",
+        (r.tx(B, "supervision.end", supervision="S1"), ok),
+        (r.report(d3, "L3", "outbound", 300), ok),
+        (r.tx(W, "lot.release", lot="L3", quantity=300), ok),
+    )
     return steps
 
 
@@ -283,9 +477,14 @@ def workload_device(chain_id: str, index: int, tag: str = "") -> KeyPair:
     return _derived_key(sha256(b"godown-workload/" + chain_id.encode() + tag.encode()), f"wl-device-{index}", "device")
 
 
-def financing_workload(participants: Participants, chain_id: str, cases: int,
-                       reports_per_case: int, tag: str = "",
-                       nonces: NonceBook | None = None) -> list[list[SignedTx]]:
+def financing_workload(
+    participants: Participants,
+    chain_id: str,
+    cases: int,
+    reports_per_case: int,
+    tag: str = "",
+    nonces: NonceBook | None = None,
+) -> list[list[SignedTx]]:
     """Benchmark load: `cases` complete financing rounds, one lot, zone and device
     each, with `reports_per_case` readings (38 gives ~80% device reports). Returns
     phases; a phase depends only on earlier ones and keeps each signer's order.
@@ -294,7 +493,7 @@ def financing_workload(participants: Participants, chain_id: str, cases: int,
     not used before (it keeps lot, case, zone and device ids apart)."""
     p = participants
     r = Round(p, chain_id, nonces)
-    W, B, I, G, R = p.warehouse, p.bank, p.insurer, p.guarantor, p.borrower
+    W, B, I, G, R = p.warehouse, p.bank, p.insurer, p.guarantor, p.borrower  # noqa: E741 (role initials)
     devs = [workload_device(chain_id, i, tag) for i in range(cases)]
     pad = PAYLOAD_PLAINTEXT_BYTES
 
@@ -310,20 +509,42 @@ def financing_workload(participants: Participants, chain_id: str, cases: int,
     amount, qty = 1_000_000, 1_000
     phases: list[list[SignedTx]] = []
     phases.append(
-        [r.tx(B, "rating.issue", subject=R.id, grade="A", valid_until_ms=FAR_FUTURE_MS, report_hash=sha256(b"R")),
-         r.tx(B, "rating.issue", subject=W.id, grade="AA", valid_until_ms=FAR_FUTURE_MS, report_hash=sha256(b"W"))]
-        + [r.tx(W, "device.register", device=d.id, sign_pub=d.sign_pub, zone=zone(i), kind="scale")
-           for i, d in enumerate(devs)])
+        [
+            r.tx(B, "rating.issue", subject=R.id, grade="A", valid_until_ms=FAR_FUTURE_MS, report_hash=sha256(b"R")),
+            r.tx(B, "rating.issue", subject=W.id, grade="AA", valid_until_ms=FAR_FUTURE_MS, report_hash=sha256(b"W")),
+        ]
+        + [
+            r.tx(W, "device.register", device=d.id, sign_pub=d.sign_pub, zone=zone(i), kind="scale")
+            for i, d in enumerate(devs)
+        ]
+    )
     phases.append([r.tx(B, "device.accept", device=d.id) for d in devs])
     phases.append([r.report(d, lot(i), "inbound", qty, pad) for i, d in enumerate(devs)])
-    phases.append([r.tx(W, "lot.receive", lot=lot(i), zone=zone(i), owner=R.id, commodity="wheat", unit="kg",
-                        quantity=qty) for i in range(cases)])
-    phases.append([r.tx(R, "case.apply", case=case(i), lot=lot(i), bank=B.id, insurer=I.id, guarantor=G.id,
-                        amount=amount, maturity_ms=FAR_FUTURE_MS) for i in range(cases)])
+    phases.append(
+        [
+            r.tx(W, "lot.receive", lot=lot(i), zone=zone(i), owner=R.id, commodity="wheat", unit="kg", quantity=qty)
+            for i in range(cases)
+        ]
+    )
+    phases.append(
+        [
+            r.tx(
+                R,
+                "case.apply",
+                case=case(i),
+                lot=lot(i),
+                bank=B.id,
+                insurer=I.id,
+                guarantor=G.id,
+                amount=amount,
+                maturity_ms=FAR_FUTURE_MS,
+            )
+            for i in range(cases)
+        ]
+    )
     phases.append([r.tx(W, "case.pledge", case=case(i)) for i in range(cases)])
     phases.append([r.tx(B, "case.disburse", case=case(i)) for i in range(cases)])
-    phases.append([r.report(devs[i], lot(i), "reading", 0, pad)
-                   for _ in range(reports_per_case) for i in range(cases)])
+    phases.append([r.report(devs[i], lot(i), "reading", 0, pad) for _ in range(reports_per_case) for i in range(cases)])
     phases.append([r.tx(B, "case.repay", case=case(i), amount=amount) for i in range(cases)])
     phases.append([r.tx(B, "case.release_order", case=case(i), quantity=qty) for i in range(cases)])
     phases.append([r.report(d, lot(i), "outbound", qty, pad) for i, d in enumerate(devs)])

@@ -60,7 +60,9 @@ class Envelope:
             raise bad
         wrapped = []
         for item in recips:
-            if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], bytes)):
+            if not (
+                isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], bytes)
+            ):
                 raise bad
             wrapped.append((item[0], item[1]))
         if len({r for r, _ in wrapped}) != len(wrapped):
@@ -92,6 +94,8 @@ def open_envelope(envelope: Envelope, recipient_id: str, enc_secret: bytes, asso
     except nacl.exceptions.CryptoError:
         raise GodownError(Code.NOT_RECIPIENT, "this key cannot open the wrapped content key") from None
     try:
-        return nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(envelope.ciphertext, associated, envelope.nonce, key)  # type: ignore[no-any-return]
+        return nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(
+            envelope.ciphertext, associated, envelope.nonce, key
+        )
     except nacl.exceptions.CryptoError:
         raise GodownError(Code.TAMPERED, "payload or its report fields were altered") from None

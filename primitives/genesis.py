@@ -33,8 +33,13 @@ class Member:
     enc_pub: bytes
 
     def to_json(self) -> dict[str, str]:
-        return {"id": self.id, "name": self.name, "role": self.role,
-                "sign_pub": self.sign_pub.hex(), "enc_pub": self.enc_pub.hex()}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "role": self.role,
+            "sign_pub": self.sign_pub.hex(),
+            "enc_pub": self.enc_pub.hex(),
+        }
 
 
 @dataclass(frozen=True)
@@ -47,8 +52,12 @@ class Policy:
     max_extension_ms: int = 90 * 24 * 3600 * 1000
 
     def to_json(self) -> dict[str, Any]:
-        return {"min_grade": self.min_grade, "extension_consents": list(self.extension_consents),
-                "heartbeat_interval_ms": self.heartbeat_interval_ms, "max_extension_ms": self.max_extension_ms}
+        return {
+            "min_grade": self.min_grade,
+            "extension_consents": list(self.extension_consents),
+            "heartbeat_interval_ms": self.heartbeat_interval_ms,
+            "max_extension_ms": self.max_extension_ms,
+        }
 
 
 @dataclass(frozen=True)
@@ -122,8 +131,15 @@ class Genesis:
             for m in doc["members"]:
                 if m["role"] not in ROLES:
                     raise _bad(f"member {m['id']} has unknown role {m['role']!r}")
-                members.append(Member(str(m["id"]), str(m["name"]), m["role"],
-                                      bytes.fromhex(m["sign_pub"]), bytes.fromhex(m["enc_pub"])))
+                members.append(
+                    Member(
+                        str(m["id"]),
+                        str(m["name"]),
+                        m["role"],
+                        bytes.fromhex(m["sign_pub"]),
+                        bytes.fromhex(m["enc_pub"]),
+                    )
+                )
             ids = [m.id for m in members]
             if len(set(ids)) != len(ids):
                 raise _bad("duplicate member id")
@@ -144,7 +160,9 @@ class Genesis:
             if set(c) - known:
                 raise _bad(f"unknown consensus parameters {sorted(set(c) - known)}")
             consensus = ConsensusParams(**{k: int(v) for k, v in c.items()})
-            return Genesis(str(doc["chain_id"]), int(doc["genesis_time_ms"]), tuple(members), validators, policy, consensus)
+            return Genesis(
+                str(doc["chain_id"]), int(doc["genesis_time_ms"]), tuple(members), validators, policy, consensus
+            )
         except GodownError:
             raise
         except (KeyError, TypeError, ValueError) as exc:

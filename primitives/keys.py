@@ -129,5 +129,7 @@ class KeyPair:
         except FileNotFoundError:
             raise GodownError(Code.BAD_KEY_FILE, f"key file {path} not found") from None
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise GodownError(Code.BAD_KEY_FILE, f"key file {path} is not a godown key file ({exc.__class__.__name__})") from None
+            raise GodownError(
+                Code.BAD_KEY_FILE, f"key file {path} is not a godown key file ({exc.__class__.__name__})"
+            ) from None
         return pair

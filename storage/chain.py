@@ -429,9 +429,7 @@ class ChainStore:
         if prev_hash != self._hash:
             raise _damaged(self._height, "head record does not name the last block")
         if self._tree.root != prev_roots.state_root:
-            raise _damaged(
-                self._height, "state recomputed from the state index does not match the recorded state root"
-            )
+            raise _damaged(self._height, "state recomputed from the state index does not match the recorded state root")
 
     def _roots_or_damaged(self, h: int) -> Roots:
         raw = self._kv.get(_ROOTS + _be(h))

@@ -177,7 +177,7 @@ class LevelKV(KV):
     with a message naming the directory, never a raw plyvel traceback."""
 
     def __init__(self, path: str | Path, *, create_if_missing: bool = True) -> None:
-        import plyvel  # type: ignore[import-untyped]  # local: only this class needs the C extension
+        import plyvel  # local: only this class needs the C extension
 
         self.path = str(path)
         self._plyvel = plyvel

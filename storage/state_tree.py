@@ -356,9 +356,7 @@ class StateTree:
         self._prefix = index_prefix
         self._cut = len(index_prefix)
         self._read_cache: dict[bytes, bytes | None] = {}
-        entries = [
-            (_sha(k[self._cut :]).digest(), _sha(v).digest()) for k, v in kv.iterate(index_prefix)
-        ]
+        entries = [(_sha(k[self._cut :]).digest(), _sha(v).digest()) for k, v in kv.iterate(index_prefix)]
         entries.sort()
         self._node: Node = _build(0, entries)
 

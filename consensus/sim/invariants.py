@@ -39,7 +39,11 @@ class Checker:
         if height > 1 and height - 1 in self.committed:
             parent = hashlib.sha256(self.committed[height - 1]).hexdigest().encode()
             if payload[:64] != parent:
-                raise Violation("linkage", f"{node} committed at height {height} a block whose parent is not block {height - 1}")
+                raise Violation(
+                    "linkage", f"{node} committed at height {height} a block whose parent is not block {height - 1}"
+                )
         first = self.committed.setdefault(height, payload)
         if first != payload:
-            raise Violation("agreement", f"{node} committed {payload[:24]!r} at height {height}, another replica {first[:24]!r}")
+            raise Violation(
+                "agreement", f"{node} committed {payload[:24]!r} at height {height}, another replica {first[:24]!r}"
+            )

@@ -7,7 +7,7 @@ import random
 
 from consensus.actions import Broadcast, Execute, FetchBlocks, Persist, Ready, Send
 from consensus.config import ReplicaConfig
-from consensus.messages import CommitVote, Message, PrePrepare, Prepare, decode_message, encode_message
+from consensus.messages import CommitVote, Message, Prepare, PrePrepare, decode_message, encode_message
 from consensus.replica import Replica
 from consensus.signing import Signer, Verifier
 from consensus.sim.invariants import Checker
@@ -52,8 +52,14 @@ class SimNode:
     """One correct node: replica, write-ahead records, block store and mempool."""
 
     def __init__(
-        self, config: ReplicaConfig, signer: Signer, verifier: Verifier, net: Network, checker: Checker,
-        rng: random.Random, forget_wal: bool = False,
+        self,
+        config: ReplicaConfig,
+        signer: Signer,
+        verifier: Verifier,
+        net: Network,
+        checker: Checker,
+        rng: random.Random,
+        forget_wal: bool = False,
     ) -> None:
         self.id = config.node_id
         self.config = config
@@ -73,9 +79,17 @@ class SimNode:
 
     def _new_replica(self) -> Replica:
         records = [] if self.forget_wal else list(self.records)
-        return Replica(self.config, self.signer, self.verifier, digest_of, random.Random(self.rng.random()),
-                       records=records, last_executed=len(self.chain), validate=self.validate,
-                       parent_of=parent_digest)
+        return Replica(
+            self.config,
+            self.signer,
+            self.verifier,
+            digest_of,
+            random.Random(self.rng.random()),
+            records=records,
+            last_executed=len(self.chain),
+            validate=self.validate,
+            parent_of=parent_digest,
+        )
 
     def validate(self, height: int, payload: bytes, parent: bytes | None) -> bool:
         """The node's check of a fresh proposal: it must extend the block the replica holds
@@ -211,8 +225,10 @@ class ByzantineNode(SimNode):
                 probe = PrePrepare(msg.view, msg.height, d, payload, self.id, b"")
                 out = PrePrepare(msg.view, msg.height, d, payload, self.id, self.signer.sign(probe.signed_bytes(cid)))
                 self.evil[(msg.view, msg.height)] = d
-            elif isinstance(msg, (Prepare, CommitVote)) and i % 2 and (
-                "conflict" in self.modes or (msg.view, msg.height) in self.evil
+            elif (
+                isinstance(msg, (Prepare, CommitVote))
+                and i % 2
+                and ("conflict" in self.modes or (msg.view, msg.height) in self.evil)
             ):
                 # Vote for what we told this half (equivocation), or for nonsense (conflict).
                 d = self.evil.get((msg.view, msg.height), sha256(msg.digest + b"#other"))

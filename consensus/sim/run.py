@@ -92,7 +92,9 @@ def _keys(s: Scenario, ids: list[str]) -> tuple[dict[str, Signer], Verifier]:
     if not s.real_keys:
         return {i: FakeSigner(i) for i in ids}, FakeVerifier(ids)
     pairs = {
-        i: KeyPair(i, "bank", sha256(b"sim-sign:%d:%s" % (s.seed, i.encode())), sha256(b"sim-enc:" + i.encode()), alias=i)
+        i: KeyPair(
+            i, "bank", sha256(b"sim-sign:%d:%s" % (s.seed, i.encode())), sha256(b"sim-enc:" + i.encode()), alias=i
+        )
         for i in ids
     }
     return {i: Ed25519Signer(p) for i, p in pairs.items()}, Ed25519Verifier({i: p.sign_pub for i, p in pairs.items()})
@@ -113,8 +115,14 @@ def run_scenario(s: Scenario, clock: Callable[[], float] | None = None) -> SimRe
     nodes: dict[str, SimNode] = {}
     for i in ids:
         cfg = ReplicaConfig(
-            chain_id="sim", validators=tuple(ids), node_id=i, window=s.window, checkpoint_interval=s.checkpoint_interval,
-            request_timeout=s.request_timeout, view_change_timeout=s.view_change_timeout, quorum_override=s.quorum_override,
+            chain_id="sim",
+            validators=tuple(ids),
+            node_id=i,
+            window=s.window,
+            checkpoint_interval=s.checkpoint_interval,
+            request_timeout=s.request_timeout,
+            view_change_timeout=s.view_change_timeout,
+            quorum_override=s.quorum_override,
         )
         node_rng = random.Random(rng.random())
         if i in byz:
@@ -148,8 +156,10 @@ def run_scenario(s: Scenario, clock: Callable[[], float] | None = None) -> SimRe
     submitted = 0
 
     def done() -> bool:
-        return net.now >= s.fault_ms and submitted == s.blocks and all(
-            len(nodes[i].chain) >= s.blocks and not nodes[i].mempool for i in correct
+        return (
+            net.now >= s.fault_ms
+            and submitted == s.blocks
+            and all(len(nodes[i].chain) >= s.blocks and not nodes[i].mempool for i in correct)
         )
 
     try:

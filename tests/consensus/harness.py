@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from consensus.actions import Broadcast, Execute, FetchBlocks, Persist, Ready, Send
 from consensus.config import ReplicaConfig
-from consensus.messages import CommitVote, Message, NewView, PrePrepare, Prepare, ViewChange
+from consensus.messages import CommitVote, Message, NewView, Prepare, PrePrepare, ViewChange
 from consensus.replica import Replica
 from consensus.signing import FakeSigner, FakeVerifier
 from primitives.block import Commit
@@ -26,10 +26,18 @@ def config(me: str, ids: tuple[str, ...] = IDS, **kw: int) -> ReplicaConfig:
     return ReplicaConfig("test", ids, me, **kw)  # type: ignore[arg-type]
 
 
-def replica(me: str, ids: tuple[str, ...] = IDS, records: list[bytes] | None = None, last_executed: int = 0,
-            **kw: int) -> Replica:
-    return Replica(config(me, ids, **kw), FakeSigner(me), FakeVerifier(ids), digest, random.Random(7),
-                   records=records or [], last_executed=last_executed)
+def replica(
+    me: str, ids: tuple[str, ...] = IDS, records: list[bytes] | None = None, last_executed: int = 0, **kw: int
+) -> Replica:
+    return Replica(
+        config(me, ids, **kw),
+        FakeSigner(me),
+        FakeVerifier(ids),
+        digest,
+        random.Random(7),
+        records=records or [],
+        last_executed=last_executed,
+    )
 
 
 def describe(msg: Message) -> str:
@@ -69,7 +77,10 @@ class Cluster:
                 self.log.append(f"{me} -> {a.to} {describe(a.message)}")
                 self.queue.append((me, a.to, a.message))
             elif isinstance(a, Execute):
-                self.log.append(f"{me} execute h={a.height} {a.payload.decode(errors='replace')} (cert view {a.certificate.view}, {len(a.certificate.votes)} votes)")
+                self.log.append(
+                    f"{me} execute h={a.height} {a.payload.decode(errors='replace')} "
+                    f"(cert view {a.certificate.view}, {len(a.certificate.votes)} votes)"
+                )
                 self.chains[me].append((a.payload, a.certificate))
                 self.handle(me, self.reps[me].on_executed(a.height, sha256(b"root%d" % a.height)))
             elif isinstance(a, FetchBlocks):

@@ -11,14 +11,22 @@ from consensus.messages import (
     Checkpoint,
     CommitVote,
     NewView,
-    PrePrepare,
     Prepare,
+    PrePrepare,
     Proof,
     ViewChange,
     decode_message,
     encode_message,
 )
-from consensus.records import ProofRecord, StableRecord, ViewChangeRecord, ViewRecord, VoteRecord, decode_record, encode_record
+from consensus.records import (
+    ProofRecord,
+    StableRecord,
+    ViewChangeRecord,
+    ViewRecord,
+    VoteRecord,
+    decode_record,
+    encode_record,
+)
 from primitives import codec
 from primitives.block import commit_vote_bytes
 from primitives.errors import Code, GodownError
@@ -63,12 +71,24 @@ def test_preprepare_and_prepare_sign_the_same_bytes() -> None:
         {"type": "prepare", "view": 0, "height": 1, "digest": D, "sender": "", "sig": S},
         {"type": "prepare", "view": True, "height": 1, "digest": D, "sender": "v1", "sig": S},
         {"type": "nonsense"},
-        {"type": "newview", "view": 1, "view_changes": [{"type": "prepare", "view": 0, "height": 1, "digest": D,
-                                                          "sender": "v1", "sig": S}], "pre_prepares": [],
-         "sender": "v1", "sig": S},
-        {"type": "viewchange", "new_view": 1, "stable_height": 0, "stable_root": b"", "stable_votes": [],
-         "proofs": [{"kind": "maybe", "view": 0, "height": 1, "digest": D, "payload": b"", "votes": []}],
-         "sender": "v1", "sig": S},
+        {
+            "type": "newview",
+            "view": 1,
+            "view_changes": [{"type": "prepare", "view": 0, "height": 1, "digest": D, "sender": "v1", "sig": S}],
+            "pre_prepares": [],
+            "sender": "v1",
+            "sig": S,
+        },
+        {
+            "type": "viewchange",
+            "new_view": 1,
+            "stable_height": 0,
+            "stable_root": b"",
+            "stable_votes": [],
+            "proofs": [{"kind": "maybe", "view": 0, "height": 1, "digest": D, "payload": b"", "votes": []}],
+            "sender": "v1",
+            "sig": S,
+        },
     ],
 )
 def test_strict_decoding_rejects_bad_documents(doc: dict[str, object]) -> None:
@@ -111,7 +131,13 @@ def test_flipped_bytes_never_decode_to_something_else_silently(msg: object, pos:
 
 @pytest.mark.parametrize(
     "rec",
-    [VoteRecord("prepare", 1, 2, D), ProofRecord(PROOF), ViewChangeRecord(4), ViewRecord(4, 3), StableRecord(8, D, (("v0", S),))],
+    [
+        VoteRecord("prepare", 1, 2, D),
+        ProofRecord(PROOF),
+        ViewChangeRecord(4),
+        ViewRecord(4, 3),
+        StableRecord(8, D, (("v0", S),)),
+    ],
     ids=lambda r: type(r).__name__,
 )
 def test_record_round_trip(rec: object) -> None:

@@ -8,8 +8,27 @@ from pathlib import Path
 
 import consensus
 
-BANNED = {"asyncio", "trio", "socket", "time", "datetime", "threading", "selectors", "plyvel", "os", "pathlib",
-          "secrets", "subprocess", "aiohttp", "libp2p", "storage", "p2p", "node", "contracts", "cli"}
+BANNED = {
+    "asyncio",
+    "trio",
+    "socket",
+    "time",
+    "datetime",
+    "threading",
+    "selectors",
+    "plyvel",
+    "os",
+    "pathlib",
+    "secrets",
+    "subprocess",
+    "aiohttp",
+    "libp2p",
+    "storage",
+    "p2p",
+    "node",
+    "contracts",
+    "cli",
+}
 PACKAGE = Path(consensus.__file__).parent
 
 

@@ -13,8 +13,8 @@ from consensus.messages import (
     Checkpoint,
     CommitVote,
     NewView,
-    PrePrepare,
     Prepare,
+    PrePrepare,
     ViewChange,
     checkpoint_vote_bytes,
     prepare_vote_bytes,
@@ -50,7 +50,9 @@ def codes(ready: Ready) -> list[Code]:
 
 
 def kinds(ready: Ready) -> list[str]:
-    return [type(a).__name__ + (":" + type(a.message).__name__ if isinstance(a, Broadcast) else "") for a in ready.actions]
+    return [
+        type(a).__name__ + (":" + type(a.message).__name__ if isinstance(a, Broadcast) else "") for a in ready.actions
+    ]
 
 
 # ---------------------------------------------------------------- PRE-PREPARE
@@ -68,8 +70,12 @@ def test_preprepare_persists_before_it_prepares() -> None:
     [
         (pp(0, 1, b"a", sender="v2"), Code.NOT_PRIMARY),
         (PrePrepare(0, 1, sha256(b"a"), b"a", "v0", b"x" * 64), Code.BAD_SIGNATURE),
-        (PrePrepare(0, 1, sha256(b"b"), b"a", "v0", FakeSigner("v0").sign(prepare_vote_bytes(CHAIN, 0, 1, sha256(b"b")))),
-         Code.BAD_BLOCK),
+        (
+            PrePrepare(
+                0, 1, sha256(b"b"), b"a", "v0", FakeSigner("v0").sign(prepare_vote_bytes(CHAIN, 0, 1, sha256(b"b")))
+            ),
+            Code.BAD_BLOCK,
+        ),
         (PrePrepare(0, 1, b"", b"", "v0", FakeSigner("v0").sign(prepare_vote_bytes(CHAIN, 0, 1, b""))), Code.BAD_BLOCK),
         (pp(0, 1000, b"a"), Code.OUT_OF_WINDOW),
         (pp(0, 0, b"a"), Code.OUT_OF_WINDOW),
@@ -191,7 +197,10 @@ def test_checkpoint_rejections() -> None:
 def test_stable_checkpoint_above_us_triggers_fetch() -> None:
     r = replica("v3", checkpoint_interval=4)
     root = sha256(b"r")
-    out = [r.step(Checkpoint(4, root, s, FakeSigner(s).sign(checkpoint_vote_bytes(CHAIN, 4, root)))) for s in ("v0", "v1", "v2")]
+    out = [
+        r.step(Checkpoint(4, root, s, FakeSigner(s).sign(checkpoint_vote_bytes(CHAIN, 4, root))))
+        for s in ("v0", "v1", "v2")
+    ]
     fetches = [a for a in out[-1].actions if isinstance(a, FetchBlocks)]
     assert r.stable_checkpoint == 4 and fetches and (fetches[0].from_height, fetches[0].to_height) == (1, 4)
 
@@ -351,7 +360,8 @@ def test_certificate_verifies_as_a_primitives_commit_with_ed25519() -> None:
             return None
 
     reps = {
-        i: Replica(ReplicaConfig(CHAIN, IDS, i), Ed25519Signer(keys[i]), verifier, block_digest, random.Random(1)) for i in IDS
+        i: Replica(ReplicaConfig(CHAIN, IDS, i), Ed25519Signer(keys[i]), verifier, block_digest, random.Random(1))
+        for i in IDS
     }
     header = Header(CHAIN, 1, bytes(32), 1_000, 0, "v0", txs_root(()), bytes(32), bytes(32))
     block = Block(header, ())
@@ -379,8 +389,14 @@ def test_node_validity_check_refuses_a_fresh_proposal() -> None:
         seen.append((h, payload, parent))
         return payload != b"late block"
 
-    r = Replica(ReplicaConfig(CHAIN, IDS, "v1"), FakeSigner("v1"), FakeVerifier(IDS), lambda p: sha256(p) if p else None,
-                random.Random(1), validate=validate)
+    r = Replica(
+        ReplicaConfig(CHAIN, IDS, "v1"),
+        FakeSigner("v1"),
+        FakeVerifier(IDS),
+        lambda p: sha256(p) if p else None,
+        random.Random(1),
+        validate=validate,
+    )
     assert r.step(pp(0, 1, b"a")).outbound
     ready = r.step(pp(0, 2, b"late block"))
     assert codes(ready) == [Code.BAD_BLOCK] and ready.outbound == ()
@@ -417,8 +433,14 @@ def _linked(parent: bytes | None, body: bytes) -> bytes:
 
 
 def _linked_replica(me: str) -> Replica:
-    return Replica(ReplicaConfig(CHAIN, IDS, me), FakeSigner(me), FakeVerifier(IDS), lambda p: sha256(p) if p else None,
-                   random.Random(1), parent_of=lambda p: p[:32] if len(p) >= 32 else None)
+    return Replica(
+        ReplicaConfig(CHAIN, IDS, me),
+        FakeSigner(me),
+        FakeVerifier(IDS),
+        lambda p: sha256(p) if p else None,
+        random.Random(1),
+        parent_of=lambda p: p[:32] if len(p) >= 32 else None,
+    )
 
 
 def test_fresh_proposal_must_extend_our_block() -> None:

@@ -8,13 +8,42 @@ from click.testing import CliRunner
 
 from node.simulate_cmd import simulate
 
-FIELDS = {"nodes", "f", "seed", "byzantine", "crashed", "committed_blocks", "agreement", "liveness", "view_changes",
-          "messages", "messages_per_block", "virtual_ms", "wall_ms"}
+FIELDS = {
+    "nodes",
+    "f",
+    "seed",
+    "byzantine",
+    "crashed",
+    "committed_blocks",
+    "agreement",
+    "liveness",
+    "view_changes",
+    "messages",
+    "messages_per_block",
+    "virtual_ms",
+    "wall_ms",
+}
 
 
 def test_runs_print_json_lines_and_a_summary() -> None:
-    res = CliRunner().invoke(simulate, ["--nodes", "4", "--byzantine", "1", "--seeds", "3", "--blocks", "5",
-                                        "--drop", "0.05", "--partition", "--crash", "1"])
+    res = CliRunner().invoke(
+        simulate,
+        [
+            "--nodes",
+            "4",
+            "--byzantine",
+            "1",
+            "--seeds",
+            "3",
+            "--blocks",
+            "5",
+            "--drop",
+            "0.05",
+            "--partition",
+            "--crash",
+            "1",
+        ],
+    )
     assert res.exit_code == 0, res.output
     lines = [json.loads(line) for line in res.output.splitlines()]
     assert len(lines) == 4

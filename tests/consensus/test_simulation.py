@@ -73,12 +73,33 @@ def test_n7_mixed_faults(chunk: int) -> None:
     interval=st.sampled_from([1, 2, 4, 8]),
 )
 def test_hypothesis_fault_mixes(
-    n: int, seed: int, drop: float, duplicate: float, partition: bool, crash: int, modes: set[str], max_delay: int,
-    window: int, interval: int,
+    n: int,
+    seed: int,
+    drop: float,
+    duplicate: float,
+    partition: bool,
+    crash: int,
+    modes: set[str],
+    max_delay: int,
+    window: int,
+    interval: int,
 ) -> None:
-    assert_ok(Scenario(nodes=n, byzantine=max_faulty(n), crash=min(crash, max_faulty(n) + 1), drop=drop,
-                       duplicate=duplicate, partition=partition, byzantine_modes=tuple(sorted(modes)), seed=seed,
-                       blocks=12, max_delay_ms=max_delay, window=window, checkpoint_interval=interval))
+    assert_ok(
+        Scenario(
+            nodes=n,
+            byzantine=max_faulty(n),
+            crash=min(crash, max_faulty(n) + 1),
+            drop=drop,
+            duplicate=duplicate,
+            partition=partition,
+            byzantine_modes=tuple(sorted(modes)),
+            seed=seed,
+            blocks=12,
+            max_delay_ms=max_delay,
+            window=window,
+            checkpoint_interval=interval,
+        )
+    )
 
 
 def test_real_ed25519_keys() -> None:
@@ -108,8 +129,9 @@ def test_quorum_of_f_plus_one_is_caught() -> None:
 
 def test_too_many_faults_is_reported_as_not_live() -> None:
     """f+1 silent replicas leave no quorum: the liveness check must say so."""
-    result = run_scenario(Scenario(nodes=4, byzantine=2, byzantine_modes=("silent",), seed=1, blocks=3,
-                                   liveness_ms=5_000))
+    result = run_scenario(
+        Scenario(nodes=4, byzantine=2, byzantine_modes=("silent",), seed=1, blocks=3, liveness_ms=5_000)
+    )
     assert not result.liveness and result.violation and result.violation.startswith("liveness")
     assert result.agreement
 

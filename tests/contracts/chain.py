@@ -26,8 +26,9 @@ class Chain:
     outcomes: list[BlockOutcome] = field(default_factory=list)
 
     @staticmethod
-    def new(p: Participants, chain_id: str = "test-chain", time_ms: int = 1_000_000,
-            policy: Policy | None = None) -> Chain:
+    def new(
+        p: Participants, chain_id: str = "test-chain", time_ms: int = 1_000_000, policy: Policy | None = None
+    ) -> Chain:
         g = p.genesis(chain_id, time_ms, policy)
         return Chain(g, DictState(contracts.genesis_state(g)), 0, time_ms)
 
@@ -87,23 +88,50 @@ class World:
 
     def rate(self, grade: str = "A") -> None:
         far = self.now + 10**9
-        self.ok(self.tx(self.B, "rating.issue", subject=self.R.id, grade=grade, valid_until_ms=far, report_hash=bytes(32)),
-                self.tx(self.B, "rating.issue", subject=self.W.id, grade=grade, valid_until_ms=far, report_hash=bytes(32)))
+        self.ok(
+            self.tx(self.B, "rating.issue", subject=self.R.id, grade=grade, valid_until_ms=far, report_hash=bytes(32)),
+            self.tx(self.B, "rating.issue", subject=self.W.id, grade=grade, valid_until_ms=far, report_hash=bytes(32)),
+        )
 
     def devices(self, zone: str = "zone-a", idx: tuple[int, ...] = (0,), accept: bool = True) -> None:
-        self.ok(*[self.tx(self.W, "device.register", device=self.d[i].id, sign_pub=self.d[i].sign_pub, zone=zone,
-                          kind="scale") for i in idx])
+        self.ok(
+            *[
+                self.tx(
+                    self.W, "device.register", device=self.d[i].id, sign_pub=self.d[i].sign_pub, zone=zone, kind="scale"
+                )
+                for i in idx
+            ]
+        )
         if accept:
             self.ok(*[self.tx(self.B, "device.accept", device=self.d[i].id) for i in idx])
 
     def lot(self, lot: str = "L1", zone: str = "zone-a", device: int = 0, qty: int = 1000, owner: Any = None) -> None:
         self.ok(self.report(self.d[device], lot, "inbound", qty))
-        self.ok(self.tx(self.W, "lot.receive", lot=lot, zone=zone, owner=(owner or self.R).id, commodity="wheat",
-                        unit="kg", quantity=qty))
+        self.ok(
+            self.tx(
+                self.W,
+                "lot.receive",
+                lot=lot,
+                zone=zone,
+                owner=(owner or self.R).id,
+                commodity="wheat",
+                unit="kg",
+                quantity=qty,
+            )
+        )
 
     def apply(self, case: str = "C1", lot: str = "L1", amount: int = 1000, maturity_in: int = 3_600_000) -> SignedTx:
-        return self.tx(self.R, "case.apply", case=case, lot=lot, bank=self.B.id, insurer=self.I.id,
-                       guarantor=self.G.id, amount=amount, maturity_ms=self.now + maturity_in)
+        return self.tx(
+            self.R,
+            "case.apply",
+            case=case,
+            lot=lot,
+            bank=self.B.id,
+            insurer=self.I.id,
+            guarantor=self.G.id,
+            amount=amount,
+            maturity_ms=self.now + maturity_in,
+        )
 
     def disbursed(self, case: str = "C1", amount: int = 1000, maturity_in: int = 3_600_000) -> None:
         """Ratings, device on zone-a, lot L1 of 1000, case applied, pledged, disbursed."""

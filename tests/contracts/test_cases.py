@@ -23,11 +23,23 @@ def test_apply_rules_and_no_double_pledge_across_banks() -> None:
         w.tx(w.R, "case.apply", **base),
         w.tx(w.R, "case.apply", **{**base, "case": "C2", "bank": w.B2.id}),
         w.tx(w.B2, "supervision.open", supervision="S1", party=w.R.id, lot="L1", end_ms=w.now + 10**6),
-    ) == ["unknown_lot", "bad_body", "unknown_member", "bad_body", "bad_body", "not_a_party", "forbidden_role",
-          "ok", "case_exists", "lot_already_pledged", "lot_already_pledged"]
+    ) == [
+        "unknown_lot",
+        "bad_body",
+        "unknown_member",
+        "bad_body",
+        "bad_body",
+        "not_a_party",
+        "forbidden_role",
+        "ok",
+        "case_exists",
+        "lot_already_pledged",
+        "lot_already_pledged",
+    ]
     # once withdrawn (closed before disbursement) the lot can back another case
-    assert w.run(w.tx(w.W, "case.close", case="C1"),
-                 w.tx(w.R, "case.apply", **{**base, "case": "C2", "bank": w.B2.id})) == ["ok", "ok"]
+    assert w.run(
+        w.tx(w.W, "case.close", case="C1"), w.tx(w.R, "case.apply", **{**base, "case": "C2", "bank": w.B2.id})
+    ) == ["ok", "ok"]
 
 
 def test_pledge_and_disburse_rules() -> None:
@@ -44,8 +56,15 @@ def test_pledge_and_disburse_rules() -> None:
         w.tx(w.W, "case.pledge", case="C1"),
         w.tx(w.B2, "case.disburse", case="C1"),
         w.tx(w.B, "case.disburse", case="C1"),
-    ) == ["lot_not_pledged", "forbidden_role", "unknown_case", "ok", "case_wrong_state", "not_a_party",
-          "rating_missing"]
+    ) == [
+        "lot_not_pledged",
+        "forbidden_role",
+        "unknown_case",
+        "ok",
+        "case_wrong_state",
+        "not_a_party",
+        "rating_missing",
+    ]
     far = w.now + 10**9
     w.ok(w.tx(w.B, "rating.issue", subject=w.R.id, grade="BB", valid_until_ms=far, report_hash=bytes(32)))
     assert w.one(w.tx(w.B, "case.disburse", case="C1")) == "rating_too_low"
@@ -57,7 +76,9 @@ def test_pledge_and_disburse_rules() -> None:
     assert w.one(w.tx(w.B, "case.disburse", case="C1"), advance_ms=10_000) == "rating_missing"  # expired
     w.ok(w.tx(w.B, "rating.issue", subject=w.W.id, grade="AAA", valid_until_ms=far, report_hash=bytes(32)))
     assert w.run(w.tx(w.B, "case.disburse", case="C1"), w.tx(w.B, "case.disburse", case="C1")) == [
-        "ok", "case_wrong_state"]
+        "ok",
+        "case_wrong_state",
+    ]
 
 
 def test_disburse_needs_an_intact_lot() -> None:
@@ -83,29 +104,42 @@ def test_repayment_frees_a_share_and_release_is_bounded() -> None:
         w.tx(w.B, "case.release_order", case="C1", quantity=200),
         w.tx(w.B, "case.release_order", case="C1", quantity=51),
         w.tx(w.B, "case.release_order", case="C1", quantity=50),
-    ) == ["release_exceeds_repaid", "not_a_party", "bad_body", "overpayment", "ok", "release_exceeds_repaid",
-          "ok", "release_exceeds_repaid", "ok"]
+    ) == [
+        "release_exceeds_repaid",
+        "not_a_party",
+        "bad_body",
+        "overpayment",
+        "ok",
+        "release_exceeds_repaid",
+        "ok",
+        "release_exceeds_repaid",
+        "ok",
+    ]
     assert w.one(w.tx(w.W, "lot.release", lot="L1", quantity=100)) == "no_outbound_report"
     w.ok(w.report(w.d[0], "L1", "outbound", 250))
     assert not [e for e in w.chain.outcomes[-1].events if e["kind"] == "alarm_raised"]
-    assert w.run(w.tx(w.W, "lot.release", lot="L1", quantity=251),
-                 w.tx(w.W, "lot.release", lot="L1", quantity=250),
-                 w.tx(w.W, "lot.release", lot="L1", quantity=1)) == ["no_outbound_report", "ok", "no_outbound_report"]
+    assert w.run(
+        w.tx(w.W, "lot.release", lot="L1", quantity=251),
+        w.tx(w.W, "lot.release", lot="L1", quantity=250),
+        w.tx(w.W, "lot.release", lot="L1", quantity=1),
+    ) == ["no_outbound_report", "ok", "no_outbound_report"]
     # more goods going out than ordered: alarm, not a rejection (the goods did leave)
     w.ok(w.report(w.d[0], "L1", "outbound", 1))
     assert [e["alarm_kind"] for e in w.chain.outcomes[-1].events if e["kind"] == "alarm_raised"] == [
-        "unauthorized_outbound"]
+        "unauthorized_outbound"
+    ]
     assert w.one(w.tx(w.W, "lot.release", lot="L1", quantity=1)) == "no_release_order"
     assert w.one(w.tx(w.B, "case.close", case="C1")) == "case_wrong_state"
     w.ok(w.tx(w.B, "case.repay", case="C1", amount=750))
     assert w.chain.case("C1")["state"] == "repaid"
-    assert w.run(w.tx(w.B, "case.repay", case="C1", amount=1),
-                 w.tx(w.B, "case.release_order", case="C1", quantity=751),
-                 w.tx(w.B, "case.release_order", case="C1", quantity=750),
-                 w.tx(w.R, "case.close", case="C1"),
-                 w.tx(w.B2, "case.close", case="C1"),
-                 w.tx(w.W, "case.close", case="C1")) == [
-        "case_wrong_state", "release_exceeds_repaid", "ok", "forbidden_role", "not_a_party", "ok"]
+    assert w.run(
+        w.tx(w.B, "case.repay", case="C1", amount=1),
+        w.tx(w.B, "case.release_order", case="C1", quantity=751),
+        w.tx(w.B, "case.release_order", case="C1", quantity=750),
+        w.tx(w.R, "case.close", case="C1"),
+        w.tx(w.B2, "case.close", case="C1"),
+        w.tx(w.W, "case.close", case="C1"),
+    ) == ["case_wrong_state", "release_exceeds_repaid", "ok", "forbidden_role", "not_a_party", "ok"]
     assert w.chain.lot("L1")["case"] is None
 
 
@@ -113,8 +147,10 @@ def test_pro_rata_rounds_down() -> None:
     w = World()
     w.disbursed(amount=3)
     w.ok(w.tx(w.B, "case.repay", case="C1", amount=1))  # frees 1000 * 1 // 3 = 333
-    assert w.run(w.tx(w.B, "case.release_order", case="C1", quantity=334),
-                 w.tx(w.B, "case.release_order", case="C1", quantity=333)) == ["release_exceeds_repaid", "ok"]
+    assert w.run(
+        w.tx(w.B, "case.release_order", case="C1", quantity=334),
+        w.tx(w.B, "case.release_order", case="C1", quantity=333),
+    ) == ["release_exceeds_repaid", "ok"]
 
 
 def test_overdue_by_block_time_then_default_and_liquidation() -> None:
@@ -122,18 +158,21 @@ def test_overdue_by_block_time_then_default_and_liquidation() -> None:
     w.disbursed(maturity_in=10_000)
     maturity = w.chain.case("C1")["end_ms"]
     assert w.run(w.tx(w.B, "case.default", case="C1"), w.tx(w.B, "case.liquidate", case="C1")) == [
-        "not_overdue", "case_wrong_state"]
+        "not_overdue",
+        "case_wrong_state",
+    ]
     w.run(time_ms=maturity - 1)
     assert w.chain.case("C1")["state"] == "disbursed"
     w.run(time_ms=maturity)
     assert w.chain.case("C1")["state"] == "overdue"
-    assert w.run(w.tx(w.R, "case.extend_request", case="C1", new_maturity_ms=maturity + 1000),
-                 w.tx(w.B2, "case.default", case="C1"),
-                 w.tx(w.B, "case.default", case="C1"),
-                 w.tx(w.B, "case.default", case="C1"),
-                 w.tx(w.B, "case.repay", case="C1", amount=1),
-                 w.tx(w.B, "case.liquidate", case="C1")) == [
-        "case_wrong_state", "not_a_party", "ok", "case_wrong_state", "case_wrong_state", "ok"]
+    assert w.run(
+        w.tx(w.R, "case.extend_request", case="C1", new_maturity_ms=maturity + 1000),
+        w.tx(w.B2, "case.default", case="C1"),
+        w.tx(w.B, "case.default", case="C1"),
+        w.tx(w.B, "case.default", case="C1"),
+        w.tx(w.B, "case.repay", case="C1", amount=1),
+        w.tx(w.B, "case.liquidate", case="C1"),
+    ) == ["case_wrong_state", "not_a_party", "ok", "case_wrong_state", "case_wrong_state", "ok"]
     lot = w.chain.lot("L1")
     assert lot["owner"] == w.B.id and lot["case"] is None
 
@@ -167,8 +206,23 @@ def test_extension_rules() -> None:
         w.tx(w.I, "case.extend_consent", case="C1"),
         w.tx(w.B2, "case.extend_decide", case="C1", approve=1),
         w.tx(w.B, "case.extend_decide", case="C1", approve=1),
-    ) == ["case_wrong_state", "case_wrong_state", "not_a_party", "bad_body", "bad_body", "ok", "case_wrong_state",
-          "forbidden_role", "consent_missing", "ok", "ok", "consent_missing", "ok", "not_a_party", "ok"]
+    ) == [
+        "case_wrong_state",
+        "case_wrong_state",
+        "not_a_party",
+        "bad_body",
+        "bad_body",
+        "ok",
+        "case_wrong_state",
+        "forbidden_role",
+        "consent_missing",
+        "ok",
+        "ok",
+        "consent_missing",
+        "ok",
+        "not_a_party",
+        "ok",
+    ]
     case = w.chain.case("C1")
     assert case["end_ms"] == end + 100_000 and case["extensions"] == 1 and case["extension"] is None
     # the extended maturity is what the time hook uses
@@ -192,18 +246,24 @@ def test_case_without_guarantor_cannot_get_the_policy_consents() -> None:
     w.rate()
     w.devices()
     w.lot()
-    w.ok(w.tx(w.R, "case.apply", case="C1", lot="L1", bank=w.B.id, insurer=w.I.id, amount=10,
-              maturity_ms=w.now + 10**6))
+    w.ok(
+        w.tx(w.R, "case.apply", case="C1", lot="L1", bank=w.B.id, insurer=w.I.id, amount=10, maturity_ms=w.now + 10**6)
+    )
     w.ok(w.tx(w.W, "case.pledge", case="C1"), w.tx(w.B, "case.disburse", case="C1"))
-    w.ok(w.tx(w.R, "case.extend_request", case="C1", new_maturity_ms=w.now + 10**6 + 5),
-         w.tx(w.I, "case.extend_consent", case="C1"))
-    assert w.run(w.tx(w.G, "case.extend_consent", case="C1"),
-                 w.tx(w.B, "case.extend_decide", case="C1", approve=1)) == ["not_a_party", "consent_missing"]
+    w.ok(
+        w.tx(w.R, "case.extend_request", case="C1", new_maturity_ms=w.now + 10**6 + 5),
+        w.tx(w.I, "case.extend_consent", case="C1"),
+    )
+    assert w.run(
+        w.tx(w.G, "case.extend_consent", case="C1"), w.tx(w.B, "case.extend_decide", case="C1", approve=1)
+    ) == ["not_a_party", "consent_missing"]
     # a policy naming no consents needs none
     w2 = World(policy=Policy(extension_consents=()))
     w2.disbursed()
-    w2.ok(w2.tx(w2.R, "case.extend_request", case="C1", new_maturity_ms=w2.chain.case("C1")["end_ms"] + 1),
-          w2.tx(w2.B, "case.extend_decide", case="C1", approve=1))
+    w2.ok(
+        w2.tx(w2.R, "case.extend_request", case="C1", new_maturity_ms=w2.chain.case("C1")["end_ms"] + 1),
+        w2.tx(w2.B, "case.extend_decide", case="C1", approve=1),
+    )
 
 
 def test_plain_supervision_shares_the_machinery() -> None:
@@ -223,8 +283,19 @@ def test_plain_supervision_shares_the_machinery() -> None:
         w.tx(w.R2, "supervision.extend_request", supervision="S1", new_end_ms=end + 1),
         w.tx(w.B, "supervision.extend_decide", supervision="S1", approve=1),
         w.tx(w.I, "supervision.extend_decide", supervision="S1", approve=1),
-    ) == ["forbidden_role", "not_a_party", "bad_body", "ok", "lot_already_pledged", "lot_already_pledged",
-          "forbidden_role", "unknown_supervision", "ok", "not_a_party", "ok"]
+    ) == [
+        "forbidden_role",
+        "not_a_party",
+        "bad_body",
+        "ok",
+        "lot_already_pledged",
+        "lot_already_pledged",
+        "forbidden_role",
+        "unknown_supervision",
+        "ok",
+        "not_a_party",
+        "ok",
+    ]
     # reports on the lot must now be readable by the supervisor
     no_insurer = {k: v for k, v in w.p.watchers().items() if k != w.I.id}
     assert w.one(w.report(w.d[0], "L1", "reading", recipients=no_insurer)) == "missing_recipient"
@@ -234,14 +305,16 @@ def test_plain_supervision_shares_the_machinery() -> None:
     w.ok(w.tx(w.R2, "supervision.extend_request", supervision="S1", new_end_ms=end + 2))
     assert w.one(w.tx(w.I, "supervision.extend_decide", supervision="S1", approve=1)) == "lot_not_intact"
     from contracts import alarm_id_for_tx
+
     assert w.one(w.tx(w.B, "alarm.resolve", alarm=alarm_id_for_tx(leak))) == "not_a_party"  # not the supervisor
     w.ok(w.tx(w.W, "alarm.resolve", alarm=alarm_id_for_tx(leak)))
     w.ok(w.tx(w.I, "supervision.extend_decide", supervision="S1", approve=1))
-    assert w.run(w.tx(w.B, "supervision.end", supervision="S1"),
-                 w.tx(w.I, "supervision.end", supervision="S1"),
-                 w.tx(w.I, "supervision.end", supervision="S1"),
-                 w.tx(w.R2, "supervision.extend_request", supervision="S1", new_end_ms=end + 3)) == [
-        "not_a_party", "ok", "supervision_wrong_state", "supervision_wrong_state"]
+    assert w.run(
+        w.tx(w.B, "supervision.end", supervision="S1"),
+        w.tx(w.I, "supervision.end", supervision="S1"),
+        w.tx(w.I, "supervision.end", supervision="S1"),
+        w.tx(w.R2, "supervision.extend_request", supervision="S1", new_end_ms=end + 3),
+    ) == ["not_a_party", "ok", "supervision_wrong_state", "supervision_wrong_state"]
     assert w.chain.case("S1")["state"] == "ending"
     w.ok(w.report(w.d[0], "L1", "outbound", 999))
     w.ok(w.tx(w.W, "lot.release", lot="L1", quantity=1000))

@@ -45,8 +45,11 @@ def test_device_lifecycle_and_codes() -> None:
     assert w.one(w.report(d, "", "heartbeat")) == "ok"
     assert w.one(w.tx(w.W, "device.suspend", device=d.id)) == "ok"
     assert w.one(w.report(d, "", "heartbeat")) == "device_not_accepted"
-    assert w.run(w.tx(w.B, "device.accept", device=d.id), w.tx(w.W, "device.retire", device=d.id),
-                 w.tx(w.W, "device.retire", device=d.id)) == ["ok", "ok", "device_wrong_state"]
+    assert w.run(
+        w.tx(w.B, "device.accept", device=d.id),
+        w.tx(w.W, "device.retire", device=d.id),
+        w.tx(w.W, "device.retire", device=d.id),
+    ) == ["ok", "ok", "device_wrong_state"]
     assert w.one(w.report(d, "", "heartbeat")) == "device_not_accepted"
     assert contracts.view_device(w.chain.state, d.id)["state"] == "retired"
 
@@ -60,14 +63,24 @@ def test_another_warehouse_cannot_suspend_a_device() -> None:
     w2 = KeyPair(name="w2", role="warehouse", sign_seed=bytes(32), enc_secret=bytes(range(32)))
     g = p.genesis("c", 1000)
     from primitives.genesis import Genesis, Member
-    g = Genesis(g.chain_id, g.genesis_time_ms, g.members + (Member(w2.id, "w2", "warehouse", w2.sign_pub, w2.enc_pub),),
-                g.validators, g.policy)
+
+    g = Genesis(
+        g.chain_id,
+        g.genesis_time_ms,
+        g.members + (Member(w2.id, "w2", "warehouse", w2.sign_pub, w2.enc_pub),),
+        g.validators,
+        g.policy,
+    )
     chain = Chain(g, contracts.DictState(contracts.genesis_state(g)), 0, 1000)
     r = Round(p, "c")
     d = p.devices[0]
-    assert chain.run([r.tx(p.warehouse, "device.register", device=d.id, sign_pub=d.sign_pub, zone="z", kind="door"),
-                      r.tx(p.bank, "device.accept", device=d.id),
-                      r.tx(w2, "device.suspend", device=d.id)]) == ["ok", "ok", "device_wrong_warehouse"]
+    assert chain.run(
+        [
+            r.tx(p.warehouse, "device.register", device=d.id, sign_pub=d.sign_pub, zone="z", kind="door"),
+            r.tx(p.bank, "device.accept", device=d.id),
+            r.tx(w2, "device.suspend", device=d.id),
+        ]
+    ) == ["ok", "ok", "device_wrong_warehouse"]
 
 
 def test_report_sequence_lot_warehouse_and_recipients() -> None:
@@ -88,6 +101,7 @@ def test_report_sequence_lot_warehouse_and_recipients() -> None:
     body = dict(bad_env.tx.body)
     body["envelope"] = {"nonce": b"short", "ciphertext": b"", "recipients": []}
     from node.workload import sign_tx
+
     forged = sign_tx(d, "test-chain", bad_env.tx.nonce, "device.report", body)
     assert w.one(forged) == "bad_body"
     # sequence numbers may skip but never go back
@@ -106,13 +120,31 @@ def test_device_of_another_warehouse_cannot_report_on_the_lot() -> None:
     w2 = KeyPair(name="w2", role="warehouse", sign_seed=bytes(32), enc_secret=bytes(range(32)))
     from contracts.members import member_record
     from primitives import codec
-    w.chain.state.apply({contracts.state_key_for("member", w2.id):
-                         codec.encode(member_record(w2.id, "w2", "warehouse", w2.sign_pub, w2.enc_pub))})
+
+    w.chain.state.apply(
+        {
+            contracts.state_key_for("member", w2.id): codec.encode(
+                member_record(w2.id, "w2", "warehouse", w2.sign_pub, w2.enc_pub)
+            )
+        }
+    )
     d = w.d[3]
     from node.workload import sign_tx
-    w.ok(sign_tx(w2, "test-chain", 0, "device.register", {"device": d.id, "sign_pub": d.sign_pub, "zone": "z", "kind": "door"}))
+
+    w.ok(
+        sign_tx(
+            w2,
+            "test-chain",
+            0,
+            "device.register",
+            {"device": d.id, "sign_pub": d.sign_pub, "zone": "z", "kind": "door"},
+        )
+    )
     w.ok(w.tx(w.B, "device.accept", device=d.id))
-    assert w.one(w.report(d, "L1", "reading", recipients={**w.p.watchers(), w2.id: w2.enc_pub})) == "device_wrong_warehouse"
+    assert (
+        w.one(w.report(d, "L1", "reading", recipients={**w.p.watchers(), w2.id: w2.enc_pub}))
+        == "device_wrong_warehouse"
+    )
     assert isinstance(Chain, type) and Genesis and Member
 
 
@@ -177,13 +209,19 @@ def test_heartbeat_alarm_by_block_time_and_resolution() -> None:
     # no second alarm while silent; an open alarm blocks extensions
     w.run(time_ms=t + 60_000)
     assert not [e for e in w.chain.outcomes[-1].events if e["kind"] == "alarm_raised"]
-    w.ok(w.tx(w.R, "case.extend_request", case="C1", new_maturity_ms=w.chain.case("C1")["end_ms"] + 1000),
-         w.tx(w.I, "case.extend_consent", case="C1"), w.tx(w.G, "case.extend_consent", case="C1"))
+    w.ok(
+        w.tx(w.R, "case.extend_request", case="C1", new_maturity_ms=w.chain.case("C1")["end_ms"] + 1000),
+        w.tx(w.I, "case.extend_consent", case="C1"),
+        w.tx(w.G, "case.extend_consent", case="C1"),
+    )
     assert w.one(w.tx(w.B, "case.extend_decide", case="C1", approve=1)) == "open_alarm"
-    assert w.run(w.tx(w.R, "alarm.resolve", alarm=alarm_id), w.tx(w.I, "alarm.resolve", alarm=alarm_id),
-                 w.tx(w.B, "alarm.resolve", alarm="nope"), w.tx(w.W, "alarm.resolve", alarm=alarm_id),
-                 w.tx(w.B, "alarm.resolve", alarm=alarm_id)) == [
-        "forbidden_role", "forbidden_role", "unknown_alarm", "ok", "alarm_resolved"]
+    assert w.run(
+        w.tx(w.R, "alarm.resolve", alarm=alarm_id),
+        w.tx(w.I, "alarm.resolve", alarm=alarm_id),
+        w.tx(w.B, "alarm.resolve", alarm="nope"),
+        w.tx(w.W, "alarm.resolve", alarm=alarm_id),
+        w.tx(w.B, "alarm.resolve", alarm=alarm_id),
+    ) == ["forbidden_role", "forbidden_role", "unknown_alarm", "ok", "alarm_resolved"]
     assert w.one(w.tx(w.B, "case.extend_decide", case="C1", approve=1)) == "ok"
     # reporting again re-arms the heartbeat
     w.ok(w.report(d, "L1", "reading"))

@@ -47,16 +47,19 @@ def test_nonce_must_rise_by_one() -> None:
     assert _nonce(w, w.B) == 1
 
 
-@pytest.mark.parametrize("tx_type, body, code", [
-    ("no.such", {}, "unknown_tx_type"),
-    ("case.apply", {"case": "c", "lot": "l", "bank": "b", "amount": 1, "maturity_ms": 1}, "forbidden_role"),
-    ("device.accept", {}, "bad_body"),
-    ("device.accept", {"device": "x", "extra": 1}, "bad_body"),
-    ("device.accept", {"device": 5}, "bad_body"),
-    ("device.accept", {"device": "has/slash"}, "bad_body"),
-    ("case.repay", {"case": "c", "amount": -1}, "bad_body"),
-    ("case.repay", {"case": "c", "amount": True}, "bad_body"),
-])
+@pytest.mark.parametrize(
+    "tx_type, body, code",
+    [
+        ("no.such", {}, "unknown_tx_type"),
+        ("case.apply", {"case": "c", "lot": "l", "bank": "b", "amount": 1, "maturity_ms": 1}, "forbidden_role"),
+        ("device.accept", {}, "bad_body"),
+        ("device.accept", {"device": "x", "extra": 1}, "bad_body"),
+        ("device.accept", {"device": 5}, "bad_body"),
+        ("device.accept", {"device": "has/slash"}, "bad_body"),
+        ("case.repay", {"case": "c", "amount": -1}, "bad_body"),
+        ("case.repay", {"case": "c", "amount": True}, "bad_body"),
+    ],
+)
 def test_rejections_before_the_handler_consume_the_nonce(tx_type: str, body: dict, code: str) -> None:
     w = World()
     assert w.one(sign_tx(w.B, CHAIN, 0, tx_type, body)) == code
@@ -117,8 +120,12 @@ def test_overlay_rollback_restores_values_and_dirtiness() -> None:
 def test_execute_block_is_deterministic() -> None:
     w = World()
     w.disbursed()
-    txs = [w.report(w.d[0], "L1", "reading"), w.report(w.d[0], "L1", "outbound", 5),
-           w.tx(w.B, "case.repay", case="C1", amount=500), w.tx(w.B, "case.release_order", case="C1", quantity=600)]
+    txs = [
+        w.report(w.d[0], "L1", "reading"),
+        w.report(w.d[0], "L1", "outbound", 5),
+        w.tx(w.B, "case.repay", case="C1", amount=500),
+        w.tx(w.B, "case.release_order", case="C1", quantity=600),
+    ]
     ctx = BlockContext(CHAIN, w.chain.height + 1, w.now + 1, "v")
     a = contracts.execute_block(w.chain.state, ctx, txs, verify_real)
     b = contracts.execute_block(DictState(w.chain.state.items()), ctx, txs, verify_real)

@@ -30,11 +30,15 @@ def _value(data: st.DataObject, w: World, ftype: str) -> Any:
     if ftype == "id":
         return data.draw(st.sampled_from(ids) | st.from_regex(r"[A-Za-z0-9._:\-]{1,64}", fullmatch=True))
     if ftype == "str":
-        return data.draw(st.sampled_from(["", "L1", "inbound", "outbound", "tamper", "reading", "A", "BBB", "scale"])
-                         | st.text(max_size=20))
+        return data.draw(
+            st.sampled_from(["", "L1", "inbound", "outbound", "tamper", "reading", "A", "BBB", "scale"])
+            | st.text(max_size=20)
+        )
     if ftype == "int":
-        return data.draw(st.sampled_from([0, 1, 5, 1000, w.now, w.now + 10**7, MAX_INT])
-                         | st.integers(min_value=0, max_value=MAX_INT))
+        return data.draw(
+            st.sampled_from([0, 1, 5, 1000, w.now, w.now + 10**7, MAX_INT])
+            | st.integers(min_value=0, max_value=MAX_INT)
+        )
     if ftype == "bytes":
         return data.draw(st.sampled_from([bytes(32), w.d[2].sign_pub]) | st.binary(max_size=40))
     env = w.report(w.d[0], "L1", "reading").tx.body["envelope"]
@@ -45,15 +49,21 @@ def _value(data: st.DataObject, w: World, ftype: str) -> Any:
 @given(st.data())
 def test_arbitrary_valid_bodies_get_stable_codes(data: st.DataObject) -> None:
     w = _base()
-    keys = {"warehouse": [w.W], "bank": [w.B, w.B2], "insurer": [w.I], "guarantor": [w.G],
-            "borrower": [w.R, w.R2], "device": [w.d[0], w.d[1]], "auditor": [w.A]}
+    keys = {
+        "warehouse": [w.W],
+        "bank": [w.B, w.B2],
+        "insurer": [w.I],
+        "guarantor": [w.G],
+        "borrower": [w.R, w.R2],
+        "device": [w.d[0], w.d[1]],
+        "auditor": [w.A],
+    }
     txs = []
     for _ in range(data.draw(st.integers(1, 4))):
         name = data.draw(st.sampled_from(sorted(TX_TYPES)))
         spec = TX_TYPES[name]
         signer = data.draw(st.sampled_from([k for r in spec.roles for k in keys[r]]))
-        body = {f.name: _value(data, w, f.type) for f in spec.fields
-                if f.required or data.draw(st.booleans())}
+        body = {f.name: _value(data, w, f.type) for f in spec.fields if f.required or data.draw(st.booleans())}
         txs.append(sign_tx(signer, "test-chain", w.r.nonces.take(signer), name, body))
     results = w.run(*txs, advance_ms=data.draw(st.sampled_from([1, 1000, 10**6])))
     assert set(results) <= CODES

@@ -72,8 +72,10 @@ def _tx(w: World, action: tuple[Any, ...], alarms: list[str]) -> Any:
     dev = {"L1": w.d[0], "L2": w.d[1]}
     if kind == "next":  # the natural next step of a case, to reach deep states often
         # drive the first case that is not finished yet
-        target = next((c for c in CASES if (v := contracts.view_case(w.chain.state, c)) is None
-                       or v["state"] in OPEN_STATES), CASES[0])
+        target = next(
+            (c for c in CASES if (v := contracts.view_case(w.chain.state, c)) is None or v["state"] in OPEN_STATES),
+            CASES[0],
+        )
         a = [target, *a[1:]]
         case = contracts.view_case(w.chain.state, target)
         state = case["state"] if case else None
@@ -95,8 +97,17 @@ def _tx(w: World, action: tuple[Any, ...], alarms: list[str]) -> Any:
             return _tx(w, ("out", case["lot"], a[4]), alarms)
         return _tx(w, ("close", a[0], "B"), alarms)
     if kind == "apply":
-        return w.tx(w.R, "case.apply", case=a[0], lot=a[1], bank=who[a[2]].id, insurer=w.I.id, guarantor=w.G.id,
-                    amount=a[3], maturity_ms=w.now + 20_000)
+        return w.tx(
+            w.R,
+            "case.apply",
+            case=a[0],
+            lot=a[1],
+            bank=who[a[2]].id,
+            insurer=w.I.id,
+            guarantor=w.G.id,
+            amount=a[3],
+            maturity_ms=w.now + 20_000,
+        )
     if kind == "pledge":
         return w.tx(w.W, "case.pledge", case=a[0])
     if kind == "disburse":
@@ -141,8 +152,10 @@ def _check_invariants(w: World) -> None:
     for lot_id, lot in lots.items():
         holders = [r["id"] for r in records if r["lot"] == lot_id and r["state"] in OPEN_STATES]
         assert len(holders) <= 1, (lot_id, holders)
-        assert lot["case"] == (holders[0] if holders else None) or (
-            lot["case"] is not None and not holders), (lot, holders)
+        assert lot["case"] == (holders[0] if holders else None) or (lot["case"] is not None and not holders), (
+            lot,
+            holders,
+        )
         assert 0 <= lot["released"] <= min(lot["outbound"], lot["quantity"]), lot
     for r in records:
         assert 0 <= r["released"] <= r["ordered"], r

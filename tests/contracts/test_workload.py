@@ -33,6 +33,7 @@ def test_payload_cannot_move_to_another_report() -> None:
     moved = device_report(d, "c", 1, 8, "L1", "reading", {}, p.watchers())
     body = {**moved.tx.body, "envelope": stx.tx.body["envelope"]}
     from node.workload import sign_tx
+
     forged = sign_tx(d, "c", 1, "device.report", body)
     with pytest.raises(GodownError) as info:
         open_report(forged, p.bank.id, p.bank.enc_secret)
@@ -55,6 +56,12 @@ def test_financing_workload_executes_cleanly_with_80_percent_reports() -> None:
 def test_generated_participants_make_a_valid_genesis() -> None:
     p = Participants.generate()
     g = p.genesis("x", 1)
-    assert len(g.validators) == 4 and {m.role for m in g.members} >= {"warehouse", "bank", "insurer", "guarantor",
-                                                                       "borrower", "auditor"}
+    assert len(g.validators) == 4 and {m.role for m in g.members} >= {
+        "warehouse",
+        "bank",
+        "insurer",
+        "guarantor",
+        "borrower",
+        "auditor",
+    }
     assert len({k.id for k in p.devices}) == 4

@@ -65,8 +65,9 @@ class Load:
 
     def next_round(self, cases: int = 2, reports_per_case: int = 4) -> list[list[SignedTx]]:
         self.rounds += 1
-        return financing_workload(self.participants, self.chain_id, cases, reports_per_case,
-                                  tag=f"r{self.rounds}", nonces=self.nonces)
+        return financing_workload(
+            self.participants, self.chain_id, cases, reports_per_case, tag=f"r{self.rounds}", nonces=self.nonces
+        )
 
 
 class Net:
@@ -74,8 +75,9 @@ class Net:
 
     def __init__(self, directory: Path, manifest: Manifest) -> None:
         self.manifest = manifest
-        self.testnet: Testnet = init_testnet(directory, nodes=manifest.nodes, chain_id=f"e2e-{manifest.name}",
-                                             consensus=manifest.consensus())
+        self.testnet: Testnet = init_testnet(
+            directory, nodes=manifest.nodes, chain_id=f"e2e-{manifest.name}", consensus=manifest.consensus()
+        )
         self.cons = Consortium(self.testnet)
         self.names = [n["name"] for n in self.testnet.nodes]
         self.load = Load(participants_of(self.testnet), self.testnet.chain_id)
@@ -134,7 +136,8 @@ class Net:
                     if ans.get("code") == "accepted":
                         ans = _wait_committed(c, stx.tx_id_hex, wait_ms / 1000)
                     assert ans.get("code") == "committed" or ans.get("status") == "committed", (
-                        f"phase {i} via {c.url}: {stx.tx.type} answered {ans}")
+                        f"phase {i} via {c.url}: {stx.tx.type} answered {ans}"
+                    )
                     assert ans["result"] == "ok", f"phase {i} via {c.url}: {stx.tx.type} result {ans['result']}"
                     acks.append(Ack(stx.tx_id_hex, int(ans["height"]), int(ans.get("index", -1)), str(ans["result"])))
         finally:

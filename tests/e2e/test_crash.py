@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.e2e.manifests import MakeNet, BackgroundLoad, Manifest, emit, wait_until
+from tests.e2e.manifests import BackgroundLoad, MakeNet, Manifest, emit, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -36,9 +36,17 @@ def test_killed_backup_catches_up(make_net: MakeNet) -> None:
     done = time.monotonic()
     net.assert_agreement(net.names, target)
     txs = net.txs_in(others[0], first, target)
-    emit("backup_catch_up", node=victim, from_height=first, to_height=target, height_at_kill_about=behind,
-         txs=txs, seconds=round(done - answered, 2), seconds_incl_start=round(done - started, 2),
-         tx_per_s=round(txs / max(done - answered, 1e-3), 1))
+    emit(
+        "backup_catch_up",
+        node=victim,
+        from_height=first,
+        to_height=target,
+        height_at_kill_about=behind,
+        txs=txs,
+        seconds=round(done - answered, 2),
+        seconds_incl_start=round(done - started, 2),
+        tx_per_s=round(txs / max(done - answered, 1e-3), 1),
+    )
 
     # and it takes part again: new load through the restarted node commits everywhere
     acks = net.run_round(via=[victim], cases=1, reports_per_case=2)
@@ -67,9 +75,14 @@ def test_killed_primary_view_change(make_net: MakeNet) -> None:
     assert all(new_views[n] > views[n] for n in others), (views, new_views)
     new_primary = net.primary(others)
     assert new_primary != primary and new_primary in others
-    emit("primary_crash", killed=primary, new_primary=new_primary, views=new_views,
-         seconds_kill_to_commit=round(first_commit - killed, 2),
-         view_change_timeout_ms=net.manifest.view_change_timeout_ms)
+    emit(
+        "primary_crash",
+        killed=primary,
+        new_primary=new_primary,
+        views=new_views,
+        seconds_kill_to_commit=round(first_commit - killed, 2),
+        view_change_timeout_ms=net.manifest.view_change_timeout_ms,
+    )
 
     # commits resume in the new view, through every surviving node
     acks += net.submit_phases(phases[1:], via=others)

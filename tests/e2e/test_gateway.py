@@ -36,13 +36,30 @@ def test_gateway_reports_commit_on_every_node(make_net: MakeNet) -> None:
     nonce = c.next_nonce(device.id)
     c.close()
     proc = subprocess.run(
-        [sys.executable, "-m", "cli", "gateway", "run",
-         "--device-key", str(net.testnet.dir / "keys" / "device-1-scale.json"), "--lot", "L1", "--count", "2", "--interval", "0.2", "--rpc", net.node(via)["rpc_url"]],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "cli",
+            "gateway",
+            "run",
+            "--device-key",
+            str(net.testnet.dir / "keys" / "device-1-scale.json"),
+            "--lot",
+            "L1",
+            "--count",
+            "2",
+            "--interval",
+            "0.2",
+            "--rpc",
+            net.node(via)["rpc_url"],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("report seq")]
-    assert len(lines) == 2 and all("→ committed ok" in l for l in lines), proc.stdout
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("report seq")]
+    assert len(lines) == 2 and all("→ committed ok" in ln for ln in lines), proc.stdout
     print(proc.stdout.strip())
     heights = net.heights()
     head = max(heights.values())
@@ -59,8 +76,9 @@ def test_gateway_reports_commit_on_every_node(make_net: MakeNet) -> None:
 @pytest.mark.timeout(240)
 def test_demo_subprocess_passes() -> None:
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "cli", "demo", "--nodes", "4"], capture_output=True, text=True,
-                          timeout=220)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cli", "demo", "--nodes", "4"], capture_output=True, text=True, timeout=220
+    )
     elapsed = time.monotonic() - started
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "demo passed" in proc.stdout, proc.stdout[-2000:]

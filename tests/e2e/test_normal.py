@@ -25,5 +25,10 @@ def test_four_nodes_agree_at_every_height(make_net: MakeNet) -> None:
     roots = {n: net.status(n)["state_root"] for n in net.names}
     assert len({net.status(n)["head_hash"] for n in net.names}) == 1
     assert len(set(roots.values())) == 1, roots
-    emit("normal_operation", txs=len(acks), blocks=head, seconds=round(elapsed, 2),
-         tx_per_s=round(len(acks) / elapsed, 1))
+    emit(
+        "normal_operation",
+        txs=len(acks),
+        blocks=head,
+        seconds=round(elapsed, 2),
+        tx_per_s=round(len(acks) / elapsed, 1),
+    )

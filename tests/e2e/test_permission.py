@@ -8,11 +8,11 @@ import time
 
 import pytest
 
+from node.testnet import free_port_block
 from p2p.identity import peer_id, peer_id_str
 from p2p.service import P2PService
 from primitives import codec
 from primitives.errors import Code, GodownError
-from node.testnet import free_port_block
 from primitives.keys import KeyPair
 from tests.e2e.manifests import MakeNet, Manifest, wait_until
 
@@ -41,10 +41,14 @@ def test_peer_not_in_genesis_is_refused(make_net: MakeNet) -> None:
     pid = peer_id_str(key.sign_pub)
     # frames a member could send: gossip of a valid, signed transaction and garbage
     forged = net.load.next_round(cases=1, reports_per_case=1)[0][0]
-    frames = [codec.encode({"t": "x", "txs": [forged.encode()]}), codec.encode({"t": "f", "from": 1, "to": head}),
-              b"\x00not msgpack"]
-    service = P2PService(key.sign_seed, free_port_block(1, start=41000),
-                         {target["member_id"]: (target_key.sign_pub, target["p2p_addr"])})
+    frames = [
+        codec.encode({"t": "x", "txs": [forged.encode()]}),
+        codec.encode({"t": "f", "from": 1, "to": head}),
+        b"\x00not msgpack",
+    ]
+    service = P2PService(
+        key.sign_seed, free_port_block(1, start=41000), {target["member_id"]: (target_key.sign_pub, target["p2p_addr"])}
+    )
     service.start()
     try:
         deadline = time.monotonic() + 8
@@ -54,7 +58,8 @@ def test_peer_not_in_genesis_is_refused(make_net: MakeNet) -> None:
             time.sleep(0.5)
         refused = re.compile(r"refused peer not in allowlist: peer_id=" + re.escape(pid))
         assert wait_until(lambda: bool(refused.search(net.log(target["name"]))), timeout=10), (
-            f"no refusal for {pid} in {target['name']}'s log")
+            f"no refusal for {pid} in {target['name']}'s log"
+        )
         assert service.connected_peers() == []
         assert all(s.sent_frames == 0 for s in service.stats())
     finally:
@@ -64,7 +69,10 @@ def test_peer_not_in_genesis_is_refused(make_net: MakeNet) -> None:
     for n in net.names:
         after = net.status(n)
         assert (after["height"], after["head_hash"], after["state_root"]) == (
-            before[n]["height"], before[n]["head_hash"], before[n]["state_root"]), n
+            before[n]["height"],
+            before[n]["head_hash"],
+            before[n]["state_root"],
+        ), n
         assert after["mempool"] == 0, (n, after["mempool"])
         c = net.client(n)
         try:
@@ -73,5 +81,5 @@ def test_peer_not_in_genesis_is_refused(make_net: MakeNet) -> None:
             assert refused_tx.value.code is Code.NOT_FOUND
         finally:
             c.close()
-    line = next(l for l in net.log(target["name"]).splitlines() if pid in l)
+    line = next(ln for ln in net.log(target["name"]).splitlines() if pid in ln)
     print(line)

@@ -28,7 +28,10 @@ def test_full_restart_loses_nothing(make_net: MakeNet) -> None:
     for n in net.names:
         after = net.status(n)
         assert (int(after["height"]), after["head_hash"], after["state_root"]) == (
-            int(before[n]["height"]), before[n]["head_hash"], before[n]["state_root"]), f"{n}: {before[n]} -> {after}"
+            int(before[n]["height"]),
+            before[n]["head_hash"],
+            before[n]["state_root"],
+        ), f"{n}: {before[n]} -> {after}"
         assert int(after["height"]) == head
     clients = {n: net.client(n) for n in net.names}
     try:
@@ -37,7 +40,10 @@ def test_full_restart_loses_nothing(make_net: MakeNet) -> None:
             doc = c.tx(ack.tx_id)
             assert doc["status"] == "committed", (c.url, ack, doc)
             assert (int(doc["height"]), int(doc["index"]), doc["result"]) == (ack.height, ack.index, ack.result), (
-                c.url, ack, doc)
+                c.url,
+                ack,
+                doc,
+            )
     finally:
         for c in clients.values():
             c.close()
@@ -48,5 +54,11 @@ def test_full_restart_loses_nothing(make_net: MakeNet) -> None:
     assert new_head > head
     net.wait_heights(new_head, net.names, timeout=30)
     net.assert_agreement(net.names, new_head)
-    emit("full_restart", acked_before=len(acks), head_before=head, head_after=new_head, checked_txs=len(acks),
-         seconds_stop_to_ready=round(restart_s, 2))
+    emit(
+        "full_restart",
+        acked_before=len(acks),
+        head_before=head,
+        head_after=new_head,
+        checked_txs=len(acks),
+        seconds_stop_to_ready=round(restart_s, 2),
+    )

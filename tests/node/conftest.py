@@ -79,8 +79,15 @@ class Reply:
         return doc.get("error", {}).get("code") if isinstance(doc, dict) else None
 
 
-def http(url: str, method: str, path: str, body: bytes | None = None, ctype: str | None = "application/json",
-         headers: dict[str, str] | None = None, timeout: float = WAIT) -> Reply:
+def http(
+    url: str,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    ctype: str | None = "application/json",
+    headers: dict[str, str] | None = None,
+    timeout: float = WAIT,
+) -> Reply:
     """One raw HTTP request (no client-side checks, so tests can send anything)."""
     host, port = url.removeprefix("http://").split(":")
     conn = httpclient.HTTPConnection(host, int(port), timeout=timeout)
@@ -147,7 +154,10 @@ class NodeProcess:
         with open(self.logs / f"node-{self.runs}.out", "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "cli", "node", "start", "--config", str(self.config_path)],
-                cwd=REPO, stdout=out, stderr=err, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                cwd=REPO,
+                stdout=out,
+                stderr=err,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
 
     def stderr(self) -> str:
@@ -194,8 +204,9 @@ class NodeProcess:
 
 def run_cli(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
     """`godown ARGS` in a subprocess; returns exit status, stdout and stderr."""
-    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture

@@ -108,7 +108,7 @@ def tamper_header_root(b: Built) -> Chain:
 
 def tamper_certificate(b: Built) -> Chain:
     block, commit = b.chain[BAD_HEIGHT - 1]
-    (vid, sig), = commit.votes
+    ((vid, sig),) = commit.votes
     forged = dataclasses.replace(commit, votes=((vid, sig[:-1] + bytes([sig[-1] ^ 1])),))
     return _swap(b.chain, BAD_HEIGHT, block, forged)
 
@@ -224,7 +224,6 @@ def test_unreadable_block_in_the_store_is_named(built: Built, tmp_path: Path) ->
         db.close()
     report = replay_from_data_dir(data, workers=2)
     assert report.ok is False and report.first_bad_height == BAD_HEIGHT and report.blocks == BAD_HEIGHT - 1
-
 
 
 # ---- over the RPC of a running node ----------------------------------------------------------

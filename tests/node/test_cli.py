@@ -22,7 +22,6 @@ import pytest
 from click.testing import CliRunner
 
 import cli
-
 from node.client import RpcClient
 from node.demo import participants_of, run_step
 from node.testnet import Testnet as NetDir
@@ -33,7 +32,6 @@ from primitives.hashing import sha256
 from primitives.keys import KeyPair
 from primitives.tx import SignedTx
 from storage.chain import Roots
-
 from tests.node.conftest import REPO, NodeProcess, free_port, make_testnet, run_cli
 
 pytestmark = pytest.mark.timeout(300)
@@ -96,26 +94,48 @@ def test_bad_key_files_and_unreachable_rpc_are_one_line_errors(tmp_path: Path) -
     # two as real processes, the rest in-process (same code path, no interpreter start-up)
     assert_clean_error(run_cli("tx", "--key", str(garbage), "--type", "rating.issue", "--rpc", nowhere), "bad_key_file")
     for path in (wrong_shape, bad_hex, tmp_path / "missing.json"):
-        assert_clean_error(run_inproc("tx", "--key", str(path), "--type", "rating.issue", "--rpc", nowhere),
-                           "bad_key_file")
+        assert_clean_error(
+            run_inproc("tx", "--key", str(path), "--type", "rating.issue", "--rpc", nowhere), "bad_key_file"
+        )
     good = tmp_path / "good.json"
     KeyPair.generate("b", "bank").save(good)
-    assert_clean_error(run_inproc("tx", "--key", str(good), "--type", "rating.issue", "--set", "grade=A",
-                                  "--rpc", nowhere), "unavailable")
+    assert_clean_error(
+        run_inproc("tx", "--key", str(good), "--type", "rating.issue", "--set", "grade=A", "--rpc", nowhere),
+        "unavailable",
+    )
     assert_clean_error(run_cli("status", "--rpc", nowhere), "unavailable")
     assert_clean_error(run_inproc("query", "block", "latest", "--rpc", nowhere), "unavailable")
     assert_clean_error(run_inproc("status", "--rpc", "ftp://example.org"), "bad_config")
-    assert_clean_error(run_inproc("tx", "--key", str(good), "--type", "no.such", "--set", "a=1", "--rpc", nowhere),
-                       "unknown_tx_type")  # checked before any RPC call
-    assert_clean_error(run_inproc("tx", "--key", str(good), "--type", "rating.issue", "--set", "nofield=1",
-                                  "--rpc", nowhere), "bad_body")
-    assert_clean_error(run_inproc("tx", "--key", str(good), "--type", "rating.issue", "--body", "{nope",
-                                  "--rpc", nowhere), "bad_body")
+    assert_clean_error(
+        run_inproc("tx", "--key", str(good), "--type", "no.such", "--set", "a=1", "--rpc", nowhere), "unknown_tx_type"
+    )  # checked before any RPC call
+    assert_clean_error(
+        run_inproc("tx", "--key", str(good), "--type", "rating.issue", "--set", "nofield=1", "--rpc", nowhere),
+        "bad_body",
+    )
+    assert_clean_error(
+        run_inproc("tx", "--key", str(good), "--type", "rating.issue", "--body", "{nope", "--rpc", nowhere), "bad_body"
+    )
     deep = "[" * 50_000
-    assert_clean_error(run_inproc("tx", "--key", str(good), "--type", "rating.issue", "--body", deep, "--rpc", nowhere),
-                       "bad_body")
-    assert_clean_error(run_inproc("tx", "--key", str(good), "--type", "supervision.open", "--body",
-                                  json.dumps({"party": 1.5}), "--set", "end_ms=soon", "--rpc", nowhere), "bad_body")
+    assert_clean_error(
+        run_inproc("tx", "--key", str(good), "--type", "rating.issue", "--body", deep, "--rpc", nowhere), "bad_body"
+    )
+    assert_clean_error(
+        run_inproc(
+            "tx",
+            "--key",
+            str(good),
+            "--type",
+            "supervision.open",
+            "--body",
+            json.dumps({"party": 1.5}),
+            "--set",
+            "end_ms=soon",
+            "--rpc",
+            nowhere,
+        ),
+        "bad_body",
+    )
     assert_clean_error(run_inproc("node", "start", "--config", str(tmp_path / "none.json")), "bad_config")
 
 
@@ -158,9 +178,23 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 
 def test_tx_and_query(live: Live) -> None:
     p = live.p
-    doc = cli_json("tx", "--key", live.key_path("bank"), "--type", "rating.issue", "--set", f"subject={p.borrower.id}",
-                   "--set", "grade=AA", "--set", f"valid_until_ms={2**50}", "--set", "report_hash=" + "00" * 32,
-                   "--rpc", live.url)
+    doc = cli_json(
+        "tx",
+        "--key",
+        live.key_path("bank"),
+        "--type",
+        "rating.issue",
+        "--set",
+        f"subject={p.borrower.id}",
+        "--set",
+        "grade=AA",
+        "--set",
+        f"valid_until_ms={2**50}",
+        "--set",
+        "report_hash=" + "00" * 32,
+        "--rpc",
+        live.url,
+    )
     assert isinstance(doc, dict) and doc["code"] == "committed" and doc["result"] == "ok"
     tx = cli_json("query", "tx", doc["tx_id"], "--rpc", live.url)
     assert isinstance(tx, dict) and tx["type"] == "rating.issue" and tx["height"] == doc["height"]
@@ -179,18 +213,66 @@ def test_tx_and_query(live: Live) -> None:
     assert_clean_error(run_cli("query", "case", "no-such-case", "--rpc", live.url), "not_found")
     assert_clean_error(run_cli("query", "tx", "zz", "--rpc", live.url), "malformed")
     assert_clean_error(
-        run_cli("tx", "--key", live.key_path("borrower"), "--type", "rating.issue", "--set", f"subject={p.bank.id}",
-                "--set", "grade=A", "--set", "valid_until_ms=1", "--set", "report_hash=" + "00" * 32,
-                "--rpc", live.url), "forbidden_role")
-    assert_clean_error(run_cli("tx", "--key", live.key_path("bank"), "--type", "no.such", "--rpc", live.url),
-                       "unknown_tx_type")  # refused by the node
+        run_cli(
+            "tx",
+            "--key",
+            live.key_path("borrower"),
+            "--type",
+            "rating.issue",
+            "--set",
+            f"subject={p.bank.id}",
+            "--set",
+            "grade=A",
+            "--set",
+            "valid_until_ms=1",
+            "--set",
+            "report_hash=" + "00" * 32,
+            "--rpc",
+            live.url,
+        ),
+        "forbidden_role",
+    )
     assert_clean_error(
-        run_cli("tx", "--key", live.key_path("bank"), "--type", "rating.issue", "--set", "grade=A", "--nonce", "0",
-                "--rpc", live.url), "bad_body")
+        run_cli("tx", "--key", live.key_path("bank"), "--type", "no.such", "--rpc", live.url), "unknown_tx_type"
+    )  # refused by the node
     assert_clean_error(
-        run_cli("tx", "--key", live.key_path("bank"), "--type", "rating.issue", "--set", f"subject={p.borrower.id}",
-                "--set", "grade=AA", "--set", f"valid_until_ms={2**50}", "--set", "report_hash=" + "00" * 32,
-                "--nonce", "0", "--rpc", live.url), "bad_nonce")
+        run_cli(
+            "tx",
+            "--key",
+            live.key_path("bank"),
+            "--type",
+            "rating.issue",
+            "--set",
+            "grade=A",
+            "--nonce",
+            "0",
+            "--rpc",
+            live.url,
+        ),
+        "bad_body",
+    )
+    assert_clean_error(
+        run_cli(
+            "tx",
+            "--key",
+            live.key_path("bank"),
+            "--type",
+            "rating.issue",
+            "--set",
+            f"subject={p.borrower.id}",
+            "--set",
+            "grade=AA",
+            "--set",
+            f"valid_until_ms={2**50}",
+            "--set",
+            "report_hash=" + "00" * 32,
+            "--nonce",
+            "0",
+            "--rpc",
+            live.url,
+        ),
+        "bad_nonce",
+    )
 
 
 def _reports_of(client: RpcClient, device: str, since: int) -> list[SignedTx]:
@@ -207,8 +289,20 @@ def test_gateway_reports_commit_and_only_recipients_can_decrypt(live: Live) -> N
     device = live.p.devices[0]  # the scale on zone-a, watching L1 (case C1 is open)
     before = client.get(f"/v1/devices/{device.id}")["seq"]
     height = int(client.status()["height"])
-    proc = run_cli("gateway", "run", "--device-key", live.key_path(device.name), "--lot", "L1",
-                   "--interval", "0.05", "--count", "2", "--rpc", live.url)
+    proc = run_cli(
+        "gateway",
+        "run",
+        "--device-key",
+        live.key_path(device.name),
+        "--lot",
+        "L1",
+        "--interval",
+        "0.05",
+        "--count",
+        "2",
+        "--rpc",
+        live.url,
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 2 and all("committed ok" in line for line in lines), proc.stdout
@@ -222,13 +316,19 @@ def test_gateway_reports_commit_and_only_recipients_can_decrypt(live: Live) -> N
         opened = cli_json("decrypt", "--key", live.key_path(who), tx_id, "--rpc", live.url)
         assert isinstance(opened, dict) and opened["device"] == device.id and opened["lot"] == "L1"
         assert opened["seq"] == before + 1 and "weight_g" in opened["data"]
-    assert_clean_error(run_cli("decrypt", "--key", live.key_path("borrower"), tx_id, "--rpc", live.url),
-                       "not_recipient")
+    assert_clean_error(
+        run_cli("decrypt", "--key", live.key_path("borrower"), tx_id, "--rpc", live.url), "not_recipient"
+    )
     rating = next(t for t in client.block(1)["txs"] if t["type"] == "rating.issue")
-    assert_clean_error(run_cli("decrypt", "--key", live.key_path("bank"), rating["tx_id"], "--rpc", live.url),
-                       "bad_body")
-    assert_clean_error(run_cli("gateway", "run", "--device-key", live.key_path("bank"), "--lot", "L1", "--count", "1",
-                               "--rpc", live.url), "forbidden_role")
+    assert_clean_error(
+        run_cli("decrypt", "--key", live.key_path("bank"), rating["tx_id"], "--rpc", live.url), "bad_body"
+    )
+    assert_clean_error(
+        run_cli(
+            "gateway", "run", "--device-key", live.key_path("bank"), "--lot", "L1", "--count", "1", "--rpc", live.url
+        ),
+        "forbidden_role",
+    )
 
 
 def test_token_protected_node_and_exposed_rpc_without_token(tmp_path: Path) -> None:
@@ -260,8 +360,14 @@ def test_token_protected_node_and_exposed_rpc_without_token(tmp_path: Path) -> N
 
 
 def run_cli_env(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=60, env={**os.environ, **env})
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+    )
 
 
 # ---- the auditor ----------------------------------------------------------------------------
@@ -313,8 +419,9 @@ def test_audit_replay_passes_then_names_the_tampered_height(tmp_path: Path) -> N
     data = net.dir / net.nodes[0]["data_dir"]
     empty = tmp_path / "not-a-data-dir"
     empty.mkdir()
-    assert_clean_error(run_cli("audit", "replay", "--data-dir", str(empty), "--genesis", str(net.dir / "genesis.json")),
-                       "bad_config")
+    assert_clean_error(
+        run_cli("audit", "replay", "--data-dir", str(empty), "--genesis", str(net.dir / "genesis.json")), "bad_config"
+    )
     assert list(empty.iterdir()) == []  # auditing wrote nothing
     ok = run_cli("audit", "replay", "--data-dir", str(data), "--json", "--workers", "1")
     assert ok.returncode == 0, ok.stderr

@@ -20,7 +20,6 @@ from node.testnet import Testnet as NetDir
 from primitives.errors import GodownError
 from primitives.keys import KeyPair
 from primitives.tx import SignedTx, Tx
-
 from tests.node.conftest import WAIT, NodeProcess, make_testnet, wait_until
 
 pytestmark = pytest.mark.timeout(300)
@@ -152,8 +151,12 @@ def test_kill_9_under_load_loses_nothing_acknowledged(net: NetDir, node: NodePro
     assert height >= max(a["height"] for a in acked)
     for a in acked:
         got = client.tx(a["tx_id"])
-        assert (got["status"], got["height"], got["index"], got["result"]) == ("committed", a["height"], a["index"],
-                                                                                a["result"])
+        assert (got["status"], got["height"], got["index"], got["result"]) == (
+            "committed",
+            a["height"],
+            a["index"],
+            a["result"],
+        )
     # the chain is whole: every block links to the one before
     prev = None
     for h in range(1, height + 1):

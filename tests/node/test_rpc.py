@@ -38,7 +38,6 @@ from primitives.block import Block, Commit
 from primitives.keys import KeyPair
 from primitives.tx import MAX_TX_BYTES, SignedTx, Tx
 from storage.state_tree import StateProof, verify_proof
-
 from tests.node.conftest import WAIT, NodeThread, Reply, free_port, http, make_testnet, node_config, wait_until
 
 pytestmark = pytest.mark.timeout(300)
@@ -123,13 +122,20 @@ class Chain:
     def post(self, body: bytes, ctype: str | None = "application/json", path: str = "/v1/txs", **kw: Any) -> Reply:
         return http(self.url, "POST", path, body, ctype, **kw)
 
-    def signed(self, key: KeyPair, tx_type: str, body: dict[str, Any], nonce: int | None = None,
-               chain_id: str | None = None) -> SignedTx:
+    def signed(
+        self, key: KeyPair, tx_type: str, body: dict[str, Any], nonce: int | None = None, chain_id: str | None = None
+    ) -> SignedTx:
         n = self.client.next_nonce(key.id) if nonce is None else nonce
         return Tx(chain_id or self.chain_id, tx_type, key.id, n, body).sign(key)
 
-    def rating(self, key: KeyPair | None = None, nonce: int | None = None, chain_id: str | None = None,
-               signer: KeyPair | None = None, grade: str = "A") -> SignedTx:
+    def rating(
+        self,
+        key: KeyPair | None = None,
+        nonce: int | None = None,
+        chain_id: str | None = None,
+        signer: KeyPair | None = None,
+        grade: str = "A",
+    ) -> SignedTx:
         """A valid `rating.issue` by the bank (or by `key`, which may not be allowed to)."""
         key = key or self.p.bank
         body = {"subject": self.p.borrower.id, "grade": grade, "valid_until_ms": 2**50, "report_hash": bytes(32)}
@@ -141,7 +147,6 @@ class Chain:
 
 def as_json(stx: SignedTx) -> bytes:
     return json.dumps({"tx": stx.tx_bytes.hex(), "sig": stx.sig.hex()}).encode()
-
 
 
 @pytest.fixture(scope="module")
@@ -164,8 +169,11 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
         got = [run_step(client, s)[0] for s in steps]
         last = steps[-1].txs[-1].tx_id_hex  # a block's event comes first, then its transactions' events
         if events_error is None:
-            wait_until(lambda: any(e.get("tx_id") == last for e in listeners[0].events), timeout=10,
-                       what="the last transaction's event")
+            wait_until(
+                lambda: any(e.get("tx_id") == last for e in listeners[0].events),
+                timeout=10,
+                what="the last transaction's event",
+            )
         for lst in listeners:
             lst.stop()
         yield Chain(net, node, p, steps, got, listeners[0], listeners[1], events_error)
@@ -269,21 +277,24 @@ def test_get_tx_block_and_latest(chain: Chain) -> None:
     assert latest["height"] == status["height"] and latest["hash"] == status["head_hash"]
 
 
-@pytest.mark.parametrize("path,status,code", [
-    ("/v1/txs/" + "ab" * 32, 404, "not_found"),
-    ("/v1/txs/zz", 400, "malformed"),
-    ("/v1/txs/abcd", 400, "malformed"),
-    ("/v1/blocks/0", 404, "not_found"),
-    ("/v1/blocks/99999999", 404, "not_found"),
-    ("/v1/blocks/-1", 400, "malformed"),
-    ("/v1/blocks/abc", 400, "malformed"),
-    ("/v1/blocks/" + "9" * 40, 404, "not_found"),
-    ("/v1/blocks/%C2%B2", 400, "malformed"),  # '²' passes str.isdigit()
-    ("/v1/state/0xzz", 400, "malformed"),
-    ("/v1/state/" + "k" * 600, 413, "oversize"),
-    ("/v1/nowhere", 404, "not_found"),
-    ("/v2/status", 404, "not_found"),
-])
+@pytest.mark.parametrize(
+    "path,status,code",
+    [
+        ("/v1/txs/" + "ab" * 32, 404, "not_found"),
+        ("/v1/txs/zz", 400, "malformed"),
+        ("/v1/txs/abcd", 400, "malformed"),
+        ("/v1/blocks/0", 404, "not_found"),
+        ("/v1/blocks/99999999", 404, "not_found"),
+        ("/v1/blocks/-1", 400, "malformed"),
+        ("/v1/blocks/abc", 400, "malformed"),
+        ("/v1/blocks/" + "9" * 40, 404, "not_found"),
+        ("/v1/blocks/%C2%B2", 400, "malformed"),  # '²' passes str.isdigit()
+        ("/v1/state/0xzz", 400, "malformed"),
+        ("/v1/state/" + "k" * 600, 413, "oversize"),
+        ("/v1/nowhere", 404, "not_found"),
+        ("/v2/status", 404, "not_found"),
+    ],
+)
 def test_bad_reads_get_their_code(chain: Chain, path: str, status: int, code: str) -> None:
     r = chain.get(path)
     assert (r.status, r.code) == (status, code), r.body[:200]
@@ -355,8 +366,11 @@ def test_a_gapped_transaction_is_pending_until_the_gap_fills(chain: Chain) -> No
     first = chain.rating(nonce=n, grade="B")
     r = chain.post(as_json(first), path="/v1/txs?wait_ms=10000")
     assert r.doc["code"] == "committed" and r.doc["result"] == "ok"
-    wait_until(lambda: chain.get(f"/v1/txs/{later.tx_id_hex}").doc.get("status") == "committed", timeout=10,
-               what="the gapped transaction to commit")
+    wait_until(
+        lambda: chain.get(f"/v1/txs/{later.tx_id_hex}").doc.get("status") == "committed",
+        timeout=10,
+        what="the gapped transaction to commit",
+    )
     assert chain.get(f"/v1/accounts/{bank}").doc["committed_nonce"] == n + 2
 
 
@@ -377,27 +391,47 @@ def _bad_submissions(chain: Chain) -> list[tuple[str, bytes, str | None, int, st
     good = chain.rating(nonce=FAR_NONCE)  # never admitted: its nonce is far outside any window
     stranger = KeyPair.generate("stranger", "bank")
     tx_hex, sig_hex = good.tx_bytes.hex(), good.sig.hex()
-    tx_before_sig = b"\x82" + msgpack.packb("tx") + msgpack.packb(good.tx_bytes, use_bin_type=True) + \
-        msgpack.packb("sig") + msgpack.packb(good.sig, use_bin_type=True)  # canonical order is sig, tx
+    tx_before_sig = (
+        b"\x82"
+        + msgpack.packb("tx")
+        + msgpack.packb(good.tx_bytes, use_bin_type=True)
+        + msgpack.packb("sig")
+        + msgpack.packb(good.sig, use_bin_type=True)
+    )  # canonical order is sig, tx
     assert msgpack.unpackb(tx_before_sig) == good.to_dict()
     inner = good.tx.to_dict()
     wide_nonce = b"\x86" + b"".join(  # nonce as uint64 (non-minimal), keys otherwise sorted
-        msgpack.packb(k) + (b"\xcf" + (5).to_bytes(8, "big") if k == "nonce" else msgpack.packb(inner[k],
-                                                                                                 use_bin_type=True))
-        for k in sorted(inner))
+        msgpack.packb(k)
+        + (b"\xcf" + (5).to_bytes(8, "big") if k == "nonce" else msgpack.packb(inner[k], use_bin_type=True))
+        for k in sorted(inner)
+    )
     big_body = Tx(chain.chain_id, "rating.issue", p.bank.id, 0, {"pad": "x" * (MAX_TX_BYTES + 10)}).sign(p.bank)
     return [
-        ("malformed JSON", b"{\"tx\": ", "application/json", 400, "malformed"),
+        ("malformed JSON", b'{"tx": ', "application/json", 400, "malformed"),
         ("JSON of the wrong shape", b'{"tx": 1, "sig": 2}', "application/json", 400, "malformed"),
-        ("extra field", json.dumps({"tx": tx_hex, "sig": sig_hex, "x": ""}).encode(), "application/json", 400,
-         "malformed"),
-        ("non-hex tx", json.dumps({"tx": "zz" + tx_hex, "sig": sig_hex}).encode(), "application/json", 400,
-         "malformed"),
+        (
+            "extra field",
+            json.dumps({"tx": tx_hex, "sig": sig_hex, "x": ""}).encode(),
+            "application/json",
+            400,
+            "malformed",
+        ),
+        (
+            "non-hex tx",
+            json.dumps({"tx": "zz" + tx_hex, "sig": sig_hex}).encode(),
+            "application/json",
+            400,
+            "malformed",
+        ),
         ("non-hex sig", json.dumps({"tx": tx_hex, "sig": "xy"}).encode(), "application/json", 400, "malformed"),
-        ("short sig", json.dumps({"tx": tx_hex, "sig": "00" * 10}).encode(), "application/json", 401,
-         "bad_signature"),
-        ("tx bytes not msgpack", json.dumps({"tx": "c1c1", "sig": sig_hex}).encode(), "application/json", 400,
-         "malformed"),
+        ("short sig", json.dumps({"tx": tx_hex, "sig": "00" * 10}).encode(), "application/json", 401, "bad_signature"),
+        (
+            "tx bytes not msgpack",
+            json.dumps({"tx": "c1c1", "sig": sig_hex}).encode(),
+            "application/json",
+            400,
+            "malformed",
+        ),
         ("empty body", b"", "application/json", 400, "malformed"),
         ("empty list", b"[]", "application/json", 400, "malformed"),
         ("deeply nested JSON", b"[" * 100_000 + b"]" * 100_000, "application/json", 400, "malformed"),
@@ -406,20 +440,39 @@ def _bad_submissions(chain: Chain) -> list[tuple[str, bytes, str | None, int, st
         ("truncated msgpack", good.encode()[:-5], "application/msgpack", 400, "malformed"),
         ("trailing bytes", good.encode() + b"\x00", "application/msgpack", 400, "malformed"),
         ("non-canonical map order", tx_before_sig, "application/msgpack", 400, "malformed"),
-        ("non-minimal integer in the tx",
-         codec.encode({"tx": wide_nonce, "sig": good.sig}), "application/msgpack", 400, "malformed"),
+        (
+            "non-minimal integer in the tx",
+            codec.encode({"tx": wide_nonce, "sig": good.sig}),
+            "application/msgpack",
+            400,
+            "malformed",
+        ),
         ("float in msgpack", msgpack.packb(1.5), "application/msgpack", 400, "malformed"),
         ("unsupported media type", b"<tx/>", "application/xml", 415, "unsupported_media"),
         ("bad signature", as_json(chain.rating(signer=p.insurer)), "application/json", 401, "bad_signature"),
         ("wrong chain id", as_json(chain.rating(chain_id="other-chain")), "application/json", 422, "wrong_chain"),
-        ("forbidden role: a borrower rates", as_json(chain.rating(key=p.borrower)), "application/json", 403,
-         "forbidden_role"),
-        ("unknown sender", as_json(Tx(chain.chain_id, "rating.issue", stranger.id, 0, {}).sign(stranger)),
-         "application/json", 422, "unknown_sender"),
-        ("unknown tx type", as_json(chain.signed(p.bank, "loan.steal", {"amount": 1})), "application/json", 422,
-         "unknown_tx_type"),
-        ("bad body", as_json(chain.signed(p.bank, "rating.issue", {"grade": 7})), "application/json", 422,
-         "bad_body"),
+        (
+            "forbidden role: a borrower rates",
+            as_json(chain.rating(key=p.borrower)),
+            "application/json",
+            403,
+            "forbidden_role",
+        ),
+        (
+            "unknown sender",
+            as_json(Tx(chain.chain_id, "rating.issue", stranger.id, 0, {}).sign(stranger)),
+            "application/json",
+            422,
+            "unknown_sender",
+        ),
+        (
+            "unknown tx type",
+            as_json(chain.signed(p.bank, "loan.steal", {"amount": 1})),
+            "application/json",
+            422,
+            "unknown_tx_type",
+        ),
+        ("bad body", as_json(chain.signed(p.bank, "rating.issue", {"grade": 7})), "application/json", 422, "bad_body"),
         ("oversize transaction", big_body.encode(), "application/msgpack", 413, "oversize"),
         ("oversize request body", b"[" + b" " * (9 * 1024 * 1024) + b"]", "application/json", 413, "oversize"),
     ]
@@ -471,8 +524,7 @@ def test_list_submission_answers_per_item(chain: Chain) -> None:
     r = chain.post(json.dumps(items).encode(), path="/v1/txs?wait_ms=10000")
     assert r.status == 200, r.body
     codes = [x["code"] for x in r.doc["results"]]
-    assert codes == ["committed", "malformed", "bad_signature", "forbidden_role", "duplicate", "malformed",
-                     "committed"]
+    assert codes == ["committed", "malformed", "bad_signature", "forbidden_role", "duplicate", "malformed", "committed"]
     assert r.doc["results"][0]["tx_id"] == first.tx_id_hex and r.doc["results"][1]["tx_id"] is None
     # the same as msgpack, wrapped form {"txs": [...]} as JSON
     third = chain.rating()
@@ -486,8 +538,10 @@ def test_list_submission_answers_per_item(chain: Chain) -> None:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=st.binary(max_size=300),
-       ctype=st.sampled_from(["application/json", "application/msgpack", "", "text/plain", "image/png"]))
+@given(
+    body=st.binary(max_size=300),
+    ctype=st.sampled_from(["application/json", "application/msgpack", "", "text/plain", "image/png"]),
+)
 def test_random_bytes_never_get_a_5xx(chain: Chain, body: bytes, ctype: str) -> None:
     r = chain.post(body, ctype or None)
     if r.status == 200:  # only a list (as canonical msgpack or JSON) is answered item by item
@@ -498,10 +552,16 @@ def test_random_bytes_never_get_a_5xx(chain: Chain, body: bytes, ctype: str) -> 
 
 
 _json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20)
     | st.sampled_from(["", "00" * 64, "zz"]),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(
-        st.sampled_from(["tx", "sig", "txs", "x"]) | st.text(max_size=5), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(["tx", "sig", "txs", "x"]) | st.text(max_size=5), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -528,8 +588,13 @@ def test_random_signed_transactions_never_get_a_5xx(chain: Chain, data: st.DataO
     """Correctly signed, canonical transactions with arbitrary types and bodies reach the
     contracts' admission checks; whatever they hold, the answer is a 4xx with a code."""
     signer = data.draw(st.sampled_from([*chain.p.members(), *chain.p.devices]))
-    body = data.draw(st.dictionaries(st.sampled_from(sorted({f.name for t in TX_TYPES.values() for f in t.fields}))
-                                     | st.text(max_size=6), _msgpack_values, max_size=6))
+    body = data.draw(
+        st.dictionaries(
+            st.sampled_from(sorted({f.name for t in TX_TYPES.values() for f in t.fields})) | st.text(max_size=6),
+            _msgpack_values,
+            max_size=6,
+        )
+    )
     tx_type = data.draw(st.sampled_from(sorted(TX_TYPES)) | st.text(max_size=12))
     stx = Tx(chain.chain_id, tx_type, signer.id, FAR_NONCE, body).sign(signer)
     as_list = data.draw(st.booleans())
@@ -613,8 +678,7 @@ def test_bearer_token_guards_reads_and_writes(chain: Chain) -> None:
         r = http(url, "POST", "/v1/txs", as_json(stx))
         assert (r.status, r.code) == (401, "unauthorized")
         assert chain.get(f"/v1/txs/{stx.tx_id_hex}").status == 404  # refused before admission
-        r = http(url, "POST", "/v1/txs?wait_ms=10000", as_json(stx),
-                 headers={"Authorization": "Bearer s3cret-token"})
+        r = http(url, "POST", "/v1/txs?wait_ms=10000", as_json(stx), headers={"Authorization": "Bearer s3cret-token"})
         assert r.status == 200 and r.doc["code"] == "committed"
         assert RpcClient(url, "s3cret-token").status()["height"] >= r.doc["height"]
     finally:

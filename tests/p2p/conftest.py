@@ -80,9 +80,7 @@ class Cluster:
 
     def peers(self, names: list[str] | None = None) -> dict[str, tuple[bytes, str]]:
         return {
-            m.name: (m.keys.sign_pub, tcp_multiaddr(m.port))
-            for m in self.members
-            if names is None or m.name in names
+            m.name: (m.keys.sign_pub, tcp_multiaddr(m.port)) for m in self.members if names is None or m.name in names
         }
 
     def start(self, m: Member, peers: dict[str, tuple[bytes, str]] | None = None, **kw: object) -> P2PService:

@@ -11,7 +11,10 @@ from primitives import codec
 from primitives.errors import Code, GodownError
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**63), max_value=2**64 - 1), st.text(max_size=20),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**64 - 1),
+    st.text(max_size=20),
     st.binary(max_size=40),
 )
 values = st.recursive(

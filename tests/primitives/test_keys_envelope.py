@@ -24,7 +24,9 @@ def test_key_file_mode_and_round_trip(tmp_path: Path) -> None:
     assert A.sign_seed.hex() not in repr(A) and A.enc_secret.hex() not in repr(A)
 
 
-@pytest.mark.parametrize("content", ["", "{}", "not json", '{"name":"x","role":"bank","sign_seed":"00","enc_secret":"00"}'])
+@pytest.mark.parametrize(
+    "content", ["", "{}", "not json", '{"name":"x","role":"bank","sign_seed":"00","enc_secret":"00"}']
+)
 def test_damaged_key_file(tmp_path: Path, content: str) -> None:
     path = tmp_path / "k.json"
     path.write_text(content)
@@ -65,7 +67,11 @@ def test_tampering_is_detected() -> None:
 
 def test_envelope_shape_checks() -> None:
     env = seal(b"x", {A.id: A.enc_pub}, b"ad").to_dict()
-    for bad in ({**env, "x": 1}, {**env, "nonce": b"short"}, {**env, "recipients": []},
-                {**env, "recipients": [[A.id, b"k"], [A.id, b"k"]]}):
+    for bad in (
+        {**env, "x": 1},
+        {**env, "nonce": b"short"},
+        {**env, "recipients": []},
+        {**env, "recipients": [[A.id, b"k"], [A.id, b"k"]]},
+    ):
         with pytest.raises(GodownError):
             Envelope.from_dict(bad)

@@ -45,8 +45,13 @@ def test_every_byte_flip_is_detected(data: st.DataObject) -> None:
 
 def test_unknown_and_missing_fields_refused() -> None:
     doc = make_tx().tx.to_dict()
-    for bad in ({**doc, "extra": 1}, {k: v for k, v in doc.items() if k != "nonce"}, {**doc, "nonce": -1},
-                {**doc, "nonce": True}, {**doc, "body": []}):
+    for bad in (
+        {**doc, "extra": 1},
+        {k: v for k, v in doc.items() if k != "nonce"},
+        {**doc, "nonce": -1},
+        {**doc, "nonce": True},
+        {**doc, "body": []},
+    ):
         raw = codec.encode(bad)
         with pytest.raises(GodownError) as err:
             SignedTx.from_dict({"tx": raw, "sig": bytes(64)})
@@ -89,8 +94,12 @@ def test_commit_certificate_needs_a_quorum_of_real_validators() -> None:
     Commit(h.chain_id, h.height, 0, block.hash(), votes).verify(validators, h)
     again = Commit.decode(Commit(h.chain_id, h.height, 0, block.hash(), votes).encode())
     again.verify(validators, h)
-    for bad_votes in (votes[:2], votes[:2] + ((votes[0][0], votes[0][1]),), votes[:2] + ((OTHER.id, OTHER.sign(msg)),),
-                      votes[:2] + ((vals[3].id, vals[3].sign(msg + b"x")),)):
+    for bad_votes in (
+        votes[:2],
+        votes[:2] + ((votes[0][0], votes[0][1]),),
+        votes[:2] + ((OTHER.id, OTHER.sign(msg)),),
+        votes[:2] + ((vals[3].id, vals[3].sign(msg + b"x")),),
+    ):
         with pytest.raises(GodownError) as err:
             Commit(h.chain_id, h.height, 0, block.hash(), bad_votes).verify(validators, h)
         assert err.value.code is Code.BAD_CERTIFICATE

@@ -24,8 +24,15 @@ def next_block(store: ChainStore, txs: Sequence[SignedTx], results: Sequence[str
     results_root = store.results_root_at(h - 1)
     assert state_root is not None and results_root is not None
     header = Header(
-        chain_id=CHAIN, height=h, prev_hash=store.head_hash, time_ms=1_700_000_000_000 + h,
-        view=0, proposer=VALIDATOR.id, txs_root=txs_root(txs), state_root=state_root, results_root=results_root,
+        chain_id=CHAIN,
+        height=h,
+        prev_hash=store.head_hash,
+        time_ms=1_700_000_000_000 + h,
+        view=0,
+        proposer=VALIDATOR.id,
+        txs_root=txs_root(txs),
+        state_root=state_root,
+        results_root=results_root,
     )
     return Block(header, tuple(txs), tuple(results if results is not None else ["ok"] * len(txs)))
 

@@ -105,6 +105,7 @@ def test_commit_and_read_back(store: ChainStore) -> None:
     nxt = next_block(store, [signed_tx(2)])
     assert nxt.header.state_root == root
     from primitives.block import results_root
+
     assert nxt.header.results_root == results_root(["ok", "bad_nonce"]) == store.results_root_at(1)
     store.commit_block(nxt, certify(nxt), {})
     assert store.state_root_at(2) == root  # no state change, same root
@@ -183,6 +184,7 @@ def test_wal(backend: Backend, store: ChainStore) -> None:
 
 # ---- damage ------------------------------------------------------------------------------------
 
+
 def flip(kv: KV, key: bytes, at: int = -5) -> None:
     v = kv.get(key)
     assert v is not None
@@ -199,19 +201,23 @@ def damaged(backend: Backend, height: int | None, **kw: object) -> str:
     return err.value.message
 
 
-@pytest.mark.parametrize("damage,height", [
-    (lambda kv: flip(kv, b"B:" + be(3)), 3),
-    (lambda kv: kv.delete(b"B:" + be(4)), 4),
-    (lambda kv: flip(kv, b"H:" + be(2), 10), 2),
-    (lambda kv: kv.delete(b"C:" + be(5)), 5),
-    (lambda kv: kv.delete(b"R:" + be(2)), 2),
-    (lambda kv: flip(kv, b"R:" + be(6), -3), 6),
-    (lambda kv: kv.put(b"S:note/4", b"tampered"), 6),
-    (lambda kv: kv.delete(b"S:note/4"), 6),
-    (lambda kv: kv.put(b"S:extra", b"injected"), 6),
-])
-def test_damage_is_refused_naming_the_height(backend: Backend, store: ChainStore, damage: Callable[[KV], None],
-                                             height: int) -> None:
+@pytest.mark.parametrize(
+    "damage,height",
+    [
+        (lambda kv: flip(kv, b"B:" + be(3)), 3),
+        (lambda kv: kv.delete(b"B:" + be(4)), 4),
+        (lambda kv: flip(kv, b"H:" + be(2), 10), 2),
+        (lambda kv: kv.delete(b"C:" + be(5)), 5),
+        (lambda kv: kv.delete(b"R:" + be(2)), 2),
+        (lambda kv: flip(kv, b"R:" + be(6), -3), 6),
+        (lambda kv: kv.put(b"S:note/4", b"tampered"), 6),
+        (lambda kv: kv.delete(b"S:note/4"), 6),
+        (lambda kv: kv.put(b"S:extra", b"injected"), 6),
+    ],
+)
+def test_damage_is_refused_naming_the_height(
+    backend: Backend, store: ChainStore, damage: Callable[[KV], None], height: int
+) -> None:
     grow(store, 6)
     backend.raw(damage)
     damaged(backend, height)

@@ -110,10 +110,15 @@ ops = st.lists(
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(batches=st.lists(ops, max_size=5), prefix=st.binary(max_size=2), reverse=st.booleans(),
-       start=st.one_of(st.none(), st.binary(max_size=3)))
-def test_matches_a_dict_model(kv: KV, batches: list[list[tuple[bytes, bytes | None]]], prefix: bytes,
-                              reverse: bool, start: bytes | None) -> None:
+@given(
+    batches=st.lists(ops, max_size=5),
+    prefix=st.binary(max_size=2),
+    reverse=st.booleans(),
+    start=st.one_of(st.none(), st.binary(max_size=3)),
+)
+def test_matches_a_dict_model(
+    kv: KV, batches: list[list[tuple[bytes, bytes | None]]], prefix: bytes, reverse: bool, start: bytes | None
+) -> None:
     for k, _ in list(kv.iterate(b"")):
         kv.delete(k)
     model: dict[bytes, bytes] = {}

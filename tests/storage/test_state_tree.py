@@ -22,6 +22,7 @@ from storage.state_tree import BUCKET, EMPTY, StateProof, StateTree, verify_proo
 # It works on hex strings of paths, recomputes the whole tree from the key set, and shares
 # no code with storage.state_tree.
 
+
 def h(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
@@ -70,6 +71,7 @@ def ref_verify(root: bytes, key: bytes, value: bytes | None, proof: StateProof) 
 
 
 # ---- helpers ---------------------------------------------------------------------------------
+
 
 def apply(tree: StateTree, kv: KV, changes: dict[bytes, bytes | None]) -> bytes:
     batch = Batch()
@@ -157,7 +159,10 @@ def test_delete_everything_returns_to_empty() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(state=st.dictionaries(keys_st, st.binary(max_size=8), min_size=1, max_size=60), probes=st.lists(keys_st, max_size=10))
+@given(
+    state=st.dictionaries(keys_st, st.binary(max_size=8), min_size=1, max_size=60),
+    probes=st.lists(keys_st, max_size=10),
+)
 def test_proofs_verify_with_both_verifiers(state: dict[bytes, bytes], probes: list[bytes]) -> None:
     kv = MemoryKV()
     tree = StateTree(kv)
@@ -259,15 +264,20 @@ def test_proof_encodings_round_trip() -> None:
         assert verify_proof(tree.root, key, state.get(key), via_json)
 
 
-@pytest.mark.parametrize("doc", [
-    None, {}, {"siblings": []},
-    {"siblings": [b"short"], "bucket": None},
-    {"siblings": [], "bucket": b""},
-    {"siblings": [], "bucket": b"x" * 63},
-    {"siblings": [], "bucket": b"x" * 64 * 9},
-    {"siblings": [bytes(480)] * 65, "bucket": None},
-    {"siblings": [], "bucket": None, "extra": 1},
-])
+@pytest.mark.parametrize(
+    "doc",
+    [
+        None,
+        {},
+        {"siblings": []},
+        {"siblings": [b"short"], "bucket": None},
+        {"siblings": [], "bucket": b""},
+        {"siblings": [], "bucket": b"x" * 63},
+        {"siblings": [], "bucket": b"x" * 64 * 9},
+        {"siblings": [bytes(480)] * 65, "bucket": None},
+        {"siblings": [], "bucket": None, "extra": 1},
+    ],
+)
 def test_malformed_proofs_are_refused(doc: object) -> None:
     with pytest.raises(GodownError):
         StateProof.from_dict(doc)
