@@ -4,7 +4,7 @@ Inputs: `step(message)`, `tick()`, `propose(payload)`, `on_executed(height, root
 `on_fetched(payload, certificate)`, `expect_progress()`. Each returns one
 `Ready` whose actions the driver performs in order (see `consensus.actions`).
 Nothing here reads a clock, touches a socket or a disk, or draws randomness
-other than from the injected `random.Random` — so the simulator runs this very
+other than from the injected `Rng` — so the simulator runs this very
 code under every fault and replays a failure from its seed.
 
 Protocol notes beyond the textbook:
@@ -28,7 +28,6 @@ Protocol notes beyond the textbook:
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Iterable
 
 from consensus.actions import Action, Broadcast, Execute, FetchBlocks, Persist, Ready, Send
@@ -61,6 +60,7 @@ from consensus.signing import Signer, Verifier
 from consensus.types import Rejection
 from primitives.block import Commit
 from primitives.errors import Code
+from primitives.seeded import Rng
 
 DigestFn = Callable[[bytes], "bytes | None"]
 ParentFn = Callable[[bytes], "bytes | None"]
@@ -90,7 +90,7 @@ class Replica:
         signer: Signer,
         verifier: Verifier,
         digest_of: DigestFn,
-        rng: random.Random,
+        rng: Rng,
         *,
         records: Iterable[bytes] = (),
         last_executed: int = 0,

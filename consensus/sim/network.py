@@ -1,15 +1,16 @@
 """The simulated network and clock: one event queue, ordered by (virtual ms, sequence).
 
-Randomness comes only from the scenario's seeded `random.Random`, so a seed
+Randomness comes only from the scenario's seeded `Rng`, so a seed
 replays exactly.
 """
 
 from __future__ import annotations
 
 import heapq
-import random
 from dataclasses import dataclass, field
 from typing import Any
+
+from primitives.seeded import Rng
 
 
 @dataclass(order=True)
@@ -23,7 +24,7 @@ class Event:
 class Network:
     """Virtual clock plus links with delay, drop, duplication and partitions."""
 
-    def __init__(self, nodes: list[str], rng: random.Random, max_delay_ms: int) -> None:
+    def __init__(self, nodes: list[str], rng: Rng, max_delay_ms: int) -> None:
         self.rng = rng
         self.now = 0
         self._seq = 0

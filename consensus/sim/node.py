@@ -3,8 +3,6 @@ node must) and a Byzantine one that runs an honest replica and then lies."""
 
 from __future__ import annotations
 
-import random
-
 from consensus.actions import Broadcast, Execute, FetchBlocks, Persist, Ready, Send
 from consensus.config import ReplicaConfig
 from consensus.messages import CommitVote, Message, Prepare, PrePrepare, decode_message, encode_message
@@ -15,6 +13,7 @@ from consensus.sim.network import Network
 from primitives.block import Commit
 from primitives.errors import GodownError
 from primitives.hashing import sha256
+from primitives.seeded import Rng, seeded
 
 FETCH_LIMIT = 64
 
@@ -58,7 +57,7 @@ class SimNode:
         verifier: Verifier,
         net: Network,
         checker: Checker,
-        rng: random.Random,
+        rng: Rng,
         forget_wal: bool = False,
     ) -> None:
         self.id = config.node_id
@@ -84,7 +83,7 @@ class SimNode:
             self.signer,
             self.verifier,
             digest_of,
-            random.Random(self.rng.random()),
+            seeded(self.rng.random()),
             records=records,
             last_executed=len(self.chain),
             validate=self.validate,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +14,7 @@ from consensus.sim.node import ByzantineNode, SimNode
 from primitives.block import max_faulty
 from primitives.hashing import sha256
 from primitives.keys import KeyPair
+from primitives.seeded import seeded
 
 BYZANTINE_MODES = ("equivocate", "conflict", "garbage", "replay", "silent")
 TRACE_KEEP = 400
@@ -104,9 +104,9 @@ def run_scenario(s: Scenario, clock: Callable[[], float] | None = None) -> SimRe
     """Run one seeded scenario to the end (or to the first violation). `clock` (seconds,
     e.g. `time.perf_counter`) only fills `wall_ms`; the package itself reads no clock."""
     started = clock() if clock else 0.0
-    rng = random.Random(s.seed)
+    rng = seeded(s.seed)
     ids = [f"v{i}" for i in range(s.nodes)]
-    net = Network(ids, random.Random(rng.random()), s.max_delay_ms)
+    net = Network(ids, seeded(rng.random()), s.max_delay_ms)
     checker = Checker()
     signers, verifier = _keys(s, ids)
     byz = sorted(rng.sample(ids, s.byzantine), key=ids.index)
@@ -124,7 +124,7 @@ def run_scenario(s: Scenario, clock: Callable[[], float] | None = None) -> SimRe
             view_change_timeout=s.view_change_timeout,
             quorum_override=s.quorum_override,
         )
-        node_rng = random.Random(rng.random())
+        node_rng = seeded(rng.random())
         if i in byz:
             k = rng.randint(1, 2)
             modes = tuple(rng.sample(list(s.byzantine_modes), min(k, len(s.byzantine_modes))))

@@ -20,6 +20,7 @@ BANNED = {
     "os",
     "pathlib",
     "secrets",
+    "random",
     "subprocess",
     "aiohttp",
     "libp2p",
