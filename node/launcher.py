@@ -81,9 +81,6 @@ class Consortium:
         for name in list(self.procs):
             self.kill(name, signal.SIGTERM)
 
-    def alive(self) -> list[str]:
-        return [n for n, p in self.procs.items() if p.poll() is None]
-
     def __enter__(self) -> Consortium:
         return self
 

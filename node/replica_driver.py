@@ -47,9 +47,8 @@ log = logging.getLogger("godown.pbft")
 MAX_FETCH_BLOCKS = 64
 MAX_FETCH_BYTES = 8 * 1024 * 1024
 GOSSIP_MAX_TXS = 2000
-GOSSIP_EVERY_TICKS = 1  # one transaction frame per peer per tick at most (py-libp2p costs per frame)
-WAL_COMPACT_EVERY = 4
-MAX_FRAME = 48 * 1024 * 1024  # stable checkpoints between write-ahead log compactions
+WAL_COMPACT_EVERY = 4  # stable checkpoints between write-ahead log compactions
+MAX_FRAME = 48 * 1024 * 1024
 
 
 def _digest_of(payload: bytes) -> bytes | None:
@@ -120,7 +119,6 @@ class ReplicaDriver:
         self._fetch_turn = 0
         self._view = self.replica.view
         self._fetching_until = 0.0
-        self._ticks = 0
         core.on_admitted.append(self._gossip_tx)
         self._update_status()
 
@@ -159,8 +157,7 @@ class ReplicaDriver:
     # ---- inputs -------------------------------------------------------------------------
     def _on_tick(self) -> None:
         core = self.core
-        self._ticks += 1
-        if self._gossip and self._ticks % GOSSIP_EVERY_TICKS == 0:
+        if self._gossip:  # one transaction frame per peer per tick at most (py-libp2p costs per frame)
             self._send_frame(None, {"t": "x", "txs": self._gossip})
             self._gossip = []
         if not self.replica.is_primary and core.mempool.ready():
