@@ -22,7 +22,7 @@ from node.ledger import Ledger
 from node.replica_driver import ReplicaDriver
 from node.rpc import make_app
 from node.solo import SoloEngine
-from primitives.errors import Code, GodownError
+from primitives.errors import Code, GodownError, NodeFault
 from primitives.genesis import Genesis
 from primitives.keys import KeyPair
 
@@ -62,17 +62,20 @@ async def start_node(config: NodeConfig) -> RunningNode:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     ledger = Ledger.open(config.data_dir, genesis)
     core = NodeCore(config.name, key, genesis, ledger, config.mempool_max_txs)
-    engine: SoloEngine | ReplicaDriver
+    engine: SoloEngine | ReplicaDriver = (
+        SoloEngine(core) if len(genesis.validators) == 1 else ReplicaDriver(core, config)
+    )
+    runner = web.AppRunner(make_app(core, config.rpc_token), access_log=None, handle_signals=False)
     try:
-        if len(genesis.validators) == 1:
-            engine = SoloEngine(core)
-        else:
-            engine = ReplicaDriver(core, config)
-            await engine.start()
-        runner = web.AppRunner(make_app(core, config.rpc_token), access_log=None, handle_signals=False)
         await runner.setup()
-        await web.TCPSite(runner, config.rpc_host, config.rpc_port, reuse_address=True).start()
+        try:
+            await web.TCPSite(runner, config.rpc_host, config.rpc_port).start()
+        except OSError as exc:
+            raise NodeFault(Code.UNAVAILABLE, f"cannot listen for RPC on {config.rpc_url}: {exc.strerror}") from None
+        if isinstance(engine, ReplicaDriver):
+            await engine.start()
     except BaseException:
+        await runner.cleanup()
         ledger.close()
         raise
     task = asyncio.create_task(engine.run())
