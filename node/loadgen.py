@@ -29,7 +29,7 @@ from primitives.errors import Code, GodownError
 from primitives.tx import SignedTx
 
 REPORTS_PER_CASE = 38  # ~80% of a case's transactions are device reports (DESIGN §10)
-TXS_PER_CASE = REPORTS_PER_CASE + 14
+TXS_PER_CASE = REPORTS_PER_CASE + 12  # plus two ratings per run
 BATCH_TXS = 250
 POLL_S = 0.01
 
