@@ -4,10 +4,13 @@ commits with `ok`, twice in a row on the same chain (nonces and ids continue).""
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from node.loadgen import TXS_PER_CASE, run_bench
-from node.testnet import Testnet
 from tests.node.conftest import NodeProcess, run_cli
+
+if TYPE_CHECKING:  # imported for the annotation only: pytest would try to collect a class named Test*
+    from node.testnet import Testnet
 
 
 def test_bench_commits_everything_and_can_run_again(testnet: Testnet, node_process: NodeProcess) -> None:
