@@ -157,9 +157,7 @@ class ReplicaDriver:
     # ---- inputs -------------------------------------------------------------------------
     def _on_tick(self) -> None:
         core = self.core
-        if self._gossip:  # one transaction frame per peer per tick at most (py-libp2p costs per frame)
-            self._send_frame(None, {"t": "x", "txs": self._gossip})
-            self._gossip = []
+        self._flush_gossip()
         if not self.replica.is_primary and core.mempool.ready():
             self._perform(self.replica.expect_progress())
         self._perform(self.replica.tick())
@@ -230,8 +228,17 @@ class ReplicaDriver:
                 pass  # duplicates and stale nonces are expected here
 
     def _gossip_tx(self, stx: SignedTx) -> None:
+        """Queue a client's transaction for the other validators. Everything admitted in
+        one turn of the event loop (e.g. one RPC batch) leaves as one frame right after
+        it: py-libp2p's cost is per frame, the latency budget per round trip."""
+        if not self._gossip:
+            asyncio.get_running_loop().call_soon(self._flush_gossip)
         self._gossip.append(stx.encode())
         if len(self._gossip) >= GOSSIP_MAX_TXS:
+            self._flush_gossip()
+
+    def _flush_gossip(self) -> None:
+        if self._gossip:
             self._send_frame(None, {"t": "x", "txs": self._gossip})
             self._gossip = []
 
