@@ -112,6 +112,8 @@ def run_demo(directory: str | None = None, nodes: int | None = None, console: Co
                     progress.update(task, description=escape(f"[{step.section}] {step.label}"))
                     got, heights = run_step(clients[name], step)
                     results.append(StepResult(step, name, got, heights))
+                    if any(heights):  # the next step goes to another node: let it execute this one first
+                        clients[names[(i + 1) % len(names)]].wait_height(max(heights), timeout=30)
                     mark = "[green]✓[/]" if got == step.expected else "[red]✗[/]"
                     progress.console.print(
                         f"{mark} " + escape(f"[{step.section}] {step.label}") + f" — via {name}, "

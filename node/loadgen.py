@@ -141,10 +141,11 @@ async def _drive(net: Testnet, phases: list[list[SignedTx]], rate: int, duration
                 break
             chunk = BATCH_TXS if not rate else max(1, min(BATCH_TXS, rate // 20))
             tasks = []
+            phase_start = time.monotonic()  # pacing restarts after waiting for the previous phase: no bursts
             for i in range(0, len(phase), chunk):
                 txs = phase[i : i + chunk]
                 if rate:  # pace: chunk/rate seconds per batch
-                    await asyncio.sleep(max(0.0, started + counts["submitted"] / rate - time.monotonic()))
+                    await asyncio.sleep(max(0.0, phase_start + i / rate - time.monotonic()))
                 counts["submitted"] += len(txs)
                 tasks.append(asyncio.create_task(batch(urls[names[turn % len(names)]], txs, time.monotonic())))
                 turn += 1

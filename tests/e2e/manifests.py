@@ -140,6 +140,9 @@ class Net:
                     )
                     assert ans["result"] == "ok", f"phase {i} via {c.url}: {stx.tx.type} result {ans['result']}"
                     acks.append(Ack(stx.tx_id_hex, int(ans["height"]), int(ans.get("index", -1)), str(ans["result"])))
+                top = max(a.height for a in acks[-len(phase) :])
+                for other in clients:  # the next phase may go to another node: it must have executed this one
+                    other.wait_height(top, timeout=wait_ms / 1000)
         finally:
             for c in clients:
                 c.close()
