@@ -15,21 +15,12 @@ from contracts.state import (
     StateReader,
     decode_value,
 )
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    return value
+from primitives.codec import jsonable
 
 
 def _view(state: StateReader, key: bytes) -> dict[str, Any] | None:
     raw = state.get(key)
-    return None if raw is None else _jsonable(decode_value(raw))
+    return None if raw is None else jsonable(decode_value(raw))
 
 
 def view_case(state: StateReader, ident: str) -> dict[str, Any] | None:
@@ -63,7 +54,7 @@ def view_members(state: StateReader) -> list[dict[str, Any]]:
     """Every member (id, name, role, keys) with its current rating if any."""
     out = []
     for _, raw in state.scan(P_MEMBER):
-        m = _jsonable(decode_value(raw))
+        m = jsonable(decode_value(raw))
         m["rating"] = view_rating(state, m["id"])
         out.append(m)
     return out
