@@ -7,7 +7,7 @@ reader and the block context: no clock, no randomness, no I/O.
 
 from contracts.context import BlockContext, BlockOutcome, Event, alarm_id_for_tx
 from contracts.executor import Verify, admit, execute_block, next_nonce
-from contracts.members import genesis_state
+from contracts.members import genesis_state, sender_key
 from contracts.state import DictState, StateReader, state_key_for
 from contracts.views import view_alarm, view_case, view_device, view_lot, view_members, view_rating
 
@@ -22,6 +22,7 @@ __all__ = [
     "alarm_id_for_tx",
     "execute_block",
     "genesis_state",
+    "sender_key",
     "next_nonce",
     "state_key_for",
     "view_alarm",

@@ -50,6 +50,13 @@ def sender_identity(state: Overlay, sender: str) -> tuple[str, bytes] | None:
     return None
 
 
+def sender_key(state: StateReader, sender: str) -> bytes | None:
+    """The signing key a sender is registered with in committed state (member or device),
+    or None: what an auditor needs to check signatures ahead of execution."""
+    found = sender_identity(Overlay(state), sender)
+    return None if found is None else found[1]
+
+
 def require_member(state: Overlay, member_id: str, role: str | None = None) -> dict[str, Any]:
     """The member record, `unknown_member` if absent; `bad_body` if its role differs."""
     m = state.get(P_MEMBER + member_id.encode())

@@ -26,10 +26,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import contracts
-from contracts.members import sender_identity
-from contracts.state import P_DEVICE, P_MEMBER, Overlay, decode_value
 from node.client import RpcClient
-from primitives.block import Block, Commit, results_root
+from primitives.block import Block, Commit, Head, check_successor, results_root
 from primitives.errors import Code, GodownError
 from primitives.genesis import Genesis
 from primitives.hashing import EMPTY_ROOT
@@ -78,12 +76,6 @@ def _verify_items(items: list[SigItem]) -> list[bool]:
     return [verify_signature(pub, msg, sig) for msg, sig, pub in items]
 
 
-def sender_key(state: contracts.StateReader, sender: str) -> bytes | None:
-    """The signing key a sender is registered with at this point of the chain."""
-    found = sender_identity(Overlay(state), sender)
-    return None if found is None else found[1]
-
-
 class _ReplayState:
     """Only what a replay needs: the authenticated state tree (over memory), the head's
     hash, time and results root. No block bodies, certificates or tx index are kept."""
@@ -108,23 +100,21 @@ class _ReplayState:
         return self.tree.root
 
     def sender_key(self, sender: str) -> bytes | None:
-        """As `sender_key`, memoized until a member or device record changes."""
+        """`contracts.sender_key`, memoized until a block changes any state: a replay asks
+        for the same few senders thousands of times per block."""
         try:
             return self._keys[sender]
         except KeyError:
-            pass
-        get = self.tree.get
-        raw = get(P_MEMBER + sender.encode())
-        if raw is None:
-            raw = get(P_DEVICE + sender.encode())
-        pub = None if raw is None else bytes(decode_value(raw)["sign_pub"])
-        self._keys[sender] = pub
-        return pub
+            pub = self._keys[sender] = contracts.sender_key(self.tree, sender)
+            return pub
 
     def advance(self, block: Block, outcome: contracts.BlockOutcome) -> None:
         changes = outcome.changes
         self._apply(changes)
-        if self._keys and any(k.startswith(P_MEMBER) or k.startswith(P_DEVICE) for k in changes):
+        if any(
+            contracts.state_key_for("member", s) in changes or contracts.state_key_for("device", s) in changes
+            for s in self._keys
+        ):
             self._keys.clear()
         self.height = block.height
         self.head_hash = block.hash()
@@ -246,26 +236,13 @@ def replay(genesis: Genesis, blocks: Iterator[tuple[Block, Commit]], source: str
     return report
 
 
-def _check_header(state: _ReplayState, block: Block, chain_id: str) -> None:
-    """`Ledger.check_proposal` against the replayed head (no clock: this is history)."""
-    h = block.header
-    if h.height != state.height + 1:
-        raise GodownError(Code.BAD_BLOCK, f"expected height {state.height + 1}, found {h.height}")
-    expect = (chain_id, state.head_hash, state.state_root, state.results_root)
-    got = (h.chain_id, h.prev_hash, h.state_root, h.results_root)
-    for name, want, have in zip(("chain_id", "prev_hash", "state_root", "results_root"), expect, got):
-        if want != have:
-            raise GodownError(Code.BAD_BLOCK, f"block {h.height}: {name} does not match the replayed chain")
-    block.check_txs_root()
-    if not block.txs:
-        raise GodownError(Code.BAD_BLOCK, "empty blocks are not proposed")
-    if h.time_ms <= state.head_time_ms:
-        raise GodownError(Code.BAD_BLOCK, f"block {h.height}: time is not after the previous block's")
-
-
 def _replay_one(state: _ReplayState, validators: dict[str, bytes], pending: _Pending, report: AuditReport) -> None:
     block, commit = pending.block, pending.commit
-    _check_header(state, block, report.chain_id)
+    # what a validator checked before voting (no clock: this is history)
+    check_successor(
+        block,
+        Head(report.chain_id, state.height, state.head_hash, state.head_time_ms, state.state_root, state.results_root),
+    )
     commit.verify(validators, block.header)
     report.certificates_checked += 1
     if len(block.results) != len(block.txs):

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import contracts
-from primitives.block import Block, Commit, Header, txs_root
+from primitives.block import Block, Commit, Head, Header, check_successor, txs_root
 from primitives.errors import Code, GodownError
 from primitives.genesis import Genesis
 from primitives.hashing import EMPTY_ROOT
@@ -87,6 +87,17 @@ class Ledger:
     def head_hash(self) -> bytes:
         return self.store.head_hash
 
+    def head(self) -> Head:
+        """The executed head a new block must extend."""
+        return Head(
+            self.chain_id,
+            self.height,
+            self.head_hash(),
+            self.head_time_ms(),
+            self.store.state_root,
+            self.last_results_root(),
+        )
+
     def head_time_ms(self) -> int:
         header = self.store.get_header(self.height)
         return header.time_ms if header else self.genesis.genesis_time_ms
@@ -125,18 +136,8 @@ class Ledger:
 
     def check_proposal(self, block: Block, now_ms: int | None = None, max_drift_ms: int | None = None) -> None:
         """What a validator checks of a block on top of its executed head before voting for it."""
+        check_successor(block, self.head())
         h = block.header
-        expect = (self.chain_id, self.height + 1, self.head_hash(), self.store.state_root, self.last_results_root())
-        got = (h.chain_id, h.height, h.prev_hash, h.state_root, h.results_root)
-        names = ("chain_id", "height", "prev_hash", "state_root", "results_root")
-        for name, want, have in zip(names, expect, got):
-            if want != have:
-                raise GodownError(Code.BAD_BLOCK, f"block {h.height}: {name} does not match this node's chain")
-        block.check_txs_root()
-        if not block.txs:
-            raise GodownError(Code.BAD_BLOCK, "empty blocks are not proposed")
-        if h.time_ms <= self.head_time_ms():
-            raise GodownError(Code.BAD_BLOCK, f"block {h.height}: time is not after the previous block's")
         if now_ms is not None and max_drift_ms is not None and h.time_ms > now_ms + max_drift_ms:
             # only the future is bounded: a node catching up votes on blocks made earlier,
             # and the past is bounded by the previous block's time

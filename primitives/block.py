@@ -173,6 +173,38 @@ class Block:
         return Header.from_dict(doc["header"])
 
 
+@dataclass(frozen=True)
+class Head:
+    """What a block must extend: the executed head's height, hash and time, and the
+    state and results roots after executing it (height 0: genesis)."""
+
+    chain_id: str
+    height: int
+    hash: bytes
+    time_ms: int
+    state_root: bytes
+    results_root: bytes
+
+
+def check_successor(block: Block, head: Head) -> None:
+    """Raise `bad_block` unless `block` is a valid next block on `head`: chain, height,
+    link, both roots, txs_root, not empty, time after the head's. What a validator checks
+    before voting and what an auditor checks when replaying."""
+    h = block.header
+    if h.height != head.height + 1:
+        raise _bad(f"expected height {head.height + 1}, found {h.height}")
+    expect = (head.chain_id, head.hash, head.state_root, head.results_root)
+    got = (h.chain_id, h.prev_hash, h.state_root, h.results_root)
+    for name, want, have in zip(("chain_id", "prev_hash", "state_root", "results_root"), expect, got):
+        if want != have:
+            raise _bad(f"block {h.height}: {name} does not extend height {head.height}")
+    block.check_txs_root()
+    if not block.txs:
+        raise _bad("empty blocks are not proposed")
+    if h.time_ms <= head.time_ms:
+        raise _bad(f"block {h.height}: time is not after the previous block's")
+
+
 def commit_vote_bytes(chain_id: str, height: int, view: int, block_hash: bytes) -> bytes:
     """What a validator signs to commit a block; consensus COMMIT messages sign exactly
     these bytes, so 2f+1 of them form the certificate stored beside the block."""

@@ -108,3 +108,30 @@ def test_commit_certificate_needs_a_quorum_of_real_validators() -> None:
 
 def test_ids_derive_from_signing_key() -> None:
     assert KEY.id == id_from_public_key(KEY.sign_pub) and len(KEY.id) == 40
+
+
+def test_check_successor_refuses_every_broken_link() -> None:
+    import dataclasses
+
+    from primitives.block import Head, check_successor
+
+    block = _block()
+    h = block.header
+    head = Head(h.chain_id, h.height - 1, h.prev_hash, h.time_ms - 1, h.state_root, h.results_root)
+    check_successor(block, head)
+    broken = [
+        dataclasses.replace(head, chain_id="other"),
+        dataclasses.replace(head, height=head.height + 1),
+        dataclasses.replace(head, hash=b"\x01" * 32),
+        dataclasses.replace(head, state_root=b"\x02" * 32),
+        dataclasses.replace(head, results_root=b"\x03" * 32),
+        dataclasses.replace(head, time_ms=h.time_ms),
+    ]
+    for bad in broken:
+        with pytest.raises(GodownError) as err:
+            check_successor(block, bad)
+        assert err.value.code is Code.BAD_BLOCK
+    with pytest.raises(GodownError):
+        check_successor(Block(h, block.txs[:2]), head)  # txs no longer match txs_root
+    with pytest.raises(GodownError):
+        check_successor(Block(dataclasses.replace(h, txs_root=txs_root(())), ()), head)  # empty block
