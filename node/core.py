@@ -131,22 +131,33 @@ class NodeCore:
         self._notify(block, outcome)
 
     def _notify(self, block: Block, outcome: contracts.BlockOutcome) -> None:
-        events: list[dict[str, Any]] = [
-            {
-                "kind": "block",
-                "height": block.height,
-                "hash": block.hash().hex(),
-                "txs": len(block.txs),
-                "time_ms": block.header.time_ms,
-                "proposer": block.header.proposer,
-            }
-        ]
-        for index, (stx, code) in enumerate(zip(block.txs, outcome.results)):
-            loc = {"tx_id": stx.tx_id_hex, "height": block.height, "index": index, "result": code}
-            events.append({"kind": "tx", "type": stx.tx.type, "sender": stx.tx.sender, **loc})
-            for fut in self._waiters.pop(stx.tx_id, ()):
-                if not fut.done():
-                    fut.set_result(loc)
+        """Resolve waiting clients, count alarms, and publish events — the per-transaction
+        events only when someone subscribes (this runs for every committed block)."""
+        listening = self.events.subscribers > 0
+        events: list[dict[str, Any]] = []
+        if listening:
+            h = block.header
+            events.append(
+                {
+                    "kind": "block",
+                    "height": h.height,
+                    "hash": block.hash().hex(),
+                    "txs": len(block.txs),
+                    "time_ms": h.time_ms,
+                    "proposer": h.proposer,
+                }
+            )
+        if listening or self._waiters:
+            for index, (stx, code) in enumerate(zip(block.txs, outcome.results)):
+                waiters = self._waiters.pop(stx.tx_id, None)
+                if not listening and waiters is None:
+                    continue
+                loc = {"tx_id": stx.tx_id_hex, "height": block.height, "index": index, "result": code}
+                if listening:
+                    events.append({"kind": "tx", "type": stx.tx.type, "sender": stx.tx.sender, **loc})
+                for fut in waiters or ():
+                    if not fut.done():
+                        fut.set_result(loc)
         for ev in outcome.events:
             doc = dict(jsonable(ev))
             doc.setdefault("kind", "event")
@@ -154,7 +165,8 @@ class NodeCore:
             if doc.get("kind") == "alarm_raised":
                 self.metrics.alarms.inc()
             events.append(doc)
-        self.events.publish(events)
+        if listening:
+            self.events.publish(events)
 
     def status(self) -> dict[str, Any]:
         return {
