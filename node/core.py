@@ -44,7 +44,7 @@ class NodeCore:
         self.tx_arrived = asyncio.Event()
         self._waiters: dict[bytes, list[asyncio.Future[dict[str, Any]]]] = {}
         self.engine_status: dict[str, Any] = {}
-        self.on_admitted: list[Callable[[SignedTx], None]] = []  # e.g. gossip to the other validators
+        self.on_admitted: list[Callable[[SignedTx], None]] = []  # e.g. forward to the primary
         self.metrics.height.set(ledger.height)
 
     @property
@@ -58,9 +58,9 @@ class NodeCore:
         return contracts.next_nonce(self.ledger.state, sender)
 
     # --- transactions -------------------------------------------------------
-    def submit(self, stx: SignedTx, gossip: bool = True) -> None:
-        """Admit one transaction to the mempool; raises `Rejected` with its code.
-        `gossip=False` for transactions that came from another validator."""
+    def submit(self, stx: SignedTx) -> None:
+        """Admit one transaction to the mempool (a client's or one another node forwarded);
+        raises `Rejected` with its code."""
         try:
             self.mempool.add(stx)
         except GodownError as exc:
@@ -71,9 +71,8 @@ class NodeCore:
         self.metrics.admitted.inc()
         self.metrics.mempool.set(len(self.mempool))
         self.tx_arrived.set()
-        if gossip:
-            for hook in self.on_admitted:
-                hook(stx)
+        for hook in self.on_admitted:
+            hook(stx)
 
     def wait_committed(self, tx_id: bytes) -> asyncio.Future[dict[str, Any]]:
         """A future resolved with the tx's location and result once it commits."""

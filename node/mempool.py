@@ -43,6 +43,10 @@ class Mempool:
     def get(self, tx_id: bytes) -> SignedTx | None:
         return self._txs.get(tx_id)
 
+    def pending(self) -> list[SignedTx]:
+        """What is pending, in arrival order (not what was taken into proposals)."""
+        return list(self._txs.values())
+
     def next_nonce(self, sender: str) -> int:
         """The nonce a sender's next transaction should carry, counting what is pending."""
         pending = self._slots.get(sender)

@@ -6,7 +6,7 @@ Order per replica output (see `consensus.actions`): persist every record
 maps, batched so that one frame carries everything for one peer at a time:
 
     {"t": "c", "m": [consensus message bytes, …]}   consensus messages
-    {"t": "x", "txs": [signed tx bytes, …]}          transactions clients gave us
+    {"t": "x", "txs": [signed tx bytes, …]}          client transactions, forwarded to the primary
     {"t": "f", "from": h, "to": h}                   please send committed blocks
     {"t": "b", "blocks": [[block bytes, commit bytes], …]}
 
@@ -24,6 +24,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
@@ -46,7 +47,8 @@ log = logging.getLogger("godown.pbft")
 
 MAX_FETCH_BLOCKS = 64
 MAX_FETCH_BYTES = 8 * 1024 * 1024
-GOSSIP_MAX_TXS = 2000
+FORWARD_MAX_TXS = 2000
+RESEND_AFTER_S = 10.0  # a forwarded transaction still pending this long goes to every validator
 WAL_COMPACT_EVERY = 4  # stable checkpoints between write-ahead log compactions
 MAX_FRAME = 48 * 1024 * 1024
 
@@ -108,10 +110,14 @@ class ReplicaDriver:
         self.max_txs = params.max_block_txs
         self.batch_timeout_s = params.batch_timeout_ms / 1000
         self.max_drift_ms = params.max_clock_drift_ms
+        self.stall_s = params.view_change_timeout_ms / 2000
+        self._alerted_at = 0.0  # when we last sent waiting transactions to every validator,
+        self._alerted_view = -1  # and in which view
         self._inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self._held: dict[int, tuple[str, PrePrepare]] = {}
         self._decoded: dict[bytes, Block] = {}  # proposals decoded while voting, until executed
-        self._gossip: list[bytes] = []
+        self._outbox: list[bytes] = []  # admitted client transactions on their way to the primary
+        self._forwarded_at: OrderedDict[bytes, float] = OrderedDict()  # tx id -> when last forwarded
         self._proposed: dict[int, list[SignedTx]] = {}
         self._proposed_at: dict[int, float] = {}  # our proposals: when, for the round-time metric
         self._ready_since: float | None = None
@@ -119,7 +125,7 @@ class ReplicaDriver:
         self._fetch_turn = 0
         self._view = self.replica.view
         self._fetching_until = 0.0
-        core.on_admitted.append(self._gossip_tx)
+        core.on_admitted.append(self._forward_tx)
         self._update_status()
 
     # ---- lifecycle ----------------------------------------------------------------------
@@ -157,7 +163,8 @@ class ReplicaDriver:
     # ---- inputs -------------------------------------------------------------------------
     def _on_tick(self) -> None:
         core = self.core
-        self._flush_gossip()
+        self._flush_forward()
+        self._resend_stale()
         if not self.replica.is_primary and core.mempool.ready():
             self._perform(self.replica.expect_progress())
         self._perform(self.replica.tick())
@@ -176,7 +183,7 @@ class ReplicaDriver:
                 for raw in doc["m"]:
                     self._on_message(peer, raw)
             elif kind == "x":
-                self._on_gossip(doc["txs"])
+                self._on_forwarded(doc["txs"])
             elif kind == "f":
                 self._serve_fetch(peer, int(doc["from"]), int(doc["to"]))
             elif kind == "b":
@@ -220,27 +227,79 @@ class ReplicaDriver:
             self._decoded[payload] = block
         return block
 
-    def _on_gossip(self, raws: Iterable[bytes]) -> None:
+    def _on_forwarded(self, raws: Iterable[bytes]) -> None:
+        """Transactions another node admitted from its clients: ours to propose if we
+        are the primary; on to the primary if the sender's view of it was stale."""
         for raw in raws:
             try:
-                self.core.submit(SignedTx.decode(raw), gossip=False)
+                self.core.submit(SignedTx.decode(raw))
             except GodownError:
                 pass  # duplicates and stale nonces are expected here
 
-    def _gossip_tx(self, stx: SignedTx) -> None:
-        """Queue a client's transaction for the other validators. Everything admitted in
-        one turn of the event loop (e.g. one RPC batch) leaves as one frame right after
-        it: py-libp2p's cost is per frame, the latency budget per round trip."""
-        if not self._gossip:
-            asyncio.get_running_loop().call_soon(self._flush_gossip)
-        self._gossip.append(stx.encode())
-        if len(self._gossip) >= GOSSIP_MAX_TXS:
-            self._flush_gossip()
+    # ---- forwarding client transactions to the primary ------------------------------------
+    def _forward_tx(self, stx: SignedTx) -> None:
+        """Queue an admitted transaction for the primary, unless we are it. Everything
+        admitted in one turn of the event loop (e.g. one RPC batch) leaves as one frame
+        right after it: py-libp2p's cost is per frame, the latency budget per round trip.
+        The transaction stays in our mempool until it commits, so it can be forwarded
+        again if a view change replaces the primary or the frame is lost."""
+        r = self.replica
+        if r.primary_id == self.core.node_id:
+            return
+        self._forwarded_at[stx.tx_id] = time.monotonic()
+        if not self._outbox:
+            asyncio.get_running_loop().call_soon(self._flush_forward)
+        self._outbox.append(stx.encode())
+        if len(self._outbox) >= FORWARD_MAX_TXS:
+            self._flush_forward()
 
-    def _flush_gossip(self) -> None:
-        if self._gossip:
-            self._send_frame(None, {"t": "x", "txs": self._gossip})
-            self._gossip = []
+    def _flush_forward(self) -> None:
+        if not self._outbox:
+            return
+        primary = self.replica.primary_id
+        if primary != self.core.node_id:
+            self._send_frame(primary, {"t": "x", "txs": self._outbox})
+        self._outbox = []
+
+    def _reforward(self, txs: Iterable[SignedTx]) -> None:
+        for stx in txs:
+            self._forward_tx(stx)
+        self._flush_forward()
+
+    def _resend_stale(self) -> None:
+        """Forwarded transactions that still wait. If the primary looks gone — our stream
+        to it is down, or we are in a view change — send them to every validator, as a
+        PBFT client retransmits to all replicas: the other backups then hold them too,
+        time the primary and join the view change, and the next primary has them. Else
+        send the ones waiting `RESEND_AFTER_S` to the primary again (a frame lost on the
+        way, or a primary that restarted with an empty mempool)."""
+        since, mempool, r = self._forwarded_at, self.core.mempool, self.replica
+        if not since:
+            return
+        now = time.monotonic()
+        suspect = (r.in_view_change and self._alerted_view != r.view) or (
+            now - self._alerted_at >= self.stall_s and r.primary_id not in self.p2p.connected_peers()
+        )
+        wait = 0.0 if suspect else RESEND_AFTER_S
+        stale: list[SignedTx] = []
+        while since:
+            tx_id, at = next(iter(since.items()))
+            stx = mempool.get(tx_id)
+            if stx is not None and now - at < wait:
+                break
+            del since[tx_id]
+            if stx is not None:
+                stale.append(stx)
+        if not stale:
+            return
+        if suspect:
+            self._alerted_at, self._alerted_view = now, r.view
+        log.info("forwarding waiting transactions again", extra={"txs": len(stale), "to_all": suspect})
+        for i in range(0, len(stale), FORWARD_MAX_TXS):
+            frame = {"t": "x", "txs": [t.encode() for t in stale[i : i + FORWARD_MAX_TXS]]}
+            self._send_frame(None if suspect else r.primary_id, frame)
+        for stx in stale:
+            since[stx.tx_id] = now
 
     # ---- proposing ----------------------------------------------------------------------
     def _maybe_propose(self) -> None:
@@ -336,6 +395,8 @@ class ReplicaDriver:
         self._proposed.clear()
         self._proposed_at.clear()
         self._held.clear()
+        self._forwarded_at.clear()
+        self._reforward(self.core.mempool.pending())  # what is not committed, to the new primary
 
     def _send_frame(self, peer: str | None, doc: dict[str, Any]) -> None:
         frame = msgpack.packb(doc, use_bin_type=True)  # frames are not hashed: no canonical form needed

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import os
 import sys
 from dataclasses import dataclass
 
@@ -54,7 +55,7 @@ thread computes, which showed up as tens of ms per consensus round."""
 
 async def start_node(config: NodeConfig) -> RunningNode:
     """Open everything and start serving; returns once the RPC listens."""
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    sys.setswitchinterval(float(os.environ.get("GODOWN_SWITCH_S", SWITCH_INTERVAL_S)))
     genesis = Genesis.load(config.genesis)
     key = KeyPair.load(config.key_file)
     if key.id != config.member_id:
