@@ -45,6 +45,10 @@ class EventBus:
     def subscribers(self) -> int:
         return len(self._subs)
 
+    def wants(self, kind: str) -> bool:
+        """Whether any subscriber takes events of this kind (worth building them)."""
+        return any(not sub.kinds or kind in sub.kinds for sub in self._subs)
+
     def publish(self, events: list[dict[str, Any]]) -> None:
         """Called on the event loop after a block is committed."""
         for sub in list(self._subs):

@@ -9,6 +9,7 @@ voting, `execute` computes results and state changes without persisting, and
 from __future__ import annotations
 
 import logging
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,11 +31,15 @@ NONCE_WINDOW = 100_000
 class SignatureCache:
     """Verify each transaction's signature once per node. Keyed by tx id *and*
     signature (the id covers only the unsigned bytes), remembering the key it
-    verified against."""
+    verified against. Safe to mark from worker threads (`node.sigpool`)."""
 
     def __init__(self, capacity: int = 500_000) -> None:
         self._ok: OrderedDict[bytes, bytes] = OrderedDict()
         self._capacity = capacity
+        self._lock = threading.Lock()
+
+    def known(self, stx: SignedTx, sign_pub: bytes) -> bool:
+        return self._ok.get(stx.tx_id + stx.sig) == sign_pub
 
     def verify(self, stx: SignedTx, sign_pub: bytes) -> bool:
         if self._ok.get(stx.tx_id + stx.sig) == sign_pub:
@@ -46,9 +51,10 @@ class SignatureCache:
 
     def mark(self, stx: SignedTx, sign_pub: bytes) -> None:
         """Record a signature already checked elsewhere (e.g. by a worker pool)."""
-        self._ok[stx.tx_id + stx.sig] = sign_pub
-        if len(self._ok) > self._capacity:
-            self._ok.popitem(last=False)
+        with self._lock:
+            self._ok[stx.tx_id + stx.sig] = sign_pub
+            if len(self._ok) > self._capacity:
+                self._ok.popitem(last=False)
 
 
 class Ledger:

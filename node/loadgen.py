@@ -5,14 +5,14 @@ Hyperledger Caliper.
 Transactions are built and signed before the clock starts (the load generator
 shares the machine's cores with the nodes). They go in phases — a phase only
 depends on earlier ones — as msgpack batches to every node in turn. A batch's
-latency runs from its submission until every node's height has reached the
-highest block that holds one of its transactions; a poller samples each node's
-height every few milliseconds to see when.
+latency runs from its submission until every node has published the highest
+block that holds one of its transactions on its WebSocket event stream.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import statistics
 import time
@@ -42,10 +42,10 @@ class _Heights:
     current: dict[str, int] = field(default_factory=dict)
 
     def see(self, node: str, height: int, at: float) -> None:
-        old = self.current.get(node, 0)
-        if height > old:
+        old = self.current.get(node)
+        if old is None or height > old:
             marks = self.reached.setdefault(node, {})
-            for h in range(old + 1, height + 1):
+            for h in range((old or 0) + 1, height + 1):
                 marks[h] = at
             self.current[node] = height
 
@@ -71,16 +71,32 @@ def build_load(net: Testnet, cases: int) -> list[list[SignedTx]]:
     return financing_workload(p, net.chain_id, cases, REPORTS_PER_CASE, tag=secrets.token_hex(3), nonces=book)
 
 
-async def _poll(session: aiohttp.ClientSession, urls: dict[str, str], heights: _Heights, stop: asyncio.Event) -> None:
+async def _watch(session: aiohttp.ClientSession, urls: dict[str, str], heights: _Heights, stop: asyncio.Event) -> None:
+    """Follow every node's committed blocks on its WebSocket (block events only): the
+    time a height is seen is when the node published it, with no polling load on it."""
+
     async def one(name: str, url: str) -> None:
         while not stop.is_set():
             try:
                 async with session.get(f"{url}/v1/status") as resp:
-                    doc = await resp.json()
-                heights.see(name, int(doc["height"]), time.monotonic())
+                    heights.see(name, int((await resp.json())["height"]), time.monotonic())
+                async with session.ws_connect(f"{url}/v1/events?kinds=block", heartbeat=20) as ws:
+                    stopping = asyncio.ensure_future(stop.wait())
+                    try:
+                        while not stop.is_set():
+                            receiving = asyncio.ensure_future(ws.receive())
+                            await asyncio.wait({receiving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                            if not receiving.done():
+                                receiving.cancel()
+                                break
+                            msg = receiving.result()
+                            if msg.type != aiohttp.WSMsgType.TEXT:
+                                break
+                            heights.see(name, int(json.loads(msg.data)["height"]), time.monotonic())
+                    finally:
+                        stopping.cancel()
             except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, KeyError):
-                pass
-            await asyncio.sleep(POLL_S)
+                await asyncio.sleep(POLL_S)
 
     await asyncio.gather(*(one(n, u) for n, u in urls.items()))
 
@@ -115,7 +131,9 @@ async def _drive(net: Testnet, phases: list[list[SignedTx]], rate: int, duration
     codes: dict[str, int] = {}
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=64)) as session:
-        poller = asyncio.create_task(_poll(session, urls, heights, stop))
+        watcher = asyncio.create_task(_watch(session, urls, heights, stop))
+        while len(heights.current) < len(urls):  # every node's starting height, before any load
+            await asyncio.sleep(POLL_S)
         turn = 0
         started = time.monotonic()
         deadline = started + duration
@@ -152,7 +170,7 @@ async def _drive(net: Testnet, phases: list[list[SignedTx]], rate: int, duration
             await asyncio.gather(*tasks)
         elapsed = time.monotonic() - started
         stop.set()
-        await poller
+        await watcher
     lat = sorted(latencies)
     return {
         "nodes": len(names),

@@ -26,6 +26,8 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
+from concurrent import futures
+from concurrent.futures import Future
 from typing import Any
 
 import msgpack
@@ -51,6 +53,7 @@ FORWARD_MAX_TXS = 2000
 RESEND_AFTER_S = 10.0  # a forwarded transaction still pending this long goes to every validator
 WAL_COMPACT_EVERY = 4  # stable checkpoints between write-ahead log compactions
 MAX_FRAME = 48 * 1024 * 1024
+STATUS_EVERY_TICKS = 10  # refresh what /v1/status shows of consensus (it lists peers: not free)
 
 
 def _digest_of(payload: bytes) -> bytes | None:
@@ -116,12 +119,15 @@ class ReplicaDriver:
         self._inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self._held: dict[int, tuple[str, PrePrepare]] = {}
         self._decoded: dict[bytes, Block] = {}  # proposals decoded while voting, until executed
+        self._sig_checks: dict[bytes, list[Future[None]]] = {}  # proposals' signatures being checked
+        self._tasks: set[asyncio.Task[None]] = set()
         self._outbox: list[bytes] = []  # admitted client transactions on their way to the primary
         self._forwarded_at: OrderedDict[bytes, float] = OrderedDict()  # tx id -> when last forwarded
         self._proposed: dict[int, list[SignedTx]] = {}
         self._proposed_at: dict[int, float] = {}  # our proposals: when, for the round-time metric
         self._ready_since: float | None = None
         self._stable_seen = 0
+        self._ticks = 0
         self._fetch_turn = 0
         self._view = self.replica.view
         self._fetching_until = 0.0
@@ -168,7 +174,9 @@ class ReplicaDriver:
         if not self.replica.is_primary and core.mempool.ready():
             self._perform(self.replica.expect_progress())
         self._perform(self.replica.tick())
-        self._update_status()
+        self._ticks += 1
+        if self._ticks % STATUS_EVERY_TICKS == 0:
+            self._update_status()
 
     def _on_frame(self, peer: str, frame: bytes) -> None:
         try:
@@ -196,8 +204,10 @@ class ReplicaDriver:
 
     def _on_message(self, peer: str, raw: bytes) -> None:
         msg = decode_message(raw)  # signed by its sender (the replica checks): peers may relay others' votes
-        if isinstance(msg, PrePrepare) and not self._admit_proposal(peer, msg):
-            return
+        if isinstance(msg, PrePrepare):
+            self._check_signatures_ahead(msg)
+            if not self._admit_proposal(peer, msg):
+                return
         self._perform(self.replica.step(msg))
 
     def _admit_proposal(self, peer: str, pp: PrePrepare) -> bool:
@@ -219,6 +229,17 @@ class ReplicaDriver:
             return False
         return True
 
+    def _check_signatures_ahead(self, pp: PrePrepare) -> None:
+        """Start checking a proposal's signatures on worker threads as soon as it arrives
+        (it may wait for our previous block to execute); execution waits for them."""
+        if pp.payload in self._sig_checks or pp.height <= self.core.ledger.height:
+            return
+        try:
+            block = self._decode(pp.payload)
+        except GodownError:
+            return  # refused as malformed when admitted
+        self._sig_checks[pp.payload] = self.core.check_signatures(block.txs)
+
     def _decode(self, payload: bytes) -> Block:
         """Decode a proposal once, whether we first meet it to vote or to execute."""
         block = self._decoded.get(payload)
@@ -229,10 +250,22 @@ class ReplicaDriver:
 
     def _on_forwarded(self, raws: Iterable[bytes]) -> None:
         """Transactions another node admitted from its clients: ours to propose if we
-        are the primary; on to the primary if the sender's view of it was stale."""
+        are the primary; on to the primary if the sender's view of it was stale. Their
+        signatures are checked on worker threads first, while consensus goes on."""
+        txs: list[SignedTx] = []
         for raw in raws:
             try:
-                self.core.submit(SignedTx.decode(raw))
+                txs.append(SignedTx.decode(raw))
+            except GodownError:
+                pass
+        self._tasks.add(task := asyncio.get_running_loop().create_task(self._admit_forwarded(txs)))
+        task.add_done_callback(self._tasks.discard)
+
+    async def _admit_forwarded(self, txs: list[SignedTx]) -> None:
+        await self.core.check_signatures_now(txs)
+        for stx in txs:
+            try:
+                self.core.submit(stx)
             except GodownError:
                 pass  # duplicates and stale nonces are expected here
 
@@ -332,22 +365,26 @@ class ReplicaDriver:
     def _perform(self, ready: Ready) -> None:
         """Persist → send → execute → fetch, in the replica's order."""
         store = self.core.ledger.store
+        records: list[bytes] = []
         broadcast: list[bytes] = []
         direct: dict[str, list[bytes]] = {}
-        follow: list[Ready] = []
+        executes: list[Execute] = []
+        fetches: list[FetchBlocks] = []
         stable = False
         for action in ready.actions:
             if isinstance(action, Persist):
-                store.wal_append(action.record)
+                records.append(action.record)
                 stable = stable or isinstance(decode_record(action.record), StableRecord)
             elif isinstance(action, Broadcast):
                 broadcast.append(encode_message(action.message))
             elif isinstance(action, Send):
                 direct.setdefault(action.to, []).append(encode_message(action.message))
             elif isinstance(action, Execute):
-                follow.append(self._execute(action))
+                executes.append(action)
             elif isinstance(action, FetchBlocks):
-                self._request_fetch(action)
+                fetches.append(action)
+        if records:
+            store.wal_append_many(records)  # one synced write, before anything is sent
         if broadcast:
             self._send_frame(None, {"t": "c", "m": broadcast})
         for peer, msgs in direct.items():
@@ -356,6 +393,9 @@ class ReplicaDriver:
             self._stable_seen += 1
             if self._stable_seen % WAL_COMPACT_EVERY == 0:
                 self._compact_wal()
+        follow = [self._execute(action) for action in executes]
+        for action in fetches:
+            self._request_fetch(action)
         for more in follow:
             self._perform(more)
         if self.replica.view != self._view:
@@ -367,8 +407,12 @@ class ReplicaDriver:
             return self.replica.on_executed(action.height, ledger.store.state_root_at(action.height) or b"")
         block = self._decode(action.payload)
         self._decoded.pop(action.payload, None)
+        checks = self._sig_checks.pop(action.payload, None)
         if len(self._decoded) > 64:  # proposals that never committed
             self._decoded.clear()
+            self._sig_checks.clear()
+        if checks:
+            futures.wait(checks)  # the rest of this block's signatures, on the workers' cores
         self.core.apply(block, action.certificate)
         self._proposed.pop(action.height, None)
         started = self._proposed_at.pop(action.height, None)
@@ -390,6 +434,7 @@ class ReplicaDriver:
         self.core.metrics.view_changes.inc()
         self.core.metrics.view.set(self._view)
         log.info("view changed", extra={"view": self._view, "primary": self.replica.primary_id})
+        self._update_status()
         for height in sorted(self._proposed):
             self.core.mempool.release(self._proposed[height])
         self._proposed.clear()

@@ -188,6 +188,7 @@ class Routes:
         if not (raw_wait.isascii() and raw_wait.isdigit()):
             raise GodownError(Code.MALFORMED, "wait_ms must be a non-negative integer")
         wait_ms = min(int(raw_wait), MAX_WAIT_MS)
+        await core.check_signatures_now(t for t in items if not isinstance(t, GodownError))
         results: list[dict[str, Any]] = []
         admitted: list[tuple[int, SignedTx]] = []
         for item in items:

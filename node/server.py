@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import os
+import signal
 import sys
 from dataclasses import dataclass
 
@@ -44,7 +44,7 @@ class RunningNode:
         if isinstance(self.engine, ReplicaDriver):
             await self.engine.stop()
         await self.runner.cleanup()
-        self.core.ledger.close()
+        self.core.close()
 
 
 SWITCH_INTERVAL_S = 0.001
@@ -77,7 +77,7 @@ async def start_node(config: NodeConfig) -> RunningNode:
             await engine.start()
     except BaseException:
         await runner.cleanup()
-        ledger.close()
+        core.close()
         raise
     task = asyncio.create_task(engine.run())
     log.info("node started", extra={"node_name": config.name, "rpc": config.rpc_url, "height": ledger.height})

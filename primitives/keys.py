@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import nacl.exceptions
@@ -62,19 +63,21 @@ class KeyPair:
             alias=alias,
         )
 
-    @property
+    # derived once per key: a node asks for its id and signs on every consensus step,
+    # and deriving an Ed25519 key from its seed costs as much as a signature
+    @cached_property
     def _signing_key(self) -> nacl.signing.SigningKey:
         return nacl.signing.SigningKey(self.sign_seed)
 
-    @property
+    @cached_property
     def sign_pub(self) -> bytes:
         return bytes(self._signing_key.verify_key)
 
-    @property
+    @cached_property
     def enc_pub(self) -> bytes:
         return bytes(nacl.public.PrivateKey(self.enc_secret).public_key)
 
-    @property
+    @cached_property
     def id(self) -> str:
         """The alias if one was given, else the id derived from the signing key."""
         return self.alias or id_from_public_key(self.sign_pub)
