@@ -127,6 +127,7 @@ class ReplicaDriver:
         self._proposed_at: dict[int, float] = {}  # our proposals: when, for the round-time metric
         self._ready_since: float | None = None
         self._stable_seen = 0
+        self._wal_unsynced = False  # write-ahead records appended without a sync since
         self._ticks = 0
         self._fetch_turn = 0
         self._view = self.replica.view
@@ -204,11 +205,13 @@ class ReplicaDriver:
 
     def _on_message(self, peer: str, raw: bytes) -> None:
         msg = decode_message(raw)  # signed by its sender (the replica checks): peers may relay others' votes
-        if isinstance(msg, PrePrepare):
-            self._check_signatures_ahead(msg)
-            if not self._admit_proposal(peer, msg):
-                return
+        if isinstance(msg, PrePrepare) and not self._admit_proposal(peer, msg):
+            if self._held.get(msg.height, (None, None))[1] is msg:  # waits for its parent: start meanwhile
+                self._check_signatures_ahead(msg)
+            return
         self._perform(self.replica.step(msg))
+        if isinstance(msg, PrePrepare):
+            self._check_signatures_ahead(msg)  # after our PREPARE went out: that is the critical path
 
     def _admit_proposal(self, peer: str, pp: PrePrepare) -> bool:
         """Check a proposal against our executed head; hold it if we are not there yet."""
@@ -364,7 +367,6 @@ class ReplicaDriver:
     # ---- outputs ------------------------------------------------------------------------
     def _perform(self, ready: Ready) -> None:
         """Persist → send → execute → fetch, in the replica's order."""
-        store = self.core.ledger.store
         records: list[bytes] = []
         broadcast: list[bytes] = []
         direct: dict[str, list[bytes]] = {}
@@ -383,8 +385,8 @@ class ReplicaDriver:
                 executes.append(action)
             elif isinstance(action, FetchBlocks):
                 fetches.append(action)
-        if records:
-            store.wal_append_many(records)  # one synced write, before anything is sent
+        if records or (self._wal_unsynced and (broadcast or direct)):
+            self._persist(records, sync=bool(broadcast or direct))
         if broadcast:
             self._send_frame(None, {"t": "c", "m": broadcast})
         for peer, msgs in direct.items():
@@ -401,6 +403,14 @@ class ReplicaDriver:
         if self.replica.view != self._view:
             self._on_view_changed()
 
+    def _persist(self, records: list[bytes], sync: bool) -> None:
+        """Write-ahead records are durable before anything that depends on them is sent:
+        synced at once if this step sends, else left for the next synced write (the
+        next send's, or the block commit that usually follows), saving an fsync per
+        round. Nothing unsent is lost by a crash that forgets them."""
+        self.core.ledger.store.wal_append_many(records, sync=sync)
+        self._wal_unsynced = not sync
+
     def _execute(self, action: Execute) -> Ready:
         ledger = self.core.ledger
         if action.height <= ledger.height:
@@ -414,6 +424,7 @@ class ReplicaDriver:
         if checks:
             futures.wait(checks)  # the rest of this block's signatures, on the workers' cores
         self.core.apply(block, action.certificate)
+        self._wal_unsynced = False  # the block's commit was one synced write to the same store
         self._proposed.pop(action.height, None)
         started = self._proposed_at.pop(action.height, None)
         if started is not None:

@@ -466,17 +466,24 @@ class ChainStore:
             self._wal_next = seq + 1
             return seq
 
-    def wal_append_many(self, records: list[bytes]) -> list[int]:
-        """Append several records in one synced batch; returns their sequence numbers."""
+    def wal_append_many(self, records: list[bytes], sync: bool = True) -> list[int]:
+        """Append several records in one batch, synced unless `sync=False` (then they are
+        durable once a later synced write — `wal_sync`, another append, a committed
+        block — returns); returns their sequence numbers."""
         with self._lock:
             batch = Batch()
             seqs = list(range(self._wal_next, self._wal_next + len(records)))
             for seq, record in zip(seqs, records):
                 batch.put(_WAL + _be(seq), record)
+            if seqs or sync:
+                self._kv.write(batch, sync=sync)  # an empty synced batch syncs what came before
             if seqs:
-                self._kv.write(batch, sync=True)
                 self._wal_next = seqs[-1] + 1
             return seqs
+
+    def wal_sync(self) -> None:
+        """Make every record appended so far durable."""
+        self.wal_append_many([], sync=True)
 
     def wal_entries(self) -> list[tuple[int, bytes]]:
         """Every (sequence number, record) in append order."""

@@ -182,6 +182,18 @@ def test_wal(backend: Backend, store: ChainStore) -> None:
     assert again.wal_records() == [b"after"]
 
 
+def test_wal_unsynced_appends_keep_order_and_survive_a_reopen(backend: Backend, store: ChainStore) -> None:
+    # unsynced records are left for the next synced write; a process that exits (or is
+    # killed) without one still leaves them to the operating system, so a reopen sees them
+    assert store.wal_append_many([b"a", b"b"], sync=False) == [0, 1]
+    store.wal_sync()  # a sync adds no record and uses no sequence number
+    assert store.wal_append_many([b"c"], sync=True) == [2]
+    assert store.wal_append_many([], sync=False) == []
+    assert store.wal_records() == [b"a", b"b", b"c"]
+    again = ChainStore.open(backend.reopen())
+    assert again.wal_entries() == [(0, b"a"), (1, b"b"), (2, b"c")]
+
+
 # ---- damage ------------------------------------------------------------------------------------
 
 
