@@ -45,7 +45,7 @@ class _Heights:
         old = self.current.get(node)
         if old is None or height > old:
             marks = self.reached.setdefault(node, {})
-            for h in range((old or 0) + 1, height + 1):
+            for h in range(0 if old is None else old + 1, height + 1):
                 marks[h] = at
             self.current[node] = height
 

@@ -7,7 +7,6 @@ against a direct definition.
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -50,7 +49,7 @@ def test_skipped_heights_get_the_jumps_time() -> None:
     hs = _Heights()
     hs.see("a", 2, 1.0)
     hs.see("a", 6, 7.0)
-    assert hs.reached["a"] == {1: 1.0, 2: 1.0, 3: 7.0, 4: 7.0, 5: 7.0, 6: 7.0}
+    assert hs.reached["a"] == {0: 1.0, 1: 1.0, 2: 1.0, 3: 7.0, 4: 7.0, 5: 7.0, 6: 7.0}
     assert hs.current["a"] == 6
     for h in (1, 2):
         assert hs.all_reached(h) == 1.0
@@ -110,12 +109,6 @@ def test_all_reached_matches_definition(seen: list[tuple[str, int, float]]) -> N
         assert hs.all_reached(height) == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="node/loadgen.py _Heights.see marks heights from 1 up only (range((old or 0) + 1, ...)), so "
-    "all_reached(0) is None although every node seen is at height >= 0; harmless for the bench, which "
-    "only asks for heights of committed blocks (>= 1)",
-)
 def test_all_reached_height_zero_is_first_sighting_time() -> None:
     hs = _Heights()
     hs.see("a", 0, 1.0)
