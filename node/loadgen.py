@@ -121,7 +121,10 @@ async def _submit(session: aiohttp.ClientSession, url: str, txs: list[SignedTx])
     return doc["results"]  # type: ignore[no-any-return]
 
 
-async def _drive(net: Testnet, phases: list[list[SignedTx]], rate: int, duration: float) -> dict[str, Any]:
+async def drive_load(net: Testnet, phases: list[list[SignedTx]], rate: int, duration: float) -> dict[str, Any]:
+    """Submit the phases to `net`'s nodes in turn (paced at `rate` tx/s, or as fast as
+    they take them with 0), each phase once the previous one committed, until done or
+    `duration` seconds passed; returns the figures of `run_bench`."""
     urls = {n["name"]: n["rpc_url"] for n in net.nodes}
     names = list(urls)
     heights = _Heights()
@@ -194,4 +197,4 @@ def run_bench(testnet_dir: str, duration: float = 20.0, rate: int = 0, cases: in
         target = (rate or 3000) * duration
         cases = max(4, int(target // TXS_PER_CASE))
     phases = build_load(net, cases)
-    return asyncio.run(_drive(net, phases, rate, duration * 3))
+    return asyncio.run(drive_load(net, phases, rate, duration * 3))
