@@ -4,12 +4,17 @@ Admission (decode, signature, chain id, sender, role, body shape, nonce window)
 runs against committed state; `take` hands out, per sender, only the run of
 consecutive nonces that follows what is committed or already taken, so a block
 never carries a nonce gap.
+
+Under load a primary holds tens of thousands of transactions from thousands of
+senders, and the engines ask `ready()` on every turn of their loop: so the set
+of senders whose next nonce is here is kept up to date as transactions come and
+go, and `take` makes one pass in arrival order, following each sender's run.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from primitives.errors import Code, Rejected
 from primitives.tx import SignedTx
@@ -31,7 +36,7 @@ class Mempool:
         self._txs: OrderedDict[bytes, SignedTx] = OrderedDict()
         self._slots: dict[str, dict[int, bytes]] = {}  # sender -> nonce -> tx id
         self._taken: dict[str, int] = {}  # sender -> next nonce after txs handed out but not committed
-        self._ready: bool | None = None  # cached answer of `ready`, None when stale
+        self._ready: set[str] = set()  # senders whose next nonce to hand out is pending
         self._top: dict[str, int] = {}  # sender -> one above the highest nonce admitted while it has pending txs
 
     def __len__(self) -> int:
@@ -77,53 +82,52 @@ class Mempool:
         self._txs[stx.tx_id] = stx
         self._slots.setdefault(sender, {})[stx.tx.nonce] = stx.tx_id
         self._top[sender] = max(self._top.get(sender, 0), stx.tx.nonce + 1)
-        self._ready = None
+        if stx.tx.nonce == self._expected(sender):
+            self._ready.add(sender)
+
+    def _expected(self, sender: str) -> int:
+        """The nonce of the sender's next transaction to hand out."""
+        return max(self._next_nonce(sender), self._taken.get(sender, 0))
+
+    def _recheck(self, senders: Iterable[str]) -> None:
+        for sender in senders:
+            slots = self._slots.get(sender)
+            if slots and self._expected(sender) in slots:
+                self._ready.add(sender)
+            else:
+                self._ready.discard(sender)
 
     def take(self, limit: int) -> list[SignedTx]:
-        """Up to `limit` transactions in arrival order, each sender's nonces consecutive."""
+        """Up to `limit` transactions in arrival order, each sender's nonces consecutive:
+        meeting a sender's next nonce takes the run that follows it too (later nonces
+        may have arrived first, from another node)."""
         out: list[SignedTx] = []
         expected: dict[str, int] = {}
-        progress = True
-        chosen: set[bytes] = set()
-        passes = 0
-        while progress and len(out) < limit and passes < 4:  # more passes only for out-of-order arrivals
-            progress = False
-            passes += 1
-            for tx_id, stx in self._txs.items():
-                if tx_id in chosen:
-                    continue
-                sender = stx.tx.sender
-                want = expected.get(sender)
-                if want is None:
-                    want = max(self._next_nonce(sender), self._taken.get(sender, 0))
-                if stx.tx.nonce != want:
-                    expected[sender] = want
-                    continue
-                expected[sender] = want + 1
-                out.append(stx)
-                chosen.add(tx_id)
-                progress = True
-                if len(out) >= limit:
-                    break
+        for stx in self._txs.values():
+            if len(out) >= limit:
+                break
+            sender = stx.tx.sender
+            want = expected.get(sender)
+            if want is None:
+                want = self._expected(sender)
+            if stx.tx.nonce == want:
+                slots = self._slots[sender]
+                while want in slots and len(out) < limit:
+                    out.append(self._txs[slots[want]])
+                    want += 1
+            expected[sender] = want
         for stx in out:
             self._taken[stx.tx.sender] = stx.tx.nonce + 1
             self._drop(stx.tx_id)
-        self._ready = None
+        self._recheck(expected)
         return out
 
     def ready(self) -> bool:
-        """Whether at least one transaction could be taken now. Cached until the pool
-        changes: the engines ask on every loop turn."""
-        if self._ready is None:
-            self._ready = any(
-                max(self._next_nonce(sender), self._taken.get(sender, 0)) in slots
-                for sender, slots in self._slots.items()
-            )
-        return self._ready
+        """Whether at least one transaction could be taken now."""
+        return bool(self._ready)
 
     def committed(self, txs: list[SignedTx] | tuple[SignedTx, ...]) -> None:
         """Forget what a committed block carried and whatever it made stale."""
-        self._ready = None
         senders = set()
         for stx in txs:
             self._drop(stx.tx_id)
@@ -135,15 +139,16 @@ class Mempool:
             stale = [tid for n, tid in self._slots.get(sender, {}).items() if n < nxt]
             for tid in stale:
                 self._drop(tid)
+        self._recheck(senders)
 
     def release(self, txs: list[SignedTx] | tuple[SignedTx, ...]) -> None:
         """Put back transactions of a proposal that did not commit (e.g. after a view change)."""
-        self._ready = None
         for stx in txs:
             if stx.tx_id not in self._txs and stx.tx.nonce >= self._next_nonce(stx.tx.sender):
                 self._txs[stx.tx_id] = stx
                 self._slots.setdefault(stx.tx.sender, {})[stx.tx.nonce] = stx.tx_id
         self._taken.clear()
+        self._recheck(list(self._slots))
 
     def _drop(self, tx_id: bytes) -> None:
         stx = self._txs.pop(tx_id, None)
@@ -154,3 +159,4 @@ class Mempool:
                 if not slots:
                     del self._slots[stx.tx.sender]
                     self._top.pop(stx.tx.sender, None)
+                    self._ready.discard(stx.tx.sender)

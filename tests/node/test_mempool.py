@@ -71,6 +71,61 @@ def test_blocks_never_have_nonce_gaps(order: list[tuple[int, int]], block_size: 
     assert all(chain.nonces[k.id] == 6 for k in KEYS)
 
 
+def brute_ready(pool: Mempool, chain: Chain) -> bool:
+    """`ready()` by its definition: some sender's next nonce to hand out is pending."""
+    pending = {(t.tx.sender, t.tx.nonce) for t in pool.pending()}
+    handed = {s: n for s, n in pool._taken.items()}  # noqa: SLF001 (the definition needs it)
+    return any((s, max(chain.next_nonce(s), handed.get(s, 0))) in pending for s, _ in pending)
+
+
+@settings(max_examples=80)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("add"), st.integers(0, 2), st.integers(0, 7)),
+            st.tuples(st.just("take"), st.integers(1, 5), st.just(0)),
+            st.tuples(st.just("commit"), st.just(0), st.just(0)),
+            st.tuples(st.just("release"), st.just(0), st.just(0)),
+        ),
+        max_size=40,
+    )
+)
+def test_ready_is_kept_exact(ops: list[tuple[str, int, int]]) -> None:
+    # the pool keeps readiness incrementally; it must always agree with the definition
+    chain = Chain()
+    pool = Mempool(chain.admit, chain.next_nonce)
+    proposed: list[SignedTx] = []
+    for op, a, b in ops:
+        if op == "add":
+            try:
+                pool.add(tx(KEYS[a], b))
+            except GodownError:
+                pass
+        elif op == "take":
+            proposed += pool.take(a)
+        elif op == "commit" and proposed:
+            chain.commit(proposed)
+            pool.committed(proposed)
+            proposed = []
+        elif op == "release" and proposed:
+            pool.release(proposed)
+            proposed = []
+        assert pool.ready() == brute_ready(pool, chain)
+
+
+def test_take_follows_a_run_that_arrived_backwards() -> None:
+    chain = Chain()
+    pool = Mempool(chain.admit, chain.next_nonce)
+    for n in (3, 2, 1):
+        pool.add(tx(KEYS[0], n))
+    pool.add(tx(KEYS[1], 0))
+    assert pool.ready()  # KEYS[1] can go
+    assert not Mempool(chain.admit, chain.next_nonce).ready()
+    pool.add(tx(KEYS[0], 0))  # arrives last, unlocks the run
+    assert [(t.tx.sender, t.tx.nonce) for t in pool.take(10)] == [(KEYS[1].id, 0)] + [(KEYS[0].id, n) for n in range(4)]
+    assert not pool.ready() and len(pool) == 0
+
+
 def test_release_returns_uncommitted_proposal() -> None:
     chain = Chain()
     pool = Mempool(chain.admit, chain.next_nonce)
