@@ -8,7 +8,7 @@ never carries a nonce gap.
 Under load a primary holds tens of thousands of transactions from thousands of
 senders, and the engines ask `ready()` on every turn of their loop: so the set
 of senders whose next nonce is here is kept up to date as transactions come and
-go, and `take` makes one pass in arrival order, following each sender's run.
+go, and `take` makes a single pass in arrival order.
 """
 
 from __future__ import annotations
@@ -98,23 +98,30 @@ class Mempool:
                 self._ready.discard(sender)
 
     def take(self, limit: int) -> list[SignedTx]:
-        """Up to `limit` transactions in arrival order, each sender's nonces consecutive:
-        meeting a sender's next nonce takes the run that follows it too (later nonces
-        may have arrived first, from another node)."""
+        """Up to `limit` transactions in arrival order, each sender's nonces consecutive.
+        A transaction that arrived before the nonce it follows (e.g. through another
+        node) goes right after that one; nothing is taken ahead of its arrival turn."""
         out: list[SignedTx] = []
         expected: dict[str, int] = {}
+        early: dict[str, dict[int, SignedTx]] = {}  # skipped in this pass, waiting for their predecessor
         for stx in self._txs.values():
             if len(out) >= limit:
                 break
-            sender = stx.tx.sender
+            sender, nonce = stx.tx.sender, stx.tx.nonce
             want = expected.get(sender)
             if want is None:
                 want = self._expected(sender)
-            if stx.tx.nonce == want:
-                slots = self._slots[sender]
-                while want in slots and len(out) < limit:
-                    out.append(self._txs[slots[want]])
-                    want += 1
+            if nonce != want:
+                if nonce > want:
+                    early.setdefault(sender, {})[nonce] = stx
+                expected[sender] = want
+                continue
+            out.append(stx)
+            want += 1
+            waiting = early.get(sender)
+            while waiting and want in waiting and len(out) < limit:
+                out.append(waiting.pop(want))
+                want += 1
             expected[sender] = want
         for stx in out:
             self._taken[stx.tx.sender] = stx.tx.nonce + 1

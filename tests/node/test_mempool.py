@@ -126,6 +126,16 @@ def test_take_follows_a_run_that_arrived_backwards() -> None:
     assert not pool.ready() and len(pool) == 0
 
 
+def test_take_keeps_arrival_order_across_senders() -> None:
+    # a client that sends A's 0, B's 0, A's 1, B's 1 in that order gets them executed so
+    chain = Chain()
+    pool = Mempool(chain.admit, chain.next_nonce)
+    order = [(0, 0), (1, 0), (0, 1), (1, 1), (2, 0), (0, 2)]
+    for k, n in order:
+        pool.add(tx(KEYS[k], n))
+    assert [(t.tx.sender, t.tx.nonce) for t in pool.take(10)] == [(KEYS[k].id, n) for k, n in order]
+
+
 def test_release_returns_uncommitted_proposal() -> None:
     chain = Chain()
     pool = Mempool(chain.admit, chain.next_nonce)
