@@ -42,7 +42,7 @@ class SignatureCache:
         return self._ok.get(stx.tx_id + stx.sig) == sign_pub
 
     def verify(self, stx: SignedTx, sign_pub: bytes) -> bool:
-        if self._ok.get(stx.tx_id + stx.sig) == sign_pub:
+        if self.known(stx, sign_pub):
             return True
         if not stx.verify(sign_pub):
             return False

@@ -206,7 +206,7 @@ class ReplicaDriver:
     def _on_message(self, peer: str, raw: bytes) -> None:
         msg = decode_message(raw)  # signed by its sender (the replica checks): peers may relay others' votes
         if isinstance(msg, PrePrepare) and not self._admit_proposal(peer, msg):
-            if self._held.get(msg.height, (None, None))[1] is msg:  # waits for its parent: start meanwhile
+            if msg.height > self.core.ledger.height + 1:  # held until its parent executes: start meanwhile
                 self._check_signatures_ahead(msg)
             return
         self._perform(self.replica.step(msg))
