@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from node.simulate_cmd import simulate
+from node.commands.simulate import simulate
 from primitives.errors import Code, GodownError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -89,7 +89,7 @@ def testnet() -> None:
 @friendly
 def testnet_init(directory: str, nodes: int, chain_id: str, base_port: int | None) -> None:
     """Write genesis, keys and node configs for a local consortium."""
-    from node.testnet import init_testnet
+    from node.tools.testnet import init_testnet
 
     net = init_testnet(directory, nodes=nodes, chain_id=chain_id, base_port=base_port)
     for n in net.nodes:
@@ -102,7 +102,7 @@ def testnet_init(directory: str, nodes: int, chain_id: str, base_port: int | Non
 @friendly
 def testnet_up(directory: str) -> None:
     """Start every node of DIR; Ctrl-C or SIGTERM stops them all."""
-    from node.launcher import run_until_signal
+    from node.tools.launcher import run_until_signal
 
     run_until_signal(directory, echo=click.echo)
 
@@ -120,9 +120,9 @@ def node_start(config_path: str, log_level: str) -> None:
     """Run one node in the foreground until SIGINT/SIGTERM."""
     import asyncio
 
-    from node.config import NodeConfig
-    from node.logs import setup_logging
-    from node.server import serve_forever
+    from node.server.config import NodeConfig
+    from node.server.logs import setup_logging
+    from node.server.serve import serve_forever
 
     config = NodeConfig.load(config_path)
     setup_logging(log_level, node=config.name)
@@ -135,7 +135,7 @@ def node_start(config_path: str, log_level: str) -> None:
 @friendly
 def status(rpc_url: str, token: str | None) -> None:
     """A node's chain id, height, head, view, validators and peers."""
-    from node.client import RpcClient
+    from node.client.rpc import RpcClient
 
     echo_json(RpcClient(rpc_url, token).status())
 
@@ -152,7 +152,7 @@ def query(what: str, ident: str, rpc_url: str, token: str | None) -> None:
     """Look up a case, lot, device, alarm, block (height|latest), tx (id), state key, members or account."""
     from urllib.parse import quote
 
-    from node.client import RpcClient
+    from node.client.rpc import RpcClient
 
     path = {
         "case": "/v1/cases/{}",
@@ -197,7 +197,7 @@ def tx_cmd(
     token: str | None,
 ) -> None:
     """Build, sign and submit any transaction type (see /docs/transactions on a node)."""
-    from node.txbuilder import submit_from_cli
+    from node.client.txbuilder import submit_from_cli
 
     echo_json(submit_from_cli(key_file, tx_type, body_json, fields, nonce, chain_id, wait, rpc_url, token))
 
@@ -226,7 +226,7 @@ def gateway_run(
     device_key: str, lot_id: str, kind: str, interval: float, count: int, rpc_url: str, token: str | None
 ) -> None:
     """Simulate a device's gateway: signed reports, sealed to the lot's parties."""
-    from node.gateway import run_gateway
+    from node.gateway.device import run_gateway
 
     run_gateway(device_key, lot_id, kind, interval, count, rpc_url, token, echo=click.echo)
 
@@ -239,7 +239,7 @@ def gateway_run(
 @friendly
 def decrypt(key_file: str, tx_id: str, rpc_url: str, token: str | None) -> None:
     """Open a device report's sealed payload as one of its recipients."""
-    from node.gateway import decrypt_report
+    from node.gateway.device import decrypt_report
 
     echo_json(decrypt_report(key_file, tx_id, rpc_url, token))
 
@@ -267,7 +267,7 @@ def audit_replay(
     data_dir: str | None, genesis_path: str | None, rpc_url: str | None, token: str | None, as_json: bool, workers: int
 ) -> None:
     """Replay the chain from genesis and verify everything; exit 1 on any mismatch."""
-    from node.audit import print_report, replay_from_data_dir, replay_from_rpc
+    from node.tools.audit import print_report, replay_from_data_dir, replay_from_rpc
 
     if bool(data_dir) == bool(rpc_url):
         raise click.UsageError("give exactly one of --data-dir and --rpc")
@@ -288,7 +288,7 @@ def audit_replay(
 @friendly
 def demo(directory: str | None, nodes: int | None) -> None:
     """The main job: a local consortium and a full financing round, with progress."""
-    from node.demo import run_demo
+    from node.tools.demo import run_demo
 
     sys.exit(0 if run_demo(directory, nodes) else 1)
 
@@ -301,7 +301,7 @@ def demo(directory: str | None, nodes: int | None) -> None:
 @friendly
 def bench(testnet_dir: str, duration: float, rate: int, cases: int) -> None:
     """Load a running consortium with the financing workload; print tx/s and latency as JSON."""
-    from node.loadgen import run_bench
+    from node.load.loadgen import run_bench
 
     click.echo(json.dumps(run_bench(testnet_dir, duration, rate, cases)))
 

@@ -27,10 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from node.client import RpcClient  # noqa: E402
-from node.launcher import Consortium  # noqa: E402
-from node.loadgen import build_load, drive_load  # noqa: E402
-from node.testnet import init_testnet  # noqa: E402
+from node.client.rpc import RpcClient  # noqa: E402
+from node.load.loadgen import build_load, drive_load  # noqa: E402
+from node.tools.launcher import Consortium  # noqa: E402
+from node.tools.testnet import init_testnet  # noqa: E402
 
 
 def main() -> None:

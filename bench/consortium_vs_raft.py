@@ -24,9 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from node.launcher import Consortium  # noqa: E402
-from node.loadgen import run_bench  # noqa: E402
-from node.testnet import init_testnet  # noqa: E402
+from node.load.loadgen import run_bench  # noqa: E402
+from node.tools.launcher import Consortium  # noqa: E402
+from node.tools.testnet import init_testnet  # noqa: E402
 
 RAFT = ROOT.parent / "shared" / "bench" / "raft_baseline.py"
 RAFT_TIMEOUT_S = 120  # a healthy run of 10,000 transactions takes ~10 s here

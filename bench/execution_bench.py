@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import contracts
 from contracts import BlockContext, DictState
 from contracts.state import clear_decode_cache
-from node.workload import Participants, financing_workload
+from node.load.workload import Participants, financing_workload
 from primitives.tx import SignedTx
 
 

@@ -6,7 +6,7 @@ import json
 
 from click.testing import CliRunner
 
-from node.simulate_cmd import simulate
+from node.commands.simulate import simulate
 
 FIELDS = {
     "nodes",

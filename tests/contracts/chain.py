@@ -8,7 +8,7 @@ from typing import Any
 
 import contracts
 from contracts import BlockContext, BlockOutcome, DictState
-from node.workload import Participants
+from node.load.workload import Participants
 from primitives.genesis import Genesis, Policy
 from primitives.tx import SignedTx
 
@@ -56,7 +56,7 @@ class World:
     """A chain plus a transaction builder, with shortcuts to reach a given stage."""
 
     def __init__(self, policy: Policy | None = None, seed: bytes = b"world") -> None:
-        from node.workload import Round
+        from node.load.workload import Round
 
         self.p = Participants.generate(seed=seed)
         self.chain = Chain.new(self.p, policy=policy)

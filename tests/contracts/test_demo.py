@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contracts
-from node.workload import Participants, demo_steps
+from node.load.workload import Participants, demo_steps
 from tests.contracts.chain import Chain
 
 

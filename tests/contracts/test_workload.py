@@ -1,11 +1,11 @@
-"""node.workload: sealed device reports open only for their recipients and only with
+"""node.load.workload: sealed device reports open only for their recipients and only with
 their own clear-text fields; the benchmark workload executes cleanly."""
 
 from __future__ import annotations
 
 import pytest
 
-from node.workload import Participants, device_report, financing_workload, open_report, workload_device
+from node.load.workload import Participants, device_report, financing_workload, open_report, workload_device
 from primitives.errors import GodownError
 from primitives.tx import SignedTx
 from tests.contracts.chain import Chain
@@ -32,7 +32,7 @@ def test_payload_cannot_move_to_another_report() -> None:
     stx = device_report(d, "c", 0, 7, "L1", "reading", {"temp": 1}, p.watchers())
     moved = device_report(d, "c", 1, 8, "L1", "reading", {}, p.watchers())
     body = {**moved.tx.body, "envelope": stx.tx.body["envelope"]}
-    from node.workload import sign_tx
+    from node.load.workload import sign_tx
 
     forged = sign_tx(d, "c", 1, "device.report", body)
     with pytest.raises(GodownError) as info:

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from node.client import RpcClient
-from node.demo import participants_of
-from node.launcher import Consortium
-from node.testnet import Testnet, init_testnet
-from node.workload import NonceBook, Participants, financing_workload
+from node.client.rpc import RpcClient
+from node.load.workload import NonceBook, Participants, financing_workload
+from node.tools.demo import participants_of
+from node.tools.launcher import Consortium
+from node.tools.testnet import Testnet, init_testnet
 from primitives.errors import GodownError
 from primitives.genesis import ConsensusParams
 from primitives.tx import SignedTx

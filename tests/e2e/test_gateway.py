@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from node.demo import participants_of, run_step
-from node.workload import demo_steps
+from node.load.workload import demo_steps
+from node.tools.demo import participants_of, run_step
 from tests.e2e.manifests import MakeNet, Manifest, emit
 
 pytestmark = [pytest.mark.e2e]

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from node.testnet import free_port_block
+from node.tools.testnet import free_port_block
 from p2p.identity import peer_id, peer_id_str
 from p2p.service import P2PService
 from primitives import codec

@@ -1,4 +1,4 @@
-"""The auditor's replay (node/audit.py) on a small real chain: it passes on the chain a
+"""The auditor's replay (node/tools/audit.py) on a small real chain: it passes on the chain a
 `Ledger` wrote, and names the first tampered height for each kind of tampering, both
 from a LevelDB data directory and from blocks handed over in memory."""
 
@@ -13,11 +13,11 @@ from pathlib import Path
 import plyvel  # type: ignore[import-untyped]
 import pytest
 
-from node.audit import AuditReport, print_report, replay, replay_from_data_dir, replay_from_rpc
-from node.client import RpcClient
-from node.demo import participants_of, run_step
-from node.ledger import Ledger
-from node.workload import Participants, demo_steps, financing_workload
+from node.client.rpc import RpcClient
+from node.load.workload import Participants, demo_steps, financing_workload
+from node.server.ledger import Ledger
+from node.tools.audit import AuditReport, print_report, replay, replay_from_data_dir, replay_from_rpc
+from node.tools.demo import participants_of, run_step
 from primitives.block import Block, Commit, commit_vote_bytes, txs_root
 from primitives.genesis import Genesis
 from primitives.keys import KeyPair

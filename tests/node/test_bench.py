@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from node.loadgen import TXS_PER_CASE, run_bench
+from node.load.loadgen import TXS_PER_CASE, run_bench
 from tests.node.conftest import NodeProcess, run_cli
 
 if TYPE_CHECKING:  # imported for the annotation only: pytest would try to collect a class named Test*
-    from node.testnet import Testnet
+    from node.tools.testnet import Testnet
 
 
 def test_bench_commits_everything_and_can_run_again(testnet: Testnet, node_process: NodeProcess) -> None:

@@ -22,10 +22,10 @@ import pytest
 from click.testing import CliRunner
 
 import cli
-from node.client import RpcClient
-from node.demo import participants_of, run_step
-from node.testnet import Testnet as NetDir
-from node.workload import Participants, demo_steps
+from node.client.rpc import RpcClient
+from node.load.workload import Participants, demo_steps
+from node.tools.demo import participants_of, run_step
+from node.tools.testnet import Testnet as NetDir
 from primitives import codec
 from primitives.block import results_root
 from primitives.hashing import sha256

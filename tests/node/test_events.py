@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from node.events import QUEUE_LIMIT, EventBus, Subscription
+from node.server.events import QUEUE_LIMIT, EventBus, Subscription
 
 
 def drain(sub: Subscription) -> list[dict[str, Any] | None]:

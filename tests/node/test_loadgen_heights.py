@@ -10,7 +10,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.loadgen import _Heights
+from node.load.loadgen import _Heights
 
 
 def test_node_first_seen_at_height_zero_counts() -> None:

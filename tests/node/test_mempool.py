@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.mempool import Mempool
+from node.server.mempool import Mempool
 from primitives.errors import Code, GodownError, Rejected
 from primitives.keys import KeyPair
 from primitives.tx import SignedTx, Tx

@@ -15,8 +15,8 @@ from typing import Any
 import plyvel
 import pytest
 
-from node.client import RpcClient
-from node.testnet import Testnet as NetDir
+from node.client.rpc import RpcClient
+from node.tools.testnet import Testnet as NetDir
 from primitives.errors import GodownError
 from primitives.keys import KeyPair
 from primitives.tx import SignedTx, Tx

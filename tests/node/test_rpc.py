@@ -28,11 +28,11 @@ from hypothesis import strategies as st
 from contracts import alarm_id_for_tx
 from contracts.registry import TX_TYPES
 from contracts.state import P_ALARM, P_CASE, P_LOT
-from node.client import RpcClient
-from node.demo import participants_of, run_step
-from node.rpc import make_app
-from node.testnet import Testnet as NetDir
-from node.workload import Participants, Step, demo_steps
+from node.client.rpc import RpcClient
+from node.load.workload import Participants, Step, demo_steps
+from node.server.rpc import make_app
+from node.tools.demo import participants_of, run_step
+from node.tools.testnet import Testnet as NetDir
 from primitives import codec
 from primitives.block import Block, Commit
 from primitives.keys import KeyPair

@@ -15,9 +15,9 @@ from concurrent.futures import Future, wait
 
 import pytest
 
-from node.ledger import Ledger, SignatureCache
-from node.sigpool import MIN_CHUNK, SignaturePool
-from node.workload import Participants, sign_tx, workload_device
+from node.load.workload import Participants, sign_tx, workload_device
+from node.server.ledger import Ledger, SignatureCache
+from node.server.sigpool import MIN_CHUNK, SignaturePool
 from primitives.keys import KeyPair
 from primitives.tx import SignedTx
 

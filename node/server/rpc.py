@@ -19,8 +19,8 @@ from aiohttp import WSMsgType, web
 from aiohttp.typedefs import Middleware
 
 import contracts
-from node.core import NodeCore
-from node.openapi import openapi_document, tx_types_page
+from node.server.core import NodeCore
+from node.server.openapi import openapi_document, tx_types_page
 from primitives import codec
 from primitives.block import Block
 from primitives.codec import jsonable

@@ -31,7 +31,7 @@ NONCE_WINDOW = 100_000
 class SignatureCache:
     """Verify each transaction's signature once per node. Keyed by tx id *and*
     signature (the id covers only the unsigned bytes), remembering the key it
-    verified against. Safe to mark from worker threads (`node.sigpool`)."""
+    verified against. Safe to mark from worker threads (`node.server.sigpool`)."""
 
     def __init__(self, capacity: int = 500_000) -> None:
         self._ok: OrderedDict[bytes, bytes] = OrderedDict()

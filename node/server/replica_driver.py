@@ -38,8 +38,8 @@ from consensus.messages import PrePrepare, decode_message, encode_message
 from consensus.records import StableRecord, compact, decode_record
 from consensus.replica import Replica
 from consensus.signing import Ed25519Signer, Ed25519Verifier
-from node.config import NodeConfig
-from node.core import NodeCore, now_ms
+from node.server.config import NodeConfig
+from node.server.core import NodeCore, now_ms
 from p2p.service import P2PService
 from primitives.block import Block, Commit
 from primitives.errors import Code, GodownError

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from node.client import RpcClient
+from node.client.rpc import RpcClient
 from primitives.errors import Code, GodownError
 from primitives.keys import KeyPair
 from primitives.tx import SignedTx, Tx

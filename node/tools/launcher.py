@@ -11,8 +11,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from node.client import RpcClient
-from node.testnet import Testnet
+from node.client.rpc import RpcClient
+from node.tools.testnet import Testnet
 from primitives.errors import Code, GodownError
 
 

@@ -16,8 +16,8 @@ from typing import Any
 from urllib.parse import quote
 
 from contracts.records import OPEN_STATES
-from node.client import RpcClient
-from node.workload import device_report, open_report
+from node.client.rpc import RpcClient
+from node.load.workload import device_report, open_report
 from primitives.errors import Code, GodownError
 from primitives.keys import KeyPair
 from primitives.tx import SignedTx

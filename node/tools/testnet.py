@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from node.config import write_config
+from node.server.config import write_config
 from p2p.identity import full_multiaddr
 from primitives.errors import Code, GodownError
 from primitives.genesis import ConsensusParams, Genesis, Member, Policy

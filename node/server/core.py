@@ -1,7 +1,7 @@
 """What every node does whatever its consensus engine: admit transactions, apply
 committed blocks, answer queries, notify subscribers and waiting clients.
 
-The engines (`node/solo.py` for one validator, `node/replica_driver.py` for PBFT)
+The engines (`node/server/solo.py` for one validator, `node/server/replica_driver.py` for PBFT)
 decide *which* block commits; they all hand it to `NodeCore.apply`.
 """
 
@@ -16,11 +16,11 @@ from concurrent.futures import Future
 from typing import Any
 
 import contracts
-from node.events import EventBus
-from node.ledger import Ledger
-from node.mempool import Mempool
-from node.metrics import NodeMetrics
-from node.sigpool import SignaturePool
+from node.server.events import EventBus
+from node.server.ledger import Ledger
+from node.server.mempool import Mempool
+from node.server.metrics import NodeMetrics
+from node.server.sigpool import SignaturePool
 from primitives.block import Block, Commit
 from primitives.codec import jsonable
 from primitives.errors import Code, GodownError, Rejected
@@ -79,7 +79,7 @@ class NodeCore:
             hook(stx)
 
     def check_signatures(self, txs: Iterable[SignedTx]) -> list[Future[None]]:
-        """Start checking these signatures on worker threads (see `node.sigpool`)."""
+        """Start checking these signatures on worker threads (see `node.server.sigpool`)."""
         return self.signatures.check(self.ledger.state, txs)
 
     async def check_signatures_now(self, txs: Iterable[SignedTx]) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import contracts
-from node.ledger import SignatureCache
+from node.server.ledger import SignatureCache
 from primitives.tx import SignedTx
 
 MIN_CHUNK = 16  # below this a hand-off to a thread costs more than it saves

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import contracts
-from node.client import RpcClient
+from node.client.rpc import RpcClient
 from primitives.block import Block, Commit, Head, check_successor, results_root
 from primitives.errors import Code, GodownError
 from primitives.genesis import Genesis

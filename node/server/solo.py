@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from node.core import NodeCore, now_ms
+from node.server.core import NodeCore, now_ms
 from primitives.block import Commit, commit_vote_bytes
 
 log = logging.getLogger("godown.solo")

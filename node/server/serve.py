@@ -17,12 +17,12 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from node.config import NodeConfig
-from node.core import NodeCore
-from node.ledger import Ledger
-from node.replica_driver import ReplicaDriver
-from node.rpc import make_app
-from node.solo import SoloEngine
+from node.server.config import NodeConfig
+from node.server.core import NodeCore
+from node.server.ledger import Ledger
+from node.server.replica_driver import ReplicaDriver
+from node.server.rpc import make_app
+from node.server.solo import SoloEngine
 from primitives.errors import Code, GodownError, NodeFault
 from primitives.genesis import Genesis
 from primitives.keys import KeyPair

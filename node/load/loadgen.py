@@ -22,9 +22,9 @@ from typing import Any
 import aiohttp
 import msgpack
 
-from node.client import RpcClient
-from node.testnet import Testnet
-from node.workload import NonceBook, Participants, financing_workload
+from node.client.rpc import RpcClient
+from node.load.workload import NonceBook, Participants, financing_workload
+from node.tools.testnet import Testnet
 from primitives.errors import Code, GodownError
 from primitives.tx import SignedTx
 
@@ -57,7 +57,7 @@ class _Heights:
 
 
 def _participants(net: Testnet) -> Participants:
-    from node.demo import participants_of
+    from node.tools.demo import participants_of
 
     return participants_of(net)
 

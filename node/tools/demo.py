@@ -23,11 +23,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from node.audit import replay_from_rpc
-from node.client import RpcClient
-from node.launcher import Consortium
-from node.testnet import Testnet, init_testnet
-from node.workload import Participants, Step, demo_steps, open_report
+from node.client.rpc import RpcClient
+from node.load.workload import Participants, Step, demo_steps, open_report
+from node.tools.audit import replay_from_rpc
+from node.tools.launcher import Consortium
+from node.tools.testnet import Testnet, init_testnet
 from primitives.errors import Code, GodownError
 
 DEFAULT_NODES = 4
