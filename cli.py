@@ -197,7 +197,7 @@ def tx_cmd(
     token: str | None,
 ) -> None:
     """Build, sign and submit any transaction type (see /docs/transactions on a node)."""
-    from node.client.txbuilder import submit_from_cli
+    from node.client.txs import submit_from_cli
 
     echo_json(submit_from_cli(key_file, tx_type, body_json, fields, nonce, chain_id, wait, rpc_url, token))
 
@@ -239,7 +239,7 @@ def gateway_run(
 @friendly
 def decrypt(key_file: str, tx_id: str, rpc_url: str, token: str | None) -> None:
     """Open a device report's sealed payload as one of its recipients."""
-    from node.gateway.device import decrypt_report
+    from node.client.reports import decrypt_report
 
     echo_json(decrypt_report(key_file, tx_id, rpc_url, token))
 

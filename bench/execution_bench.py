@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import contracts
 from contracts import BlockContext, DictState
 from contracts.state import clear_decode_cache
-from node.load.workload import Participants, financing_workload
+from node.load.workload import financing_workload
+from node.tools.participants import Participants
 from primitives.tx import SignedTx
 
 

@@ -28,9 +28,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from node.load.workload import Participants, financing_workload, workload_device  # noqa: E402
+from node.load.workload import financing_workload, workload_device  # noqa: E402
 from node.server.ledger import Ledger  # noqa: E402
 from node.tools.audit import replay_from_data_dir  # noqa: E402
+from node.tools.participants import Participants  # noqa: E402
 from primitives.block import Commit, commit_vote_bytes  # noqa: E402
 from primitives.tx import SignedTx  # noqa: E402
 

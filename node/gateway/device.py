@@ -16,11 +16,10 @@ from typing import Any
 from urllib.parse import quote
 
 from contracts.records import OPEN_STATES
+from node.client.reports import device_report
 from node.client.rpc import RpcClient
-from node.load.workload import device_report, open_report
 from primitives.errors import Code, GodownError
 from primitives.keys import KeyPair
-from primitives.tx import SignedTx
 
 
 def recipients_for(client: RpcClient, device_id: str, lot_id: str) -> dict[str, bytes]:
@@ -85,13 +84,3 @@ def run_gateway(
         sent += 1
         if count == 0 or sent < count:
             time.sleep(interval)
-
-
-def decrypt_report(key_file: str, tx_id: str, rpc_url: str, token: str | None) -> dict[str, Any]:
-    """Fetch a device report and open its payload as the key's owner."""
-    key = KeyPair.load(key_file)
-    doc = RpcClient(rpc_url, token).tx(tx_id)
-    stx = SignedTx.decode(bytes.fromhex(doc["raw"]))
-    if stx.tx.type != "device.report":
-        raise GodownError(Code.BAD_BODY, f"transaction {tx_id} is a {stx.tx.type}, not a device report")
-    return open_report(stx, key.id, key.enc_secret)

@@ -23,7 +23,9 @@ import aiohttp
 import msgpack
 
 from node.client.rpc import RpcClient
-from node.load.workload import NonceBook, Participants, financing_workload
+from node.client.txs import NonceBook
+from node.load.workload import financing_workload
+from node.tools.participants import participants_of
 from node.tools.testnet import Testnet
 from primitives.errors import Code, GodownError
 from primitives.tx import SignedTx
@@ -56,15 +58,9 @@ class _Heights:
         return max(t for t in times if t is not None)
 
 
-def _participants(net: Testnet) -> Participants:
-    from node.tools.demo import participants_of
-
-    return participants_of(net)
-
-
 def build_load(net: Testnet, cases: int) -> list[list[SignedTx]]:
     """The signed phases, with nonces continuing from the chain's current ones."""
-    p = _participants(net)
+    p = participants_of(net)
     client = RpcClient(net.nodes[0]["rpc_url"])
     book = NonceBook({k.id: client.next_nonce(k.id) for k in p.members()})
     client.close()

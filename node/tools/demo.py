@@ -23,11 +23,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from node.client.reports import open_report
 from node.client.rpc import RpcClient
-from node.load.workload import Participants, Step, demo_steps, open_report
 from node.tools.audit import replay_from_rpc
+from node.tools.demo_steps import Step, demo_steps
 from node.tools.launcher import Consortium
-from node.tools.testnet import Testnet, init_testnet
+from node.tools.participants import Participants, participants_of
+from node.tools.testnet import init_testnet
 from primitives.errors import Code, GodownError
 
 DEFAULT_NODES = 4
@@ -43,22 +45,6 @@ class StepResult:
     @property
     def ok(self) -> bool:
         return self.got == self.step.expected
-
-
-def participants_of(net: Testnet) -> Participants:
-    """The financing round's keys, from a testnet's key folder."""
-    devices = tuple(net.key(p.stem) for p in sorted((net.dir / "keys").glob("device-*.json")))
-    return Participants(
-        warehouse=net.key("warehouse"),
-        bank=net.key("bank"),
-        insurer=net.key("insurer"),
-        guarantor=net.key("guarantor"),
-        borrower=net.key("borrower"),
-        auditor=net.key("auditor"),
-        devices=devices,
-        bank2=net.key("bank2"),
-        borrower2=net.key("borrower2"),
-    )
 
 
 def run_step(client: RpcClient, step: Step) -> tuple[list[str], list[int]]:

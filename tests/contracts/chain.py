@@ -8,7 +8,7 @@ from typing import Any
 
 import contracts
 from contracts import BlockContext, BlockOutcome, DictState
-from node.load.workload import Participants
+from node.tools.participants import Participants
 from primitives.genesis import Genesis, Policy
 from primitives.tx import SignedTx
 
@@ -56,7 +56,7 @@ class World:
     """A chain plus a transaction builder, with shortcuts to reach a given stage."""
 
     def __init__(self, policy: Policy | None = None, seed: bytes = b"world") -> None:
-        from node.load.workload import Round
+        from node.tools.participants import Round
 
         self.p = Participants.generate(seed=seed)
         self.chain = Chain.new(self.p, policy=policy)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contracts
-from node.load.workload import Participants, demo_steps
+from node.tools.demo_steps import demo_steps
+from node.tools.participants import Participants
 from tests.contracts.chain import Chain
 
 

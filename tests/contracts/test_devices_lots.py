@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contracts
-from node.load.workload import device_report
+from node.client.reports import device_report
 from tests.contracts.chain import World
 
 
@@ -55,7 +55,7 @@ def test_device_lifecycle_and_codes() -> None:
 
 
 def test_another_warehouse_cannot_suspend_a_device() -> None:
-    from node.load.workload import Participants, Round
+    from node.tools.participants import Participants, Round
     from primitives.keys import KeyPair
     from tests.contracts.chain import Chain
 
@@ -100,7 +100,7 @@ def test_report_sequence_lot_warehouse_and_recipients() -> None:
     bad_env = w.report(d, "L1", "reading")
     body = dict(bad_env.tx.body)
     body["envelope"] = {"nonce": b"short", "ciphertext": b"", "recipients": []}
-    from node.load.workload import sign_tx
+    from node.client.txs import sign_tx
 
     forged = sign_tx(d, "test-chain", bad_env.tx.nonce, "device.report", body)
     assert w.one(forged) == "bad_body"
@@ -129,7 +129,7 @@ def test_device_of_another_warehouse_cannot_report_on_the_lot() -> None:
         }
     )
     d = w.d[3]
-    from node.load.workload import sign_tx
+    from node.client.txs import sign_tx
 
     w.ok(
         sign_tx(

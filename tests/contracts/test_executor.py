@@ -7,7 +7,7 @@ import pytest
 
 import contracts
 from contracts import BlockContext, DictState
-from node.load.workload import sign_tx
+from node.client.txs import sign_tx
 from primitives.errors import Code, Rejected
 from primitives.keys import KeyPair
 from primitives.tx import SignedTx, Tx

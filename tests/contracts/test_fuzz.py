@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from contracts.registry import MAX_INT, TX_TYPES
 from contracts.state import decode_value, decoded_values_intact, encode_value
-from node.load.workload import sign_tx
+from node.client.txs import sign_tx
 from primitives.errors import Code
 from tests.contracts.chain import World
 

@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 from contracts import DictState
 from contracts.registry import MAX_INT
 from contracts.state import decode_value, encode_value
-from node.load.workload import Participants, demo_steps, financing_workload
+from node.load.workload import financing_workload
+from node.tools.demo_steps import demo_steps
+from node.tools.participants import Participants
 from primitives import codec
 from tests.contracts.chain import Chain, World
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from node.load.workload import Participants, device_report, financing_workload, open_report, workload_device
+from node.client.reports import device_report, open_report
+from node.load.workload import financing_workload, workload_device
+from node.tools.participants import Participants
 from primitives.errors import GodownError
 from primitives.tx import SignedTx
 from tests.contracts.chain import Chain
@@ -32,7 +34,7 @@ def test_payload_cannot_move_to_another_report() -> None:
     stx = device_report(d, "c", 0, 7, "L1", "reading", {"temp": 1}, p.watchers())
     moved = device_report(d, "c", 1, 8, "L1", "reading", {}, p.watchers())
     body = {**moved.tx.body, "envelope": stx.tx.body["envelope"]}
-    from node.load.workload import sign_tx
+    from node.client.txs import sign_tx
 
     forged = sign_tx(d, "c", 1, "device.report", body)
     with pytest.raises(GodownError) as info:

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from node.client.rpc import RpcClient
-from node.load.workload import NonceBook, Participants, financing_workload
-from node.tools.demo import participants_of
+from node.client.txs import NonceBook
+from node.load.workload import financing_workload
 from node.tools.launcher import Consortium
+from node.tools.participants import Participants, participants_of
 from node.tools.testnet import Testnet, init_testnet
 from primitives.errors import GodownError
 from primitives.genesis import ConsensusParams

@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from node.load.workload import demo_steps
-from node.tools.demo import participants_of, run_step
+from node.tools.demo import run_step
+from node.tools.demo_steps import demo_steps
+from node.tools.participants import participants_of
 from tests.e2e.manifests import MakeNet, Manifest, emit
 
 pytestmark = [pytest.mark.e2e]

@@ -22,11 +22,10 @@ from typing import Any, TypeVar
 import pytest
 
 from node.client.rpc import RpcClient
-from node.load.workload import Participants
 from node.server.config import NodeConfig
 from node.server.core import NodeCore
 from node.server.serve import RunningNode, start_node
-from node.tools.demo import participants_of
+from node.tools.participants import Participants, participants_of
 from node.tools.testnet import Testnet, init_testnet
 from tests.waiting import free_port, wait_until  # noqa: F401 (re-exported to the tests)
 

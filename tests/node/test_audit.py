@@ -14,10 +14,12 @@ import plyvel  # type: ignore[import-untyped]
 import pytest
 
 from node.client.rpc import RpcClient
-from node.load.workload import Participants, demo_steps, financing_workload
+from node.load.workload import financing_workload
 from node.server.ledger import Ledger
 from node.tools.audit import AuditReport, print_report, replay, replay_from_data_dir, replay_from_rpc
-from node.tools.demo import participants_of, run_step
+from node.tools.demo import run_step
+from node.tools.demo_steps import demo_steps
+from node.tools.participants import Participants, participants_of
 from primitives.block import Block, Commit, commit_vote_bytes, txs_root
 from primitives.genesis import Genesis
 from primitives.keys import KeyPair

@@ -23,8 +23,9 @@ from click.testing import CliRunner
 
 import cli
 from node.client.rpc import RpcClient
-from node.load.workload import Participants, demo_steps
-from node.tools.demo import participants_of, run_step
+from node.tools.demo import run_step
+from node.tools.demo_steps import demo_steps
+from node.tools.participants import Participants, participants_of
 from node.tools.testnet import Testnet as NetDir
 from primitives import codec
 from primitives.block import results_root

@@ -29,9 +29,10 @@ from contracts import alarm_id_for_tx
 from contracts.registry import TX_TYPES
 from contracts.state import P_ALARM, P_CASE, P_LOT
 from node.client.rpc import RpcClient
-from node.load.workload import Participants, Step, demo_steps
 from node.server.rpc import make_app
-from node.tools.demo import participants_of, run_step
+from node.tools.demo import run_step
+from node.tools.demo_steps import Step, demo_steps
+from node.tools.participants import Participants, participants_of
 from node.tools.testnet import Testnet as NetDir
 from primitives import codec
 from primitives.block import Block, Commit

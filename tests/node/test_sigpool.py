@@ -15,9 +15,11 @@ from concurrent.futures import Future, wait
 
 import pytest
 
-from node.load.workload import Participants, sign_tx, workload_device
+from node.client.txs import sign_tx
+from node.load.workload import workload_device
 from node.server.ledger import Ledger, SignatureCache
 from node.server.sigpool import MIN_CHUNK, SignaturePool
+from node.tools.participants import Participants
 from primitives.keys import KeyPair
 from primitives.tx import SignedTx
 

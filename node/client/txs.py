@@ -1,6 +1,8 @@
-"""Build, sign and submit any transaction type from the command line.
+"""Signing transactions for any type, and building their bodies from loose
+field values: the part of the client library that turns a member's intent into
+the canonical signed bytes nodes accept.
 
-Body fields come from `--body` JSON and `--set field=value` pairs; each value is
+`build_body` takes `--body` JSON and `--set field=value` pairs; each value is
 converted to the type the contract registry declares for that field (hex for
 bytes, integers for amounts and times), so users never hand-craft msgpack.
 """
@@ -8,13 +10,33 @@ bytes, integers for amounts and times), so users never hand-craft msgpack.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from node.client.rpc import RpcClient
 from primitives.errors import Code, GodownError
 from primitives.keys import KeyPair
 from primitives.tx import SignedTx, Tx
+
+
+@dataclass
+class NonceBook:
+    """Next nonce per signer (a rejected transaction consumes its nonce too)."""
+
+    next: dict[str, int] = field(default_factory=dict)
+
+    def take(self, signer: KeyPair) -> int:
+        n = self.next.get(signer.id, 0)
+        self.next[signer.id] = n + 1
+        return n
+
+
+def sign_tx(
+    signer: KeyPair, chain_id: str, nonce: int, tx_type: str, body: Mapping[str, Any], valid_until_ms: int | None = None
+) -> SignedTx:
+    """A transaction of any type, signed by its sender."""
+    return Tx(chain_id, tx_type, signer.id, nonce, dict(body), valid_until_ms).sign(signer)
 
 
 def _type_name(t: object) -> str:
