@@ -1,0 +1,20 @@
+"""`godown demo`: the main job on defaults."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from node.commands.common import friendly
+
+
+@click.command()
+@click.option("--dir", "directory", default=None, type=click.Path(file_okay=False), help="keep the data here")
+@click.option("--nodes", default=None, type=int, help="validators (default: 4)")
+@friendly
+def demo(directory: str | None, nodes: int | None) -> None:
+    """The main job: a local consortium and a full financing round, with progress."""
+    from node.tools.demo import run_demo
+
+    sys.exit(0 if run_demo(directory, nodes) else 1)
