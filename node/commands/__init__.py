@@ -1,0 +1,1 @@
+"""One module per `godown` verb: each parses with click, calls into `node/`, prints."""

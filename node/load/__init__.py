@@ -1,0 +1,1 @@
+"""The load generator and workloads used by `godown bench` and `bench/`."""

@@ -1,7 +1,7 @@
 """What every node does whatever its consensus engine: admit transactions, apply
 committed blocks, answer queries, notify subscribers and waiting clients.
 
-The engines (`node/server/solo.py` for one validator, `node/server/replica_driver.py` for PBFT)
+The engines (`node/server/solo.py` for one validator, `node/server/pbft/` for PBFT)
 decide *which* block commits; they all hand it to `NodeCore.apply`.
 """
 

@@ -20,7 +20,7 @@ from aiohttp import web
 from node.server.config import NodeConfig
 from node.server.core import NodeCore
 from node.server.ledger import Ledger
-from node.server.replica_driver import ReplicaDriver
+from node.server.pbft import ReplicaDriver
 from node.server.rpc import make_app
 from node.server.solo import SoloEngine
 from primitives.errors import Code, GodownError, NodeFault
