@@ -1,0 +1,99 @@
+"""Checkpoints: agreeing on executed state, so that the log below it can be forgotten.
+
+After executing a multiple of `checkpoint_interval` a replica signs a CHECKPOINT of
+its state root; 2f+1 matching ones make that height stable. The stable checkpoint
+is the low watermark: everything at or below it is truncated, VIEW-CHANGEs carry
+its certificate instead of the proofs below it, and a replica that has committed
+less than it asks to fetch the missing blocks. While the view is settled, our
+latest CHECKPOINT is re-sent until it becomes stable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from consensus.messages import Checkpoint, Votes, checkpoint_vote_bytes
+from consensus.records import StableRecord
+from consensus.replica.catch_up import CatchUp
+from consensus.replica.context import Context
+from consensus.replica.normal_case import NormalCase
+from primitives.errors import Code
+
+
+@dataclass(eq=False)
+class Checkpoints:
+    """Checkpoint votes and the stable checkpoint's certificate (its height is `Context.stable_height`)."""
+
+    ctx: Context = field(repr=False)
+    normal: NormalCase = field(repr=False)
+    catch_up: CatchUp = field(repr=False)
+
+    last_executed: int = 0
+    stable_root: bytes = b""
+    stable_votes: Votes = ()
+    votes: dict[tuple[int, bytes], dict[str, bytes]] = field(default_factory=dict)
+    """(height, state root) -> sender -> signature, above the stable checkpoint."""
+    mine: Checkpoint | None = None
+    resend: int = 0
+    """Ticks since our CHECKPOINT was last (re-)sent in this view."""
+
+    def on_executed(self, height: int, state_root: bytes) -> None:
+        """The driver executed `height`; at checkpoint heights this signs a CHECKPOINT."""
+        ctx = self.ctx
+        self.last_executed = max(self.last_executed, height)
+        if height % ctx.config.checkpoint_interval == 0 and height > ctx.stable_height:
+            sig = ctx.signer.sign(checkpoint_vote_bytes(ctx.config.chain_id, height, state_root))
+            cp = Checkpoint(height, state_root, ctx.me, sig)
+            self.mine = cp
+            ctx.broadcast(cp)
+            self.votes.setdefault((height, state_root), {})[ctx.me] = sig
+            self._check_stable(height, state_root)
+
+    def on_checkpoint(self, m: Checkpoint) -> None:
+        ctx = self.ctx
+        if m.height % ctx.config.checkpoint_interval or m.height <= ctx.stable_height:
+            return ctx.reject(Code.OUT_OF_WINDOW, f"checkpoint {m.height} not above the stable one")
+        votes = self.votes.setdefault((m.height, m.state_root), {})
+        if m.sender in votes:
+            return ctx.reject(Code.DUPLICATE, "checkpoint already counted")
+        if not ctx.signed_by_sender(m):
+            return ctx.reject(Code.BAD_SIGNATURE, "checkpoint signature")
+        votes[m.sender] = m.sig
+        self.catch_up.note_height(m.sender, m.height)
+        self._check_stable(m.height, m.state_root)
+
+    def _check_stable(self, h: int, root: bytes) -> None:
+        votes = self.votes.get((h, root), {})
+        if h > self.ctx.stable_height and len(votes) >= self.ctx.quorum:
+            self.set_stable(h, root, tuple(sorted(votes.items())))
+
+    def set_stable(self, h: int, root: bytes, votes: Votes) -> None:
+        """Height h is stable (by 2f+1 CHECKPOINTs here or in a NEW-VIEW): truncate below it."""
+        ctx = self.ctx
+        record = StableRecord(h, root, votes)
+        self.restore(record)
+        ctx.persist(record)
+        self.normal.truncate(h)
+        self.votes = {k: v for k, v in self.votes.items() if k[0] > h}
+        if ctx.last_committed < h:
+            self.catch_up.request(h)
+        self.normal.send_commits()
+
+    def restore(self, record: StableRecord) -> None:
+        """Adopt a stable checkpoint (from the log on restart, or `set_stable`)."""
+        self.ctx.stable_height, self.stable_root, self.stable_votes = record.height, record.state_root, record.votes
+
+    def restart_resend(self) -> None:
+        """A view was entered: the re-send timer starts afresh."""
+        self.resend = 0
+
+    def tick(self) -> None:
+        """While the view is settled, re-send our latest unstable CHECKPOINT now and then."""
+        ctx = self.ctx
+        if ctx.in_view_change:
+            return
+        self.resend += 1
+        if self.resend >= ctx.config.resend_interval:
+            self.resend = 0
+            if self.mine is not None and self.mine.height > ctx.stable_height:
+                ctx.broadcast(self.mine)
