@@ -11,6 +11,7 @@ import click
 
 from node.commands.audit import audit
 from node.commands.bench import bench
+from node.commands.ceremony import card, genesis
 from node.commands.demo import demo
 from node.commands.gateway import decrypt, gateway
 from node.commands.keys import keygen
@@ -25,7 +26,22 @@ def main() -> None:
     """godown: a permissioned consortium blockchain for warehouse-receipt financing."""
 
 
-for command in (keygen, testnet, node, status, query, tx_cmd, gateway, decrypt, audit, demo, bench, simulate):
+for command in (
+    keygen,
+    card,
+    genesis,
+    testnet,
+    node,
+    status,
+    query,
+    tx_cmd,
+    gateway,
+    decrypt,
+    audit,
+    demo,
+    bench,
+    simulate,
+):
     main.add_command(command)
 
 

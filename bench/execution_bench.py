@@ -57,7 +57,7 @@ def main() -> None:
         state = DictState(contracts.genesis_state(genesis))
         exec_s, commit_s = 0.0, 0.0
         for h, txs in enumerate(blocks, start=1):
-            ctx = BlockContext(chain_id, h, 1_000_000 + h * 100, genesis.validators[0])
+            ctx = BlockContext(chain_id, h, 1_000_000 + h * 100, genesis.validator_ids[0])
             t = time.perf_counter()
             out = contracts.execute_block(state, ctx, txs, _verified)
             exec_s += time.perf_counter() - t

@@ -18,7 +18,6 @@ Prints JSON lines:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shutil
 import sys
@@ -58,8 +57,8 @@ def main() -> None:
 
     chain_id = "bench-ledger"
     p = Participants.generate(seed=b"ledger-bench")
-    validator = p.warehouse  # a single validator: one signature certifies a block
-    genesis = dataclasses.replace(p.genesis(chain_id, 1_000_000), validators=(validator.id,))
+    validator = p.node_key(p.warehouse)  # a single validator: one signature certifies a block
+    genesis = p.genesis(chain_id, 1_000_000, validating=1)
     blocks = _blocks(financing_workload(p, chain_id, args.cases, args.reports), args.block)
     n_txs = sum(len(b) for b in blocks)
 

@@ -9,11 +9,16 @@ from contracts.context import reject
 from contracts.state import K_CHAIN, K_POLICY, K_VALIDATORS, P_DEVICE, P_MEMBER, Overlay, StateReader, decode_value
 from primitives import codec
 from primitives.errors import Code
-from primitives.genesis import Genesis, Policy
+from primitives.genesis import Genesis, Policy, Validator
 
 
 def member_record(member_id: str, name: str, role: str, sign_pub: bytes, enc_pub: bytes) -> dict[str, Any]:
     return {"id": member_id, "name": name, "role": role, "sign_pub": sign_pub, "enc_pub": enc_pub}
+
+
+def validator_record(v: Validator) -> dict[str, Any]:
+    """A validator as state holds it: node id, the member running it, node key, address."""
+    return {"node_id": v.node_id, "member": v.member, "node_pub": v.node_pub, "p2p_addr": v.p2p_addr}
 
 
 def genesis_state(genesis: Genesis) -> dict[bytes, bytes]:
@@ -21,7 +26,7 @@ def genesis_state(genesis: Genesis) -> dict[bytes, bytes]:
     out: dict[bytes, bytes] = {
         K_CHAIN: codec.encode(genesis.chain_id),
         K_POLICY: codec.encode(genesis.policy.to_json()),
-        K_VALIDATORS: codec.encode(list(genesis.validators)),
+        K_VALIDATORS: codec.encode([validator_record(v) for v in genesis.validators]),
     }
     for m in genesis.members:
         out[P_MEMBER + m.id.encode()] = codec.encode(member_record(m.id, m.name, m.role, m.sign_pub, m.enc_pub))
@@ -33,10 +38,7 @@ def load_policy(state: StateReader) -> Policy:
     raw = state.get(K_POLICY)
     if raw is None:
         return Policy()
-    p = decode_value(raw)
-    return Policy(
-        p["min_grade"], tuple(p["extension_consents"]), int(p["heartbeat_interval_ms"]), int(p["max_extension_ms"])
-    )
+    return Policy.from_json(decode_value(raw))
 
 
 def sender_identity(state: Overlay, sender: str) -> tuple[str, bytes] | None:

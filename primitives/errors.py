@@ -31,6 +31,8 @@ class Code(str, Enum):
     # members and ratings
     UNKNOWN_MEMBER = "unknown_member"
     MEMBER_EXISTS = "member_exists"
+    VALIDATOR_EXISTS = "validator_exists"
+    BAD_CARD = "bad_card"
     RATING_TOO_LOW = "rating_too_low"
     RATING_MISSING = "rating_missing"
     # devices

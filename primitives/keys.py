@@ -23,6 +23,9 @@ from primitives.hashing import sha256
 
 ROLES = ("warehouse", "bank", "insurer", "guarantor", "borrower", "auditor", "device")
 
+NODE_ROLE = "node"
+"""The role written in a node key file: a node's identity, never a member's authority."""
+
 
 def id_from_public_key(sign_pub: bytes) -> str:
     """A member or device id: first 20 bytes of SHA-256 of the signing public key, hex."""
@@ -53,8 +56,8 @@ class KeyPair:
     @staticmethod
     def generate(name: str, role: str, alias: str | None = None) -> KeyPair:
         """Fresh random keys (from libsodium's CSPRNG)."""
-        if role not in ROLES:
-            raise GodownError(Code.BAD_BODY, f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+        if role not in ROLES and role != NODE_ROLE:
+            raise GodownError(Code.BAD_BODY, f"unknown role {role!r}; expected one of {', '.join(ROLES)} or node")
         return KeyPair(
             name=name,
             role=role,

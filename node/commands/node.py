@@ -1,15 +1,41 @@
-"""`godown node start`: run one node in the foreground (the operator's path)."""
+"""`godown node init|start`: one node on its own host (the operator's path)."""
 
 from __future__ import annotations
 
 import click
 
-from node.commands.common import friendly
+from node.commands.common import echo_json, friendly
 
 
 @click.group()
 def node() -> None:
     """Run one node."""
+
+
+@node.command("init")
+@click.option("--genesis", "genesis_file", required=True, type=click.Path(dir_okay=False, exists=True))
+@click.option("--node-key", "node_key_file", required=True, type=click.Path(dir_okay=False, exists=True))
+@click.option("--member-key", "member_key_file", default=None, type=click.Path(dir_okay=False, exists=True))
+@click.option("--listen", default="/ip4/0.0.0.0/tcp/26656", show_default=True, help="p2p listen address")
+@click.option("--rpc", default="127.0.0.1:26650", show_default=True, help="RPC HOST:PORT")
+@click.option("--name", default=None, help="a name for logs (default: the member's)")
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@friendly
+def node_init(
+    genesis_file: str,
+    node_key_file: str,
+    member_key_file: str | None,
+    listen: str,
+    rpc: str,
+    name: str | None,
+    out: str,
+) -> None:
+    """Write one node's config (peers come from genesis); prints it."""
+    from node.tools.node_init import init_node
+
+    cfg = init_node(genesis_file, node_key_file, listen, rpc, out, name, member_key_file)
+    echo_json(cfg)
+    click.echo(f"start it with: godown node start --config {out}/config.json", err=True)
 
 
 @node.command("start")

@@ -1,15 +1,18 @@
 """Node configuration: one JSON file per node, paths relative to the file.
 
-{"name", "member_id", "key_file", "genesis", "data_dir",
- "rpc": {"host", "port", "token"}, "p2p": {"host", "port"},
- "peers": [{"id", "p2p_addr"}], "mempool": {"max_txs"}}
+{"name", "member_id", "key_file", "member_key_file"?, "genesis", "data_dir",
+ "rpc": {"host", "port", "token"}, "p2p": {"host", "port"}, "mempool": {"max_txs"}}
+
+`key_file` is the node's own key (libp2p identity, consensus votes), not its
+member's; `member_key_file` optionally names the member's key on the same host.
+Peers are not listed: a node finds the validators' keys and addresses in genesis.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +23,6 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 def _bad(message: str) -> GodownError:
     return GodownError(Code.BAD_CONFIG, message)
-
-
-@dataclass(frozen=True)
-class PeerConfig:
-    id: str
-    p2p_addr: str
 
 
 @dataclass(frozen=True)
@@ -41,7 +38,7 @@ class NodeConfig:
     rpc_token: str | None = None
     p2p_host: str = "127.0.0.1"
     p2p_port: int = 26750
-    peers: tuple[PeerConfig, ...] = field(default_factory=tuple)
+    member_key_file: Path | None = None
     mempool_max_txs: int = 200_000
 
     @property
@@ -73,7 +70,7 @@ class NodeConfig:
             cfg = NodeConfig(
                 path=path,
                 name=str(doc["name"]),
-                member_id=str(doc["member_id"]),
+                member_id=str(doc.get("member_id") or ""),
                 key_file=(base / doc["key_file"]).resolve(),
                 genesis=(base / doc["genesis"]).resolve(),
                 data_dir=(base / doc["data_dir"]).resolve(),
@@ -82,7 +79,7 @@ class NodeConfig:
                 rpc_token=rpc.get("token"),
                 p2p_host=str(p2p.get("host", "127.0.0.1")),
                 p2p_port=int(p2p.get("port", 26750)),
-                peers=tuple(PeerConfig(str(x["id"]), str(x["p2p_addr"])) for x in doc.get("peers", [])),
+                member_key_file=(base / doc["member_key_file"]).resolve() if doc.get("member_key_file") else None,
                 mempool_max_txs=int(doc.get("mempool", {}).get("max_txs", 200_000)),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:

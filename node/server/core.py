@@ -36,9 +36,18 @@ def now_ms() -> int:
 
 
 class NodeCore:
-    def __init__(self, name: str, key: KeyPair, genesis: Genesis, ledger: Ledger, mempool_max: int = 200_000) -> None:
+    def __init__(
+        self,
+        name: str,
+        key: KeyPair,
+        genesis: Genesis,
+        ledger: Ledger,
+        mempool_max: int = 200_000,
+        member_id: str = "",
+    ) -> None:
         self.name = name
-        self.key = key
+        self.key = key  # the node's key, not its member's
+        self.member_id = member_id  # the member running this node
         self.genesis = genesis
         self.ledger = ledger
         self.metrics = NodeMetrics()
@@ -195,11 +204,12 @@ class NodeCore:
         return {
             "chain_id": self.genesis.chain_id,
             "node_id": self.node_id,
+            "member_id": self.member_id,
             "name": self.name,
             "height": self.ledger.height,
             "head_hash": self.ledger.head_hash().hex(),
             "state_root": self.ledger.store.state_root.hex(),
-            "validators": list(self.genesis.validators),
+            "validators": list(self.genesis.validator_ids),
             "mempool": len(self.mempool),
             **self.engine_status,
         }

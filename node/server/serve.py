@@ -58,11 +58,20 @@ async def start_node(config: NodeConfig) -> RunningNode:
     sys.setswitchinterval(float(os.environ.get("GODOWN_SWITCH_S", SWITCH_INTERVAL_S)))
     genesis = Genesis.load(config.genesis)
     key = KeyPair.load(config.key_file)
-    if key.id != config.member_id:
-        raise GodownError(Code.BAD_CONFIG, f"key file {config.key_file} is not member {config.member_id}")
+    validator = genesis.validator(key.id)
+    if validator is None:
+        raise GodownError(
+            Code.BAD_CONFIG,
+            f"node key {config.key_file} (node id {key.id}) is not a validator in {config.genesis}; "
+            "observer nodes are not supported yet",
+        )
+    if config.member_id and validator.member != config.member_id:
+        raise GodownError(
+            Code.BAD_CONFIG, f"genesis says node {key.id} is run by {validator.member}, not {config.member_id}"
+        )
     config.data_dir.mkdir(parents=True, exist_ok=True)
     ledger = Ledger.open(config.data_dir, genesis)
-    core = NodeCore(config.name, key, genesis, ledger, config.mempool_max_txs)
+    core = NodeCore(config.name, key, genesis, ledger, config.mempool_max_txs, member_id=validator.member)
     engine: SoloEngine | ReplicaDriver = (
         SoloEngine(core) if len(genesis.validators) == 1 else ReplicaDriver(core, config)
     )

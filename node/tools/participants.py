@@ -12,9 +12,9 @@ from typing import Any
 from node.client.reports import device_report
 from node.client.txs import NonceBook, sign_tx
 from node.tools.testnet import Testnet
-from primitives.genesis import Genesis, Member, Policy
+from primitives.genesis import Genesis, Member, Policy, Validator
 from primitives.hashing import sha256
-from primitives.keys import KeyPair
+from primitives.keys import NODE_ROLE, KeyPair
 from primitives.tx import SignedTx
 
 FAR_FUTURE_MS = 2**52
@@ -68,10 +68,22 @@ class Participants:
         out = [self.warehouse, self.bank, self.insurer, self.guarantor, self.borrower, self.auditor]
         return out + [k for k in (self.bank2, self.borrower2) if k is not None]
 
-    def genesis(self, chain_id: str, genesis_time_ms: int, policy: Policy | None = None) -> Genesis:
-        """A genesis with these members; warehouse, bank, insurer, guarantor validate."""
+    def node_key(self, member: KeyPair) -> KeyPair:
+        """The key of the node `member` runs: its own, derived from the member's seed so
+        that a seeded round stays reproducible."""
+        return derived_key(member.sign_seed, f"{member.name}-node", NODE_ROLE)
+
+    def genesis(
+        self, chain_id: str, genesis_time_ms: int, policy: Policy | None = None, validating: int = 4
+    ) -> Genesis:
+        """A genesis with these members; the first `validating` of warehouse, bank,
+        insurer and guarantor run a validator (with `node_key`; addresses on loopback)."""
         members = tuple(Member(k.id, k.name, k.role, k.sign_pub, k.enc_pub) for k in self.members())
-        validators = (self.warehouse.id, self.bank.id, self.insurer.id, self.guarantor.id)
+        orgs = (self.warehouse, self.bank, self.insurer, self.guarantor)[:validating]
+        validators = tuple(
+            Validator(self.node_key(k).id, k.id, self.node_key(k).sign_pub, f"/ip4/127.0.0.1/tcp/{26656 + i}")
+            for i, k in enumerate(orgs)
+        )
         return Genesis(chain_id, genesis_time_ms, members, validators, policy or Policy())
 
     def watchers(self) -> dict[str, bytes]:

@@ -1,10 +1,14 @@
-"""`godown testnet init`: a local consortium on loopback — genesis, keys, node configs.
+"""`godown testnet init`: a local consortium on loopback, made by the same steps
+independent organisations take on their own hosts (keys → cards → genesis →
+node init, see `ceremony` and `node_init`), only all on one machine.
 
 Layout written under DIR:
     genesis.json, testnet.json
-    <node>/config.json, <node>/node_key.json, <node>/data/
+    cards/<member>.card.json    every member's signed card (what organisations exchange)
+    <node>/config.json, <node>/genesis.json, <node>/node_key.json, <node>/data/
     keys/<participant>.json     every member's and device's key (a local testnet only)
 The first `nodes` organisations run validating nodes; the others are members without one.
+A node's key is its own, apart from its organisation's member key.
 """
 
 from __future__ import annotations
@@ -12,16 +16,17 @@ from __future__ import annotations
 import json
 import random
 import socket
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from node.server.config import write_config
+from node.tools.ceremony import add_card, new_genesis
+from node.tools.node_init import init_node
 from p2p.identity import full_multiaddr
+from primitives.card import MemberCard
 from primitives.errors import Code, GodownError
-from primitives.genesis import ConsensusParams, Genesis, Member, Policy
-from primitives.keys import KeyPair
+from primitives.genesis import ConsensusParams, Policy
+from primitives.keys import NODE_ROLE, KeyPair
 
 ORGANISATIONS = (("warehouse", "warehouse"), ("bank", "bank"), ("insurer", "insurer"), ("guarantor", "guarantor"))
 OTHER_MEMBERS = (("borrower", "borrower"), ("borrower2", "borrower"), ("bank2", "bank"), ("auditor", "auditor"))
@@ -69,7 +74,12 @@ class Testnet:
             raise GodownError(Code.BAD_CONFIG, f"{d}/testnet.json is damaged ({exc.__class__.__name__})") from None
 
     def key(self, name: str) -> KeyPair:
+        """A member's or device's key (a local testnet keeps them all in keys/)."""
         return KeyPair.load(self.dir / "keys" / f"{name}.json")
+
+    def node_key(self, name: str) -> KeyPair:
+        """The key of node `name` (its libp2p identity and vote signer)."""
+        return KeyPair.load(self.dir / name / "node_key.json")
 
     def config_path(self, node: dict[str, Any]) -> Path:
         return self.dir / str(node["config"])
@@ -108,45 +118,33 @@ def init_testnet(
         key.save(d / "keys" / f"{name}.json")
 
     node_names = [name for name, _ in orgs[:nodes]]
-    members = tuple(Member(k.id, k.name, k.role, k.sign_pub, k.enc_pub) for k in keys.values() if k.role != "device")
-    genesis = Genesis(
-        chain_id=chain_id,
-        genesis_time_ms=int(time.time() * 1000),
-        members=members,
-        validators=tuple(keys[n].id for n in node_names),
-        policy=policy or Policy(),
-        consensus=consensus or ConsensusParams(),
-    )
-    genesis.save(d / "genesis.json")
-
     base = base_port if base_port is not None else free_port_block(2 * nodes)
+    node_keys = {name: KeyPair.generate(f"{name}-node", NODE_ROLE) for name in node_names}
+    listen = {name: f"/ip4/127.0.0.1/tcp/{base + nodes + i}" for i, name in enumerate(node_names)}
+    genesis_path = d / "genesis.json"
+    new_genesis(genesis_path, chain_id, policy, consensus)
+    (d / "cards").mkdir()
+    for name, key in keys.items():
+        if key.role == "device":
+            continue
+        node_key = node_keys.get(name)
+        if node_key is not None:
+            node_key.save(d / name / "node_key.json")
+        card = MemberCard.make(key, node_key, listen.get(name))
+        card.save(d / "cards" / f"{name}.card.json")
+        add_card(genesis_path, d / "cards" / f"{name}.card.json")
+
     entries = []
-    addrs = {}
     for i, name in enumerate(node_names):
-        addrs[name] = full_multiaddr(base + nodes + i, keys[name].sign_pub)  # peer id from the node key
-    for i, name in enumerate(node_names):
-        key = keys[name]
-        key.save(d / name / "node_key.json")
-        cfg = {
-            "name": name,
-            "member_id": key.id,
-            "key_file": "node_key.json",
-            "genesis": "../genesis.json",
-            "data_dir": "data",
-            "rpc": {"host": "127.0.0.1", "port": base + i, "token": None},
-            "p2p": {"host": "127.0.0.1", "port": base + nodes + i},
-            "peers": [{"id": keys[o].id, "p2p_addr": addrs[o]} for o in node_names if o != name],
-            "mempool": {"max_txs": 200000},
-        }
-        write_config(d / name / "config.json", cfg)
-        (d / name / "data").mkdir(exist_ok=True)
+        init_node(genesis_path, d / name / "node_key.json", listen[name], f"127.0.0.1:{base + i}", d / name, name)
         entries.append(
             {
                 "name": name,
-                "role": key.role,
-                "member_id": key.id,
+                "role": keys[name].role,
+                "member_id": keys[name].id,
+                "node_id": node_keys[name].id,
                 "rpc_url": f"http://127.0.0.1:{base + i}",
-                "p2p_addr": addrs[name],
+                "p2p_addr": full_multiaddr(base + nodes + i, node_keys[name].sign_pub),
                 "config": f"{name}/config.json",
                 "data_dir": f"{name}/data",
             }

@@ -35,7 +35,7 @@ class Chain:
     def run(self, txs: Sequence[SignedTx], advance_ms: int = 1000, time_ms: int | None = None) -> list[str]:
         self.height += 1
         self.time_ms = time_ms if time_ms is not None else self.time_ms + advance_ms
-        ctx = BlockContext(self.genesis.chain_id, self.height, self.time_ms, self.genesis.validators[0])
+        ctx = BlockContext(self.genesis.chain_id, self.height, self.time_ms, self.genesis.validator_ids[0])
         out = contracts.execute_block(self.state, ctx, list(txs), verify_real)
         self.state.apply(out.changes)
         self.outcomes.append(out)

@@ -105,8 +105,8 @@ class Net:
     def node(self, name: str) -> dict[str, Any]:
         return next(n for n in self.testnet.nodes if n["name"] == name)
 
-    def name_of(self, member_id: str) -> str:
-        return next(n["name"] for n in self.testnet.nodes if n["member_id"] == member_id)
+    def name_of(self, node_id: str) -> str:
+        return next(n["name"] for n in self.testnet.nodes if n["node_id"] == node_id)
 
     def status(self, name: str) -> dict[str, Any]:
         c = self.client(name)

@@ -36,7 +36,7 @@ def test_peer_not_in_genesis_is_refused(make_net: MakeNet) -> None:
     before = {n: net.status(n) for n in net.names}
 
     target = net.node(net.names[1])
-    target_key = net.testnet.key(target["name"])
+    target_key = net.testnet.node_key(target["name"])
     key = _intruder_key(target_key.sign_pub)
     pid = peer_id_str(key.sign_pub)
     # frames a member could send: gossip of a valid, signed transaction and garbage
@@ -47,14 +47,14 @@ def test_peer_not_in_genesis_is_refused(make_net: MakeNet) -> None:
         b"\x00not msgpack",
     ]
     service = P2PService(
-        key.sign_seed, free_port_block(1, start=41000), {target["member_id"]: (target_key.sign_pub, target["p2p_addr"])}
+        key.sign_seed, free_port_block(1, start=41000), {target["node_id"]: (target_key.sign_pub, target["p2p_addr"])}
     )
     service.start()
     try:
         deadline = time.monotonic() + 8
         while time.monotonic() < deadline:
             for f in frames:
-                service.send(target["member_id"], f)
+                service.send(target["node_id"], f)
             time.sleep(0.5)
         refused = re.compile(r"refused peer not in allowlist: peer_id=" + re.escape(pid))
         assert wait_until(lambda: bool(refused.search(net.log(target["name"]))), timeout=10), (

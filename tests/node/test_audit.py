@@ -53,8 +53,8 @@ def _certify(validator: KeyPair, block: Block) -> Commit:
 def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     root = tmp_path_factory.mktemp("audit-chain")
     p = Participants.generate(seed=b"audit-test")
-    validator = p.warehouse
-    genesis = dataclasses.replace(p.genesis(CHAIN_ID, 1_000_000), validators=(validator.id,))
+    validator = p.node_key(p.warehouse)
+    genesis = p.genesis(CHAIN_ID, 1_000_000, validating=1)
     genesis.save(root / "genesis.json")
     ledger = Ledger.open(root / "data", genesis)
     height = 0

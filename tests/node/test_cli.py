@@ -76,12 +76,19 @@ def test_keygen_writes_a_0600_key_file_and_prints_no_private_material(tmp_path: 
     for secret in (key.sign_seed.hex(), key.enc_secret.hex()):
         assert secret not in proc.stdout + proc.stderr
     assert "sign_seed" not in proc.stdout and "enc_secret" not in proc.stdout
-    # overwriting an existing world-readable file still leaves it 0600
+    # keygen never overwrites a file (it may be a key already): one-line error, file unchanged
+    again = run_cli("keygen", "--role", "bank", "--name", "other", "--out", str(out))
+    assert again.returncode == 1 and "error [bad_key_file]" in again.stderr and "Traceback" not in again.stderr
+    assert KeyPair.load(out) == key
+    # saving over an existing world-readable file still leaves it 0600
     loose = tmp_path / "loose.json"
     loose.write_text("{}")
     os.chmod(loose, 0o644)
-    assert run_cli("keygen", "--role", "device", "--name", "d", "--out", str(loose)).returncode == 0
+    KeyPair.generate("d", "device").save(loose)
     assert stat.S_IMODE(os.stat(loose).st_mode) == 0o600
+    # a node key is its own kind
+    node = run_cli("keygen", "--role", "node", "--name", "bank-node", "--out", str(tmp_path / "node.json"))
+    assert node.returncode == 0 and json.loads(node.stdout)["role"] == "node"
 
 
 def test_bad_key_files_and_unreachable_rpc_are_one_line_errors(tmp_path: Path) -> None:

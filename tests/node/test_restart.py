@@ -238,10 +238,10 @@ def test_a_second_node_on_the_same_store_is_refused(net: NetDir, node: NodeProce
     assert RpcClient(net.rpc_urls[0]).status()["height"] == 0  # the first node is unharmed
 
 
-def test_keypair_of_another_member_is_refused(net: NetDir, tmp_path: Path) -> None:
-    """A config whose key file is not its member's key: refused with bad_config, no traceback."""
+def test_node_key_not_in_genesis_is_refused(net: NetDir, tmp_path: Path) -> None:
+    """A config whose node key is no validator's in genesis: refused with bad_config, no traceback."""
     cfg_path = net.config_path(net.nodes[0])
-    KeyPair.generate("impostor", "warehouse").save(cfg_path.parent / "node_key.json")
+    KeyPair.generate("impostor", "node").save(cfg_path.parent / "node_key.json")
     proc = NodeProcess(cfg_path, tmp_path)
     proc.start()
     try:

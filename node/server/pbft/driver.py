@@ -52,7 +52,7 @@ def _replica_config(core: NodeCore) -> ReplicaConfig:
     ticks = max(1, params.view_change_timeout_ms // params.tick_ms)
     return ReplicaConfig(
         chain_id=genesis.chain_id,
-        validators=genesis.validators,
+        validators=genesis.validator_ids,
         node_id=core.node_id,
         window=params.window,
         checkpoint_interval=params.checkpoint_interval,
@@ -81,8 +81,7 @@ class ReplicaDriver:
             last_executed=core.ledger.height,
             parent_of=parent_of,
         )
-        addrs = {p.id: p.p2p_addr for p in config.peers}
-        peers = {v: (pub, addrs[v]) for v, pub in validators.items() if v in addrs}
+        peers = {v.node_id: (v.node_pub, v.p2p_addr) for v in core.genesis.validators if v.node_id != core.node_id}
         self.p2p = P2PService(
             core.key.sign_seed, config.p2p_port, peers, listen_host=config.p2p_host, max_frame=MAX_FRAME
         )
