@@ -18,8 +18,12 @@ from primitives.errors import Code, GodownError
 
 @dataclass
 class Consortium:
+    """The nodes of a testnet as child processes. `wrap` prefixes a node's command
+    (e.g. `ip netns exec HOST` to run it inside a network namespace of its own)."""
+
     testnet: Testnet
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    wrap: dict[str, list[str]] = field(default_factory=dict)
 
     def start(self, name: str) -> None:
         node = next((n for n in self.testnet.nodes if n["name"] == name), None)
@@ -29,7 +33,16 @@ class Consortium:
         log = open(log_path, "ab")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "cli", "node", "start", "--config", str(self.testnet.config_path(node))],
+            [
+                *self.wrap.get(name, []),
+                sys.executable,
+                "-m",
+                "cli",
+                "node",
+                "start",
+                "--config",
+                str(self.testnet.config_path(node)),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -45,7 +58,7 @@ class Consortium:
         deadline = time.monotonic() + timeout
         for node in self.testnet.nodes:
             name = node["name"]
-            client = RpcClient(node["rpc_url"])
+            client = RpcClient(node["rpc_url"], node.get("token"))
             while True:
                 proc = self.procs.get(name)
                 if proc is not None and proc.poll() is not None:

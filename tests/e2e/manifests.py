@@ -74,14 +74,23 @@ class Load:
 class Net:
     """A running testnet: processes via `Consortium`, everything else via RPC."""
 
-    def __init__(self, directory: Path, manifest: Manifest) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        manifest: Manifest,
+        formed: tuple[Testnet, Consortium, Participants] | None = None,
+    ) -> None:
+        """A local testnet for the manifest, or (`formed`) one a scenario formed itself,
+        e.g. by the genesis ceremony across network namespaces."""
         self.manifest = manifest
-        self.testnet: Testnet = init_testnet(
-            directory, nodes=manifest.nodes, chain_id=f"e2e-{manifest.name}", consensus=manifest.consensus()
-        )
-        self.cons = Consortium(self.testnet)
+        if formed is None:
+            testnet = init_testnet(
+                directory, nodes=manifest.nodes, chain_id=f"e2e-{manifest.name}", consensus=manifest.consensus()
+            )
+            formed = (testnet, Consortium(testnet), participants_of(testnet))
+        self.testnet, self.cons, participants = formed
         self.names = [n["name"] for n in self.testnet.nodes]
-        self.load = Load(participants_of(self.testnet), self.testnet.chain_id)
+        self.load = Load(participants, self.testnet.chain_id)
 
     # ---- processes ---------------------------------------------------------------------
     def start(self, timeout: float = 90.0) -> None:
@@ -100,7 +109,8 @@ class Net:
 
     # ---- RPC ---------------------------------------------------------------------------
     def client(self, name: str) -> RpcClient:
-        return RpcClient(self.node(name)["rpc_url"], timeout=60.0)
+        node = self.node(name)
+        return RpcClient(node["rpc_url"], node.get("token"), timeout=60.0)
 
     def node(self, name: str) -> dict[str, Any]:
         return next(n for n in self.testnet.nodes if n["name"] == name)
