@@ -18,6 +18,7 @@ from node.commands.keys import keygen
 from node.commands.node import node
 from node.commands.query import query, status, tx_cmd
 from node.commands.simulate import simulate
+from node.commands.snapshot import snapshot
 from node.commands.testnet import testnet
 
 

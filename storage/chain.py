@@ -20,13 +20,24 @@ Key layout (big-endian 8-byte heights, so key order is height order):
     S:<state key>        state value (the StateTree's index)
     W:<seq>              consensus write-ahead log record
     m:wal_floor          next sequence number after a truncation (numbers never repeat)
+    m:base               {"height", "hash"}: a store restored from a snapshot at that height
+                         (absent: the store holds every block from genesis)
+    m:restore            sha256 of the manifest of a snapshot install under way (see below)
+
+A store restored from a snapshot (storage/snapshot.py; state sync) starts at a base
+height b > 0 instead of genesis: it holds the state after b, the header of b (H:<b>)
+and the roots after b (R:<b>, block digest zero), and blocks b+1.. as they commit.
+Blocks, certificates and the tx index at or below b are absent (`get_block` answers
+None), so such a store cannot be replayed from genesis (`require_history_from_genesis`).
+While an install is under way the state index fills chunk by chunk under `m:restore`
+with no head record; `verify_integrity` refuses such a half-installed store.
 """
 
 from __future__ import annotations
 
 import struct
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +61,8 @@ _TX = b"T:"
 _STATE = b"S:"
 _WAL = b"W:"
 _WAL_FLOOR = b"m:wal_floor"
+_BASE = b"m:base"
+_RESTORE = b"m:restore"
 
 _TX_LOC = struct.Struct(">QI")  # height, index; the result code's utf-8 follows
 
@@ -124,6 +137,103 @@ class ProvenEntry:
         }
 
 
+@dataclass(frozen=True)
+class CommittedHeight:
+    """What a node must know of a committed height to continue by blocks after it: the
+    chain's genesis hash, the height, its block hash (the genesis hash at height 0) and
+    header (None at height 0), and the state and results roots after executing it —
+    exactly what the next header carries as `prev_hash`, `state_root`, `results_root`."""
+
+    genesis_hash: bytes
+    height: int
+    block_hash: bytes
+    header: Header | None
+    state_root: bytes
+    results_root: bytes
+
+    def __post_init__(self) -> None:
+        assert self.height >= 0 and all(
+            len(b) == 32 for b in (self.genesis_hash, self.block_hash, self.state_root, self.results_root)
+        )
+        assert (self.header is None) == (self.height == 0)
+        assert self.header is None or (self.header.height == self.height and self.header.hash() == self.block_hash)
+
+
+class FrozenState:
+    """The committed state at one height through a consistent read view: commits made
+    after `ChainStore.freeze_state` do not show through it. Over LevelDB it is a
+    LevelDB snapshot (taking it costs O(1); holding it keeps old versions from being
+    compacted away, so `close` it when done); over any other KV it is a copy of the state
+    index made under the store's lock. Use from one thread at a time."""
+
+    def __init__(
+        self,
+        point: CommittedHeight,
+        items: Callable[[], Iterator[tuple[bytes, bytes]]],
+        get: Callable[[bytes], bytes | None],
+        release: Callable[[], None],
+    ) -> None:
+        self.point = point
+        self._items, self._get, self._release = items, get, release
+        self._open = True
+
+    def items(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every (state key, value) at `point.height`, in key order."""
+        assert self._open, "frozen state is closed"
+        return self._items()
+
+    def get(self, key: bytes) -> bytes | None:
+        """The value of state `key` at `point.height`, or None."""
+        assert self._open, "frozen state is closed"
+        return self._get(key)
+
+    def close(self) -> None:
+        """Release the view. Closing twice is allowed."""
+        if self._open:
+            self._open = False
+            self._release()
+
+    def __enter__(self) -> FrozenState:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _frozen_reader(
+    kv: KV,
+) -> tuple[Callable[[], Iterator[tuple[bytes, bytes]]], Callable[[bytes], bytes | None], Callable[[], None]]:
+    """(items, get, release) over a consistent view of the state index of `kv`."""
+    cut = len(_STATE)
+    if isinstance(kv, LevelKV):
+        # LevelKV has no snapshot operation of its own yet; plyvel's is what we need.
+        snap = kv._db_or_fail().snapshot()
+        errors = kv._plyvel.Error
+
+        def items() -> Iterator[tuple[bytes, bytes]]:
+            try:
+                with snap.iterator(prefix=_STATE) as it:
+                    for k, v in it:
+                        yield k[cut:], v
+            except errors as exc:
+                raise _damaged(None, f"state cannot be read: {exc}") from None
+
+        def get(key: bytes) -> bytes | None:
+            try:
+                return snap.get(_STATE + key)  # type: ignore[no-any-return]
+            except errors as exc:
+                raise _damaged(None, f"state cannot be read: {exc}") from None
+
+        return items, get, snap.close
+
+    copy = {k[cut:]: v for k, v in kv.iterate(_STATE)}  # in key order: dicts keep insertion order
+
+    def copy_items() -> Iterator[tuple[bytes, bytes]]:
+        return iter(copy.items())
+
+    return copy_items, copy.get, copy.clear
+
+
 class StateView:
     """Read-only view of the committed state, which the executor reads through."""
 
@@ -163,6 +273,14 @@ class ChainStore:
                 self._height, self._hash = int(head["height"]), bytes(head["hash"])
             except (GodownError, KeyError, TypeError, ValueError):
                 raise _damaged(None, "head record is unreadable") from None
+        self._base_height, self._base_hash = 0, self._genesis
+        raw = kv.get(_BASE)
+        if raw is not None:
+            try:
+                base = codec.decode(raw)
+                self._base_height, self._base_hash = int(base["height"]), bytes(base["hash"])
+            except (GodownError, KeyError, TypeError, ValueError):
+                raise _damaged(None, "base record is unreadable") from None
         last = next(kv.iterate(_WAL, reverse=True), None)
         floor = kv.get(_WAL_FLOOR)
         self._wal_next = max(
@@ -216,6 +334,30 @@ class ChainStore:
     def head_hash(self) -> bytes:
         """Hash of the last committed block (the genesis hash at height 0)."""
         return self._hash
+
+    @property
+    def base_height(self) -> int:
+        """The first height whose state this store holds: 0 (genesis) for a store that
+        holds every block, b for one restored from a snapshot at b (blocks <= b absent)."""
+        return self._base_height
+
+    def require_history_from_genesis(self) -> None:
+        """Raise `bad_config` if blocks from genesis are not all here (a store restored
+        from a snapshot): a replay from genesis is not possible on this store."""
+        if self._base_height > 0:
+            raise GodownError(
+                Code.BAD_CONFIG,
+                f"this store was restored from a snapshot at height {self._base_height}: blocks 1..{self._base_height}"
+                " are not in it, so it cannot be replayed from genesis; audit a node that keeps every block",
+            )
+
+    @property
+    def is_blank(self) -> bool:
+        """Whether the store holds nothing at all of a chain: no head, no state, no
+        half-finished snapshot install (what a snapshot install needs to start)."""
+        if self.is_initialized or self._kv.get(_RESTORE) is not None:
+            return False
+        return all(next(self._kv.iterate(p), None) is None for p in (_STATE, _GENESIS, _ROOTS, _HEADER, _BLOCK))
 
     @property
     def state_root(self) -> bytes:
@@ -295,6 +437,96 @@ class ChainStore:
         """The committed value of `key` (or its absence) with a proof against `state_root`."""
         with self._lock:
             return ProvenEntry(key, self._tree.get(key), self._height, self._tree.root, self._tree.prove(key))
+
+    def committed_head(self) -> CommittedHeight:
+        """The head as a `CommittedHeight` (what a snapshot of the head names)."""
+        with self._lock:
+            if not self.is_initialized or self._genesis is None:
+                raise GodownError(Code.BAD_CONFIG, "store holds no chain yet")
+            roots = self._roots_or_damaged(self._height)
+            header = self.get_header(self._height) if self._height >= 1 else None
+            if self._height >= 1 and header is None:
+                raise _damaged(self._height, "header missing")
+            if roots.state_root != self._tree.root:
+                raise _damaged(self._height, "state tree differs from the recorded state root")
+            return CommittedHeight(
+                self._genesis, self._height, self._hash, header, roots.state_root, roots.results_root
+            )
+
+    def freeze_state(self) -> FrozenState:
+        """A consistent read view of the state at the head, for exporting a snapshot while
+        blocks keep committing (see `FrozenState`). Close it when done."""
+        with self._lock:  # no commit between reading the head and taking the view
+            point = self.committed_head()
+            items, get, release = _frozen_reader(self._kv)
+            return FrozenState(point, items, get, release)
+
+    # ---- snapshot install (storage/snapshot.py's Installer drives these) -----------------
+
+    def stage_state(self, marker: bytes, entries: Sequence[tuple[bytes, bytes]]) -> None:
+        """Write verified snapshot entries into the state index of a store without a chain,
+        under the install marker `marker` (32 bytes: the manifest's digest). Not synced:
+        `install_state` syncs everything at the end."""
+        assert isinstance(marker, bytes) and len(marker) == 32
+        with self._lock:
+            if self.is_initialized:
+                raise GodownError(Code.BAD_CONFIG, "store already holds a chain; refusing to install a snapshot")
+            current = self._kv.get(_RESTORE)
+            if current is not None and current != marker:
+                raise GodownError(Code.BAD_CONFIG, "store holds part of another snapshot install")
+            batch = Batch()
+            batch.put(_RESTORE, marker)
+            ops = batch.ops
+            for key, value in entries:
+                assert type(key) is bytes and type(value) is bytes
+                ops[_STATE + key] = value
+            self._kv.write(batch, sync=False)
+
+    def discard_staged(self) -> None:
+        """Remove a snapshot install under way (its state entries and marker), synced."""
+        with self._lock:
+            if self.is_initialized:
+                raise GodownError(Code.BAD_CONFIG, "store holds a chain; refusing to discard its state")
+            batch = Batch()
+            for k, _ in self._kv.iterate(_STATE):
+                batch.delete(k)
+                if len(batch) >= 10_000:
+                    self._kv.write(batch, sync=False)
+                    batch = Batch()
+            batch.delete(_RESTORE)
+            self._kv.write(batch, sync=True)
+            self._tree.reload()
+
+    def install_state(self, point: CommittedHeight) -> bytes:
+        """Finish a snapshot install: rebuild the state tree from the staged entries; if its
+        root is `point.state_root`, record `point` as this store's base and head in one
+        synced batch (the store then continues with block `point.height + 1`), else raise
+        `tampered` and leave the store without a chain. Returns the state root."""
+        with self._lock:
+            if self.is_initialized:
+                raise GodownError(Code.BAD_CONFIG, "store already holds a chain; refusing to install a snapshot")
+            if self._kv.get(_RESTORE) is None:
+                raise GodownError(Code.BAD_CONFIG, "no snapshot install is under way in this store")
+            root = self._tree.reload()
+            if root != point.state_root:
+                raise GodownError(
+                    Code.TAMPERED, f"installed state has root {root.hex()}, the snapshot names {point.state_root.hex()}"
+                )
+            h, hb = point.height, _be(point.height)
+            head = codec.encode({"height": h, "hash": point.block_hash})
+            batch = Batch()
+            batch.put(_GENESIS, point.genesis_hash)
+            batch.put(_ROOTS + hb, Roots(point.state_root, point.results_root, ZERO_HASH).encode())
+            if point.header is not None:
+                batch.put(_HEADER + hb, codec.encode(point.header.to_dict()))
+                batch.put(_BASE, head)
+            batch.put(_HEAD, head)
+            batch.delete(_RESTORE)
+            self._kv.write(batch, sync=True)
+            self._genesis, self._height, self._hash = point.genesis_hash, h, point.block_hash
+            self._base_height, self._base_hash = h, point.block_hash
+            assert self.state_root == point.state_root and self.head_height == h
+            return root
 
     # ---- writing --------------------------------------------------------------------------
 
@@ -386,16 +618,21 @@ class ChainStore:
         """
         kv = self._kv
         if not self.is_initialized:
-            for prefix in (_GENESIS, _ROOTS, _HEADER, _BLOCK, _COMMIT):
+            if kv.get(_RESTORE) is not None:
+                raise _damaged(None, "a snapshot install was not finished; remove the store and restore again")
+            for prefix in (_GENESIS, _ROOTS, _HEADER, _BLOCK, _COMMIT, _STATE, _BASE):
                 if next(kv.iterate(prefix), None) is not None:
                     raise _damaged(None, "chain records present but the head record is missing")
             return
         if self._genesis is None:
             raise _damaged(0, "genesis hash missing")
-        prev_roots = self._roots_or_damaged(0)
-        prev_hash = self._genesis
-        first_deep = 1 if deep_blocks is None else max(1, self._height - deep_blocks + 1)
-        for h in range(1, self._height + 1):
+        base = self._base_height
+        prev_roots = self._roots_or_damaged(base)
+        prev_hash = self._genesis if base == 0 else self._base_hash
+        if base > 0:
+            self._check_base(base)
+        first_deep = base + 1 if deep_blocks is None else max(base + 1, self._height - deep_blocks + 1)
+        for h in range(base + 1, self._height + 1):
             hb = _be(h)
             raw = kv.get(_HEADER + hb)
             if raw is None:
@@ -430,6 +667,18 @@ class ChainStore:
             raise _damaged(self._height, "head record does not name the last block")
         if self._tree.root != prev_roots.state_root:
             raise _damaged(self._height, "state recomputed from the state index does not match the recorded state root")
+
+    def _check_base(self, base: int) -> None:
+        """The base of a restored store: below the head, its header stored and hashing to it."""
+        if base > self._height:
+            raise _damaged(base, f"base height is above the head {self._height}")
+        raw = self._kv.get(_HEADER + _be(base))
+        try:
+            header = Header.from_dict(codec.decode(raw)) if raw is not None else None
+        except GodownError:
+            header = None
+        if header is None or header.height != base or header.hash() != self._base_hash:
+            raise _damaged(base, "the header of the snapshot base is missing or does not match it")
 
     def _roots_or_damaged(self, h: int) -> Roots:
         raw = self._kv.get(_ROOTS + _be(h))

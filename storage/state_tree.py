@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -356,14 +356,22 @@ class StateTree:
         self._prefix = index_prefix
         self._cut = len(index_prefix)
         self._read_cache: dict[bytes, bytes | None] = {}
-        entries = [(_sha(k[self._cut :]).digest(), _sha(v).digest()) for k, v in kv.iterate(index_prefix)]
-        entries.sort()
-        self._node: Node = _build(0, entries)
+        self._node: Node = None
+        self.reload()
 
     @property
     def root(self) -> bytes:
         """The 32-byte root of the current state (EMPTY when the state is empty)."""
         return _hash_of(self._node)
+
+    def reload(self) -> bytes:
+        """Rebuild the tree from the index (after the index was written outside `prepare`,
+        as a snapshot install does); returns the new root."""
+        entries = [(_sha(k[self._cut :]).digest(), _sha(v).digest()) for k, v in self._kv.iterate(self._prefix)]
+        entries.sort()
+        self._read_cache.clear()
+        self._node = _build(0, entries)
+        return self.root
 
     def get(self, key: bytes) -> bytes | None:
         """The value of `key`, or None (from the read cache when it holds the key)."""
@@ -446,3 +454,90 @@ class StateTree:
 
 def _first(item: tuple[bytes, bytes | None]) -> bytes:
     return item[0]
+
+
+# ---- subtrees, for snapshots (storage/snapshot.py) ----------------------------------------
+
+
+def key_path(key: bytes) -> bytes:
+    """A key's position in the tree: sha256(key), read as 64 nibbles, high nibble first."""
+    return _sha(key).digest()
+
+
+def position_of(path: bytes, depth: int) -> bytes:
+    """The first `depth` nibbles of `path`, one byte (0..15) per nibble."""
+    assert 0 <= depth <= 64 and len(path) == 32
+    return bytes(_nibble(path, d) for d in range(depth))
+
+
+@dataclass(frozen=True)
+class Subtree:
+    """One node of the tree as a snapshot chunk sees it: its `position` (one byte per
+    nibble from the root), the 15 sibling hashes (480 bytes) of every branch above it,
+    root first, and the slice [start, end) of the path-sorted entries it holds."""
+
+    position: bytes
+    rows: tuple[bytes, ...]
+    start: int
+    end: int
+
+
+def partition(entries: list[tuple[bytes, bytes]], fits: Callable[[int, int, int], bool]) -> tuple[bytes, list[Subtree]]:
+    """Cut the tree over `entries` — (path, value_hash) sorted by path, distinct — into
+    subtrees, in path order: a node at depth d becomes one subtree when `fits(d, start,
+    end)` says its slice of `entries` fits, or when it is a bucket (which cannot be cut further);
+    otherwise each non-empty child is cut in turn. Returns the root and the subtrees;
+    an empty tree is one empty subtree at the root."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        top = _build(0, entries)
+    finally:
+        if was_enabled:
+            gc.enable()
+    out: list[Subtree] = []
+    if top is None:
+        out.append(Subtree(b"", (), 0, 0))
+    else:
+        _cut(top, b"", (), 0, fits, out)
+    assert sum(s.end - s.start for s in out) == len(entries)
+    return _hash_of(top), out
+
+
+def _cut(
+    node: Node,
+    position: bytes,
+    rows: tuple[bytes, ...],
+    start: int,
+    fits: Callable[[int, int, int], bool],
+    out: list[Subtree],
+) -> None:
+    end = start + node[1]
+    if type(node) is tuple or fits(len(position), start, end):
+        out.append(Subtree(position, rows, start, end))
+        return
+    assert len(position) < 64
+    pre = node[3]
+    for nib, child in enumerate(node[0]):
+        if child is None:
+            continue
+        o = 1 + 32 * nib
+        _cut(child, position + bytes([nib]), rows + (bytes(pre[1:o] + pre[o + 32 :]),), start, fits, out)
+        start += child[1]
+    assert start == end
+
+
+def subtree_root(position: bytes, rows: Sequence[bytes], entries: list[tuple[bytes, bytes]]) -> bytes:
+    """The root of a tree in which the subtree at `position` holds exactly `entries`
+    ((path, value_hash), sorted by path, distinct, each path starting with `position`)
+    and the branches above it have the sibling hashes `rows` (one 480-byte row per
+    nibble of `position`). The caller checks those preconditions (snapshot decoding
+    does); this only hashes."""
+    depth = len(position)
+    assert len(rows) == depth <= 64
+    h = _hash_of(_build(depth, entries))
+    for d in range(depth - 1, -1, -1):
+        row = rows[d]
+        cut = position[d] * 32
+        h = _sha(_BRANCH + row[:cut] + h + row[cut:]).digest()
+    return h

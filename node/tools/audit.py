@@ -299,6 +299,7 @@ def replay_from_data_dir(data_dir: str | Path, genesis_path: str | None = None, 
     # certificate match and recomputes the head state root; the bodies are checked below.
     store = ChainStore.open_path(d / "chain", deep_blocks=0)
     try:
+        store.require_history_from_genesis()  # a store restored from a snapshot has no blocks below it
         head = store.head_height
 
         def blocks() -> Iterator[tuple[Block, Commit]]:
