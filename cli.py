@@ -39,6 +39,7 @@ for command in (
     gateway,
     decrypt,
     audit,
+    snapshot,
     demo,
     bench,
     simulate,
