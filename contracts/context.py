@@ -14,7 +14,8 @@ from primitives.tx import SignedTx
 
 Event = dict[str, Any]
 """A JSON-able event for the node's stream; `kind` says what it is:
-alarm_raised, alarm_resolved, case (state change), extension."""
+alarm_raised, alarm_resolved, case (state change), extension, proposal (state
+change), validators (a set scheduled or switched), key_rotated."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,12 @@ Handler = Callable[[Exec, SignedTx, Mapping[str, Any]], None]
 def reject(code: Code, message: str) -> Rejected:
     """Build the one exception type handlers raise (`raise reject(...)`)."""
     return Rejected(code, message)
+
+
+def ensure(ok: bool, code: Code, message: str) -> None:
+    """Raise `Rejected(code)` unless `ok`: one rule, one line."""
+    if not ok:
+        raise Rejected(code, message)
 
 
 def alarm_id_for_tx(stx: SignedTx, n: int = 0) -> str:

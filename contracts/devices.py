@@ -15,6 +15,7 @@ from typing import Any
 
 from contracts.alarms import raise_alarm
 from contracts.context import Exec, alarm_id_for_tx, reject
+from contracts.members import claim_key
 from contracts.records import get_lot, open_record_of, put_lot, put_record, watchers
 from contracts.state import P_DEVICE, P_DEVICE_LIVE, P_HEARTBEAT_DUE, P_INBOUND, P_MEMBER, due_key, zone_key
 from primitives.envelope import Envelope
@@ -67,6 +68,7 @@ def device_register(ctx: Exec, stx: SignedTx, body: Mapping[str, Any]) -> None:
         raise reject(Code.BAD_BODY, "sign_pub must be a 32-byte Ed25519 public key")
     if body["kind"] not in DEVICE_KINDS:
         raise reject(Code.BAD_BODY, f"kind must be one of {', '.join(DEVICE_KINDS)}")
+    claim_key(ctx.state, body["sign_pub"], device_id, "device", Code.DEVICE_EXISTS)
     warehouse = stx.tx.sender
     ctx.state.put(
         _device_key(device_id),

@@ -5,6 +5,8 @@ nonce → expiry → type → role → body → handler. A transaction refused a
 nonce check consumes the nonce and changes nothing else (the overlay journal is
 rolled back); one refused before it changes nothing at all. The executor never
 writes to the state it is given: it returns the changes for the node to commit.
+A signature is checked against the key in force for the block: a key rotated in
+it keeps signing to the block's end, as in the committed state nodes verify with.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def _execute_tx(ex: Exec, stx: SignedTx, verify: Verify) -> str:
     ov = ex.state
     if tx.chain_id != ex.block.chain_id:
         return Code.WRONG_CHAIN.value
-    ident = sender_identity(ov, tx.sender)
+    ident = sender_identity(ov, tx.sender, ex.block.height)
     if ident is None:
         return Code.UNKNOWN_SENDER.value
     role, sign_pub = ident

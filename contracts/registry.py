@@ -4,30 +4,21 @@ and its handler. The node renders this into its documentation page and the CLI's
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from contracts import alarms, cases, devices, lots, ratings, supervision
-from contracts.context import Handler, reject
+from contracts import alarms, cases, devices, governance, lots, ratings, rotation, supervision
+from contracts.actions import ACTIONS
+from contracts.context import Handler
+from contracts.schema import FIELD_TYPES, MAX_INT, Field, check_fields
+from contracts.schema import field as _f
 from primitives.errors import Code
 
-FIELD_TYPES = ("id", "str", "int", "bytes", "envelope")
-"""id: 1–64 chars of [A-Za-z0-9._:-]; str: up to 256 chars; int: 0..2^53-1 (exact in
-JSON clients, and sums of them stay far inside msgpack's 64 bits);
-bytes: up to 1024; envelope: a sealed envelope map (primitives.envelope)."""
+__all__ = ["FIELD_TYPES", "MAX_INT", "TX_TYPES", "Field", "TxSpec"]
 
-_ID = re.compile(r"[A-Za-z0-9._:\-]{1,64}")
-MAX_INT = 2**53 - 1
-
-
-@dataclass(frozen=True)
-class Field:
-    name: str
-    type: str
-    required: bool
-    description: str
+MEMBER_ROLES = ("warehouse", "bank", "insurer", "guarantor", "borrower", "auditor")
+"""Every role but `device`: governance checks the policy's `gov_roles` itself."""
 
 
 @dataclass(frozen=True)
@@ -40,34 +31,7 @@ class TxSpec:
 
     def check_body(self, body: Mapping[str, Any]) -> None:
         """`bad_body` unless the body has exactly the known fields with their types."""
-        known = 0
-        for f in self.fields:
-            value = body.get(f.name)
-            if value is None:
-                if f.required:
-                    raise reject(Code.BAD_BODY, f"{self.type}: field {f.name} is required")
-                continue
-            known += 1
-            t = f.type
-            if t == "id":
-                ok = type(value) is str and _ID.fullmatch(value) is not None
-            elif t == "int":
-                ok = type(value) is int and 0 <= value <= MAX_INT
-            elif t == "str":
-                ok = type(value) is str and len(value) <= 256
-            elif t == "bytes":
-                ok = type(value) is bytes and len(value) <= 1024
-            else:
-                ok = type(value) is dict
-            if not ok:
-                raise reject(Code.BAD_BODY, f"{self.type}: field {f.name} must be {t}")
-        if known != len(body):
-            extra = sorted(set(body) - {f.name for f in self.fields})
-            raise reject(Code.BAD_BODY, f"{self.type}: unknown or null fields {extra}")
-
-
-def _f(name: str, type_: str, description: str, required: bool = True) -> Field:
-    return Field(name, type_, required, description)
+        check_fields(self.type, self.fields, body, Code.BAD_BODY)
 
 
 _CASE = _f("case", "id", "case id")
@@ -286,4 +250,53 @@ _SPECS = (
     ),
 )
 
-TX_TYPES: dict[str, TxSpec] = {s.type: s for s in _SPECS}
+_PROPOSAL = _f("proposal", "id", "proposal id, chosen by the proposer")
+_ACTIONS_DOC = "; ".join(f"{a.name} {{{', '.join(f.name for f in a.fields)}}}: {a.doc}" for a in ACTIONS.values())
+_PROPOSE_FIELDS = (
+    _PROPOSAL,
+    _f("action", "str", f"what to do, with args: {_ACTIONS_DOC}"),
+    _f("args", "map", "the action's arguments, checked in full now and again when it runs"),
+    _f("expires_ms", "int", "block time from which the proposal can no longer be approved"),
+)
+_ROTATE_FIELDS = (
+    _f("sign_pub", "bytes", "the new Ed25519 signing key (32 bytes)"),
+    _f("enc_pub", "bytes", "the new X25519 encryption key (32 bytes)"),
+    _f(
+        "proof",
+        "bytes",
+        "the new key's signature over canonical {domain: godown/rotate-key/v1, chain_id, member, sign_pub, enc_pub}",
+    ),
+)
+_GOV_SPECS = (
+    TxSpec(
+        "gov.propose",
+        MEMBER_ROLES,
+        _PROPOSE_FIELDS,
+        "Propose a governance action (sender's role in the policy's gov_roles); the proposer's approval counts.",
+        governance.gov_propose,
+    ),
+    TxSpec(
+        "gov.vote",
+        MEMBER_ROLES,
+        (_PROPOSAL, _f("approve", "bool", "true approves, false rejects")),
+        "Vote on an open proposal (sender's role in gov_roles); the vote that reaches the threshold runs the "
+        "action, validator-set changes also need 2f+1 of the validators' members.",
+        governance.gov_vote,
+    ),
+    TxSpec(
+        "member.rotate_key",
+        MEMBER_ROLES,
+        _ROTATE_FIELDS,
+        "Rotate the sender's own keys, signed with its current key; the new key signs from the next block.",
+        rotation.member_rotate_key,
+    ),
+    TxSpec(
+        "device.rotate_key",
+        ("warehouse",),
+        (_DEVICE, _f("sign_pub", "bytes", "the device's new key (32 bytes)")),
+        "A device's warehouse rotates its key; a bank must accept the device again.",
+        rotation.device_rotate_key,
+    ),
+)
+
+TX_TYPES: dict[str, TxSpec] = {s.type: s for s in (*_SPECS, *_GOV_SPECS)}

@@ -32,9 +32,16 @@ P_ALARM = b"a/"
 P_ZONE = b"z/"
 P_HEARTBEAT_DUE = b"h/"
 P_MATURITY_DUE = b"t/"
+P_PROPOSAL = b"p/"
+P_PROPOSAL_DUE = b"q/"
+P_SIGN_KEY = b"k/"
+"""+ raw 32-byte signing key -> the member or device that registered it (never deleted)."""
 K_CHAIN = b"g/chain"
 K_POLICY = b"g/policy"
+K_CONSENSUS = b"g/consensus"
 K_VALIDATORS = b"g/validators"
+K_VALIDATORS_NEXT = b"g/next-validators"
+"""A scheduled validator set: {validators, effective_height, approved_height}."""
 
 _KINDS = {
     "member": P_MEMBER,
@@ -46,6 +53,7 @@ _KINDS = {
     "case": P_CASE,
     "supervision": P_CASE,
     "alarm": P_ALARM,
+    "proposal": P_PROPOSAL,
 }
 
 
@@ -63,7 +71,7 @@ class StateReader(Protocol):
 
 def state_key_for(kind: str, ident: str) -> bytes:
     """The state key of a record: kind is member, device, nonce, rating, lot, inbound,
-    case, supervision or alarm. Raises KeyError for any other kind."""
+    case, supervision, alarm or proposal. Raises KeyError for any other kind."""
     return _KINDS[kind] + ident.encode()
 
 
@@ -203,6 +211,14 @@ class Overlay:
     def base_scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         """Scan the committed state underneath (ignores this block's writes)."""
         return self._base.scan(prefix)
+
+    def scan(self, prefix: bytes) -> list[tuple[bytes, Any]]:
+        """Every (key, decoded value) under `prefix` including this block's writes so far,
+        in key order. Reads the whole prefix: for small sets (members), not for devices."""
+        keys = {k for k, _ in self._base.scan(prefix)}
+        keys.update(k for k in self._dirty if k.startswith(prefix))
+        found = [(k, self.get(k)) for k in sorted(keys)]
+        return [(k, v) for k, v in found if v is not None]
 
     def mark(self) -> int:
         """A point to roll back to (the start of a transaction's effects)."""

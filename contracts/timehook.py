@@ -1,9 +1,10 @@
 """The per-block time hook (BeginBlock): judged by block time only.
 
-Two due-time indexes in state (key = prefix + big-endian due time + id) make it
-cheap: a block reads only the entries due by its time, never every device or
-case. Entries are moved lazily — a report does not touch the index; when an
-entry comes due the hook looks at the record and either fires or re-files it.
+Due-time indexes in state — heartbeats, maturities, proposal expiries; key =
+prefix + big-endian due time + id — make it cheap: a block reads only the
+entries due by its time, never every device, case or proposal. Entries are
+moved lazily — a report does not touch the index; when an entry comes due the
+hook looks at the record and either fires or re-files it.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from contracts.alarms import raise_alarm
 from contracts.cases import mature
 from contracts.context import Exec
 from contracts.devices import last_seen
+from contracts.governance import expire
 from contracts.records import get_record
-from contracts.state import P_DEVICE, P_HEARTBEAT_DUE, P_MATURITY_DUE, due_key, due_of, zone_key
+from contracts.state import P_DEVICE, P_HEARTBEAT_DUE, P_MATURITY_DUE, P_PROPOSAL_DUE, due_key, due_of, zone_key
+from contracts.validators import switch_if_due
 
 
 def _due_entries(ctx: Exec, prefix: bytes) -> list[tuple[bytes, int, str]]:
@@ -28,7 +31,11 @@ def _due_entries(ctx: Exec, prefix: bytes) -> list[tuple[bytes, int, str]]:
 
 
 def begin_block(ctx: Exec) -> None:
-    """Heartbeat alarms for silent accepted devices; overdue for cases past maturity."""
+    """A scheduled validator set whose height has come; proposals past their expiry;
+    heartbeat alarms for silent accepted devices; overdue for cases past maturity."""
+    switch_if_due(ctx)
+    for key, _, proposal_id in _due_entries(ctx, P_PROPOSAL_DUE):
+        expire(ctx, key, proposal_id)
     for key, due, device_id in _due_entries(ctx, P_HEARTBEAT_DUE):
         _heartbeat(ctx, key, due, device_id)
     for key, due, case_id in _due_entries(ctx, P_MATURITY_DUE):

@@ -11,6 +11,7 @@ from contracts.state import (
     P_DEVICE_LIVE,
     P_LOT,
     P_MEMBER,
+    P_PROPOSAL,
     P_RATING,
     StateReader,
     decode_value,
@@ -57,4 +58,41 @@ def view_members(state: StateReader) -> list[dict[str, Any]]:
         m = jsonable(decode_value(raw))
         m["rating"] = view_rating(state, m["id"])
         out.append(m)
+    return out
+
+
+_PROPOSAL_FIELDS = (
+    "id",
+    "proposer",
+    "action",
+    "args",
+    "state",
+    "approvals",
+    "rejections",
+    "expires_ms",
+    "result",
+    "created_height",
+    "closed_height",
+    "effective_height",
+    "tally",
+)
+
+
+def view_proposal(state: StateReader, ident: str) -> dict[str, Any] | None:
+    """A governance proposal: state (open, executed, failed, rejected, expired), action,
+    args, approvals, rejections, expires_ms, result (the action's code once run) and
+    the tally as of its last vote."""
+    view = _view(state, P_PROPOSAL + ident.encode())
+    return None if view is None else {k: view[k] for k in _PROPOSAL_FIELDS}
+
+
+def list_proposals(state: StateReader, only: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """Proposals in id order, those in state `only` if given, at most `limit`."""
+    out = []
+    for _, raw in state.scan(P_PROPOSAL):
+        view = jsonable(decode_value(raw))
+        if only is None or view["state"] == only:
+            out.append({k: view[k] for k in _PROPOSAL_FIELDS})
+            if len(out) >= limit:
+                break
     return out

@@ -67,6 +67,16 @@ class Code(str, Enum):
     SUPERVISION_WRONG_STATE = "supervision_wrong_state"
     SITE_OCCUPIED = "site_occupied"
     NO_OUTBOUND_REPORT = "no_outbound_report"
+    # governance and key rotation
+    PROPOSAL_EXISTS = "proposal_exists"
+    UNKNOWN_PROPOSAL = "unknown_proposal"
+    PROPOSAL_CLOSED = "proposal_closed"
+    ALREADY_VOTED = "already_voted"
+    BAD_ACTION = "bad_action"
+    UNKNOWN_VALIDATOR = "unknown_validator"
+    VALIDATOR_CHANGE_PENDING = "validator_change_pending"
+    LAST_GOVERNOR = "last_governor"
+    LAST_VALIDATOR = "last_validator"
     # RPC and node
     NOT_FOUND = "not_found"
     UNAUTHORIZED = "unauthorized"

@@ -3,6 +3,10 @@
 {"name", "member_id", "key_file", "member_key_file"?, "genesis", "data_dir",
  "rpc": {"host", "port", "token"}, "p2p": {"host", "port"}, "mempool": {"max_txs"}}
 
+"state_sync": {"trust_height", "trust_hash"}? — install the state of trust_height-1
+from peers when the data dir is blank (see `node.server.pbft.statesync`);
+"snapshots": {"every": N} — freeze the state every N blocks for peers to sync from.
+
 `key_file` is the node's own key (libp2p identity, consensus votes), not its
 member's; `member_key_file` optionally names the member's key on the same host.
 Peers are not listed: a node finds the validators' keys and addresses in genesis.
@@ -39,6 +43,8 @@ class NodeConfig:
     p2p_host: str = "127.0.0.1"
     p2p_port: int = 26750
     member_key_file: Path | None = None
+    state_sync_trust: str | None = None  # HEIGHT:BLOCK_HASH
+    snapshot_every: int = 1000
     mempool_max_txs: int = 200_000
 
     @property
@@ -81,12 +87,20 @@ class NodeConfig:
                 p2p_port=int(p2p.get("port", 26750)),
                 member_key_file=(base / doc["member_key_file"]).resolve() if doc.get("member_key_file") else None,
                 mempool_max_txs=int(doc.get("mempool", {}).get("max_txs", 200_000)),
+                state_sync_trust=_trust_of(doc.get("state_sync")),
+                snapshot_every=int(doc.get("snapshots", {}).get("every", 1000)),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise _bad(f"config {path}: missing or malformed field ({exc.__class__.__name__}: {exc})") from None
         if cfg.rpc_exposed and not cfg.rpc_token:
             raise _bad(f"config {path}: rpc.host {cfg.rpc_host} is not loopback, so rpc.token must be set")
         return cfg
+
+
+def _trust_of(section: Any) -> str | None:
+    if not section:
+        return None
+    return f"{int(section['trust_height'])}:{str(section['trust_hash'])}"
 
 
 def write_config(path: Path, doc: dict[str, Any]) -> None:

@@ -17,15 +17,18 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+import contracts
 from node.server.config import NodeConfig
 from node.server.core import NodeCore
 from node.server.ledger import Ledger
 from node.server.pbft import ReplicaDriver
+from node.server.pbft.statesync import TrustAnchor, sync_state
 from node.server.rpc import make_app
 from node.server.solo import SoloEngine
 from primitives.errors import Code, GodownError, NodeFault
-from primitives.genesis import Genesis
+from primitives.genesis import Genesis, Validator
 from primitives.keys import KeyPair
+from storage.chain import ChainStore
 
 log = logging.getLogger("godown.server")
 
@@ -53,24 +56,54 @@ default 5 ms GIL switch interval every hand-off can wait that long while the oth
 thread computes, which showed up as tens of ms per consensus round."""
 
 
+async def _state_sync_if_blank(config: NodeConfig, genesis: Genesis, key: KeyPair) -> None:
+    """A node with a trust anchor and no data joins by state sync (DESIGN §4)."""
+    assert config.state_sync_trust is not None
+    anchor = TrustAnchor.parse(config.state_sync_trust)
+    store = ChainStore.open_path(config.data_dir / "chain")
+    try:
+        if not store.is_blank:
+            return
+        peers = {v.node_id: (v.node_pub, v.p2p_addr) for v in genesis.validators if v.node_id != key.id}
+        log.info("state sync", extra={"trust_height": anchor.height, "peers": len(peers)})
+        await sync_state(store, genesis, key, peers, (config.p2p_host, config.p2p_port), anchor)
+    finally:
+        store.close()
+
+
+def _own_validator(config: NodeConfig, ledger: Ledger, key: KeyPair) -> Validator:
+    """This node's entry in the validator set (current, or approved and pending), else
+    the genesis one; a node key in none of them is refused."""
+    current, pending = contracts.validator_schedule(ledger.state)
+    known = [*current, *(pending[1] if pending else ()), *ledger.genesis.validators]
+    validator = next((v for v in known if v.node_id == key.id), None)
+    if validator is None:
+        raise GodownError(
+            Code.BAD_CONFIG,
+            f"node key {config.key_file} (node id {key.id}) is not a validator of this chain; "
+            "observer nodes are not supported yet",
+        )
+    if config.member_id and validator.member != config.member_id:
+        raise GodownError(
+            Code.BAD_CONFIG, f"the chain says node {key.id} is run by {validator.member}, not {config.member_id}"
+        )
+    return validator
+
+
 async def start_node(config: NodeConfig) -> RunningNode:
     """Open everything and start serving; returns once the RPC listens."""
     sys.setswitchinterval(float(os.environ.get("GODOWN_SWITCH_S", SWITCH_INTERVAL_S)))
     genesis = Genesis.load(config.genesis)
     key = KeyPair.load(config.key_file)
-    validator = genesis.validator(key.id)
-    if validator is None:
-        raise GodownError(
-            Code.BAD_CONFIG,
-            f"node key {config.key_file} (node id {key.id}) is not a validator in {config.genesis}; "
-            "observer nodes are not supported yet",
-        )
-    if config.member_id and validator.member != config.member_id:
-        raise GodownError(
-            Code.BAD_CONFIG, f"genesis says node {key.id} is run by {validator.member}, not {config.member_id}"
-        )
     config.data_dir.mkdir(parents=True, exist_ok=True)
+    if config.state_sync_trust is not None:
+        await _state_sync_if_blank(config, genesis, key)
     ledger = Ledger.open(config.data_dir, genesis)
+    try:
+        validator = _own_validator(config, ledger, key)
+    except GodownError:
+        ledger.close()
+        raise
     core = NodeCore(config.name, key, genesis, ledger, config.mempool_max_txs, member_id=validator.member)
     engine: SoloEngine | ReplicaDriver = (
         SoloEngine(core) if len(genesis.validators) == 1 else ReplicaDriver(core, config)

@@ -13,6 +13,7 @@ from typing import Any
 from multiaddr import Multiaddr
 
 from node.server.config import LOOPBACK, write_config
+from node.server.pbft.statesync import TrustAnchor
 from primitives.errors import Code, GodownError
 from primitives.genesis import Genesis
 from primitives.keys import KeyPair
@@ -50,6 +51,8 @@ def init_node(
     member_key_path: str | Path | None = None,
     token: str | None = None,
     mempool_max_txs: int = 200_000,
+    state_sync: str | None = None,
+    snapshot_every: int = 1000,
 ) -> dict[str, Any]:
     """Write `out/config.json` (and `out/genesis.json`, `out/data/`); returns the config.
     The node key stays where it is; the config points at it."""
@@ -87,7 +90,11 @@ def init_node(
         "rpc": {"host": rpc_host, "port": rpc_port, "token": token},
         "p2p": {"host": p2p_host, "port": p2p_port},
         "mempool": {"max_txs": mempool_max_txs},
+        "snapshots": {"every": snapshot_every},
     }
+    if state_sync is not None:
+        anchor = TrustAnchor.parse(state_sync)
+        cfg["state_sync"] = {"trust_height": anchor.height, "trust_hash": anchor.block_hash.hex()}
     if member_key_path is not None:
         cfg["member_key_file"] = _relative(Path(member_key_path), d)
     write_config(d / "config.json", cfg)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import contracts
-from contracts import BlockContext, BlockOutcome, DictState
+from contracts import BlockContext, BlockOutcome, DictState, Verify
 from node.tools.participants import Participants
-from primitives.genesis import Genesis, Policy
+from primitives.genesis import ConsensusParams, Genesis, Policy
 from primitives.tx import SignedTx
 
 
@@ -27,16 +27,25 @@ class Chain:
 
     @staticmethod
     def new(
-        p: Participants, chain_id: str = "test-chain", time_ms: int = 1_000_000, policy: Policy | None = None
+        p: Participants,
+        chain_id: str = "test-chain",
+        time_ms: int = 1_000_000,
+        policy: Policy | None = None,
+        consensus: ConsensusParams | None = None,
+        validating: int = 4,
     ) -> Chain:
-        g = p.genesis(chain_id, time_ms, policy)
+        g = p.genesis(chain_id, time_ms, policy, validating)
+        if consensus is not None:
+            g = replace(g, consensus=consensus)
         return Chain(g, DictState(contracts.genesis_state(g)), 0, time_ms)
 
-    def run(self, txs: Sequence[SignedTx], advance_ms: int = 1000, time_ms: int | None = None) -> list[str]:
+    def run(
+        self, txs: Sequence[SignedTx], advance_ms: int = 1000, time_ms: int | None = None, verify: Verify = verify_real
+    ) -> list[str]:
         self.height += 1
         self.time_ms = time_ms if time_ms is not None else self.time_ms + advance_ms
         ctx = BlockContext(self.genesis.chain_id, self.height, self.time_ms, self.genesis.validator_ids[0])
-        out = contracts.execute_block(self.state, ctx, list(txs), verify_real)
+        out = contracts.execute_block(self.state, ctx, list(txs), verify)
         self.state.apply(out.changes)
         self.outcomes.append(out)
         return list(out.results)
@@ -55,11 +64,17 @@ class Chain:
 class World:
     """A chain plus a transaction builder, with shortcuts to reach a given stage."""
 
-    def __init__(self, policy: Policy | None = None, seed: bytes = b"world") -> None:
+    def __init__(
+        self,
+        policy: Policy | None = None,
+        seed: bytes = b"world",
+        consensus: ConsensusParams | None = None,
+        validating: int = 4,
+    ) -> None:
         from node.tools.participants import Round
 
         self.p = Participants.generate(seed=seed)
-        self.chain = Chain.new(self.p, policy=policy)
+        self.chain = Chain.new(self.p, policy=policy, consensus=consensus, validating=validating)
         self.r = Round(self.p, self.chain.genesis.chain_id)
         p = self.p
         self.W, self.B, self.I, self.G, self.R = p.warehouse, p.bank, p.insurer, p.guarantor, p.borrower

@@ -8,6 +8,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from contracts.actions import ACTIONS
 from contracts.registry import MAX_INT, TX_TYPES
 from contracts.state import decode_value, decoded_values_intact, encode_value
 from node.client.txs import sign_tx
@@ -32,7 +33,23 @@ def _value(data: st.DataObject, w: World, ftype: str) -> Any:
     if ftype == "str":
         return data.draw(
             st.sampled_from(["", "L1", "inbound", "outbound", "tamper", "reading", "A", "BBB", "scale"])
+            | st.sampled_from(sorted(ACTIONS))
             | st.text(max_size=20)
+        )
+    if ftype == "bool":
+        return data.draw(st.booleans())
+    if ftype == "map":
+        args = [
+            {},
+            {"member": w.R.id, "role": "auditor"},
+            {"member": w.R2.id},
+            {"node_id": "x"},
+            {"card": {"card": {}, "sig": ""}},
+            {"field": "gov_approval_pct", "value": 50},
+            {"field": "min_grade", "value": 3},
+        ]
+        return data.draw(
+            st.sampled_from(args) | st.dictionaries(st.text(max_size=6), st.integers(-(2**63), 2**63), max_size=3)
         )
     if ftype == "int":
         return data.draw(

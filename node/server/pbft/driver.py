@@ -34,6 +34,7 @@ from node.server.pbft.catchup import BlockFetcher
 from node.server.pbft.forwarding import Forwarder
 from node.server.pbft.frames import BLOCKS, CONSENSUS, FETCH, FORWARDED_TXS, MAX_FRAME, decode_frame, encode_frame
 from node.server.pbft.proposals import Proposals, digest_of, parent_of
+from node.server.pbft.statesync import CHUNK, OFFER, SnapshotServer
 from node.server.pbft.wal import WriteAheadLog
 from p2p.service import P2PService
 from primitives.block import Commit
@@ -94,6 +95,7 @@ class ReplicaDriver:
         )
         self.fetcher = BlockFetcher(store, self._send_frame)
         self.wal = WriteAheadLog(store)
+        self.snapshots = SnapshotServer(store, core.genesis.chain_id, config.snapshot_every, self._send_frame)
         self._inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
         self._proposed: dict[int, list[SignedTx]] = {}
@@ -117,6 +119,7 @@ class ReplicaDriver:
 
     async def stop(self) -> None:
         await asyncio.to_thread(self.p2p.stop)
+        self.snapshots.close()
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -161,6 +164,10 @@ class ReplicaDriver:
             elif kind == BLOCKS:
                 for raw_block, raw_commit in doc["blocks"]:
                     self._perform(self.replica.on_fetched(raw_block, Commit.decode(raw_commit)))
+            elif kind == OFFER:
+                self.snapshots.on_offer_request(peer, int(doc["height"]))
+            elif kind == CHUNK:
+                self.snapshots.on_chunk_request(peer, int(doc["height"]), int(doc["index"]))
             else:
                 raise GodownError(Code.MALFORMED, f"unknown frame kind {kind!r}")
         except (GodownError, KeyError, TypeError, ValueError) as exc:
@@ -289,6 +296,7 @@ class ReplicaDriver:
             futures.wait(checks)  # the rest of this block's signatures, on the workers' cores
         self.core.apply(block, action.certificate)
         self.wal.synced_by_commit()
+        self.snapshots.on_commit(action.height)
         self._proposed.pop(action.height, None)
         started = self._proposed_at.pop(action.height, None)
         if started is not None:
@@ -336,4 +344,5 @@ class ReplicaDriver:
             "stable_checkpoint": r.stable_checkpoint,
             "peers": peers,
             "sync": "catching up" if self.fetcher.catching_up else "synced",
+            "snapshot": self.snapshots.offer(),
         }

@@ -5,6 +5,7 @@ everything for one peer at a time (py-libp2p's cost is per frame, not per byte):
     {"t": "x", "txs": [signed tx bytes, …]}          client transactions, forwarded to the primary
     {"t": "f", "from": h, "to": h}                   please send committed blocks
     {"t": "b", "blocks": [[block bytes, commit bytes], …]}
+    {"t": "sm?" | "sm" | "sc?" | "sc", …}                state sync (see `node.server.pbft.statesync`)
 
 Frames are neither hashed nor signed, so a plain (bounded) decode will do; what
 they carry — messages, transactions, blocks — is decoded strictly by its owner.

@@ -1,0 +1,86 @@
+"""The validator set in state, and how a change to it is scheduled and switched.
+
+A change approved in block h does not apply at once: it is written to
+`K_VALIDATORS_NEXT` with the first checkpoint boundary at least a consensus window
+after h as its effective height e, and the new set governs heights > e. The time hook of the first block
+above e moves it into `K_VALIDATORS` (DESIGN §4: every replica switches at the
+same height). Only one change may be pending at a time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from contracts.context import Exec
+from contracts.state import K_CONSENSUS, K_VALIDATORS, K_VALIDATORS_NEXT, Overlay, StateReader, decode_value
+from primitives.genesis import ConsensusParams, Validator
+
+ValidatorRecord = dict[str, Any]
+"""{"node_id", "member", "node_pub" (bytes), "p2p_addr"}, as `members.validator_record` writes it."""
+
+
+def current_validators(state: Overlay) -> list[ValidatorRecord]:
+    """The validators governing the block being executed, in order."""
+    return list(state.get(K_VALIDATORS))
+
+
+def pending_change(state: Overlay) -> dict[str, Any] | None:
+    """The scheduled set {validators, effective_height, approved_height}, or None."""
+    return state.get(K_VALIDATORS_NEXT)  # type: ignore[no-any-return]
+
+
+def known_validators(state: Overlay) -> list[ValidatorRecord]:
+    """The current validators followed by the scheduled ones (a node may be in both)."""
+    nxt = pending_change(state)
+    return [*current_validators(state), *(nxt["validators"] if nxt else [])]
+
+
+def effective_height(state: Overlay, approved_height: int) -> int:
+    """The first checkpoint boundary at least a consensus window after `approved_height`:
+    every height a replica may have in flight when it executes the approving block is
+    then at or below it, so no height straddles two validator sets."""
+    params = state.get(K_CONSENSUS) or {}
+    defaults = ConsensusParams()
+    interval = int(params.get("checkpoint_interval", defaults.checkpoint_interval))
+    window = int(params.get("window", defaults.window))
+    assert interval > 0 and window > 0, "checkpoint_interval and window must be positive"
+    return -(-(approved_height + window) // interval) * interval
+
+
+def schedule(ctx: Exec, validators: list[ValidatorRecord]) -> int:
+    """Write the next validator set; return the height after which it governs."""
+    assert validators and pending_change(ctx.state) is None, "checked by the action"
+    h = ctx.block.height
+    e = effective_height(ctx.state, h)
+    ctx.state.put(K_VALIDATORS_NEXT, {"validators": validators, "effective_height": e, "approved_height": h})
+    ctx.emit("validators", state="scheduled", effective_height=e, validators=[v["node_id"] for v in validators])
+    return e
+
+
+def switch_if_due(ctx: Exec) -> None:
+    """Time hook: in the first block above the effective height, the scheduled set becomes current."""
+    nxt = pending_change(ctx.state)
+    if nxt is None or ctx.block.height <= nxt["effective_height"]:
+        return
+    assert nxt["validators"], "a scheduled set is never empty"
+    ctx.state.put(K_VALIDATORS, nxt["validators"])
+    ctx.state.delete(K_VALIDATORS_NEXT)
+    ctx.emit("validators", state="switched", effective_height=nxt["effective_height"])
+
+
+def _typed(records: list[ValidatorRecord]) -> tuple[Validator, ...]:
+    return tuple(Validator(r["node_id"], r["member"], r["node_pub"], r["p2p_addr"]) for r in records)
+
+
+def validator_schedule(state: StateReader) -> tuple[tuple[Validator, ...], tuple[int, tuple[Validator, ...]] | None]:
+    """(current validators, pending (effective height, validators) or None) in committed
+    state: what the node reads after executing each block. Heights up to the effective
+    height are governed by the current set, heights above it by the pending one."""
+    raw = state.get(K_VALIDATORS)
+    assert raw is not None, "genesis writes the validators"
+    current = _typed(decode_value(raw))
+    raw_next = state.get(K_VALIDATORS_NEXT)
+    if raw_next is None:
+        return current, None
+    nxt = decode_value(raw_next)
+    return current, (int(nxt["effective_height"]), _typed(nxt["validators"]))
