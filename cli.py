@@ -14,6 +14,7 @@ from node.commands.bench import bench
 from node.commands.ceremony import card, genesis
 from node.commands.demo import demo
 from node.commands.gateway import decrypt, gateway
+from node.commands.gov import gov, rotate_key
 from node.commands.keys import keygen
 from node.commands.node import node
 from node.commands.query import query, status, tx_cmd
@@ -31,6 +32,8 @@ for command in (
     keygen,
     card,
     genesis,
+    gov,
+    rotate_key,
     testnet,
     node,
     status,

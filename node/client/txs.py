@@ -86,6 +86,35 @@ def build_body(tx_type: str, body_json: str | None, fields: Iterable[str]) -> di
     return {k: convert_field(tx_type, k, v) for k, v in raw.items()}
 
 
+def sign_and_submit(
+    client: RpcClient,
+    key: KeyPair,
+    tx_type: str,
+    body: Mapping[str, Any],
+    wait: bool = True,
+    nonce: int | None = None,
+    chain_id: str | None = None,
+) -> dict[str, Any]:
+    """Sign `body` as `key` (chain id and next nonce asked of the node unless given) and
+    submit it; with `wait`, the answer says how it was committed."""
+    chain = chain_id or client.status()["chain_id"]
+    n = nonce if nonce is not None else client.next_nonce(key.id)
+    return client.submit(sign_tx(key, chain, n, tx_type, body), wait_ms=30_000 if wait else 0)
+
+
+def require_ok(answer: dict[str, Any]) -> dict[str, Any]:
+    """The answer of a committed transaction, or its rejection code raised (a refusal
+    inside the block is an error too, not only one at admission)."""
+    result = answer.get("result")
+    if result is not None and result != "ok":
+        try:
+            code = Code(result)
+        except ValueError:
+            code = Code.BAD_BODY
+        raise GodownError(code, f"{answer.get('tx_id', 'transaction')} was committed as refused: {result}")
+    return answer
+
+
 def submit_from_cli(
     key_file: str,
     tx_type: str,
@@ -99,8 +128,4 @@ def submit_from_cli(
 ) -> dict[str, Any]:
     key = KeyPair.load(key_file)
     body = build_body(tx_type, body_json, fields)
-    client = RpcClient(rpc_url, token)
-    chain = chain_id or client.status()["chain_id"]
-    n = nonce if nonce is not None else client.next_nonce(key.id)
-    stx: SignedTx = Tx(chain, tx_type, key.id, n, body).sign(key)
-    return client.submit(stx, wait_ms=30_000 if wait else 0)
+    return sign_and_submit(RpcClient(rpc_url, token), key, tx_type, body, wait, nonce, chain_id)

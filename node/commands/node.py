@@ -19,6 +19,15 @@ def node() -> None:
 @click.option("--listen", default="/ip4/0.0.0.0/tcp/26656", show_default=True, help="p2p listen address")
 @click.option("--rpc", default="127.0.0.1:26650", show_default=True, help="RPC HOST:PORT")
 @click.option("--name", default=None, help="a name for logs (default: the member's)")
+@click.option(
+    "--state-sync",
+    default=None,
+    metavar="HEIGHT:HASH",
+    help="join by state sync from this trusted block (see a peer's `godown status`: snapshot.trust_*)",
+)
+@click.option(
+    "--snapshot-every", default=1000, show_default=True, type=click.IntRange(0), help="blocks between snapshots served"
+)
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @friendly
 def node_init(
@@ -28,12 +37,17 @@ def node_init(
     listen: str,
     rpc: str,
     name: str | None,
+    state_sync: str | None,
+    snapshot_every: int,
     out: str,
 ) -> None:
     """Write one node's config (peers come from genesis); prints it."""
     from node.tools.node_init import init_node
 
-    cfg = init_node(genesis_file, node_key_file, listen, rpc, out, name, member_key_file)
+    cfg = init_node(
+        genesis_file, node_key_file, listen, rpc, out, name, member_key_file,
+        state_sync=state_sync, snapshot_every=snapshot_every,
+    )  # fmt: skip
     echo_json(cfg)
     click.echo(f"start it with: godown node start --config {out}/config.json", err=True)
 

@@ -40,6 +40,20 @@ ENDPOINTS: tuple[tuple[str, str, str, str], ...] = (
     ("get", "/v1/devices/{id}", "get_device", "A monitoring device."),
     ("get", "/v1/alarms/{id}", "get_alarm", "An alarm raised by the contracts."),
     ("get", "/v1/members", "members", "Members with roles and public keys."),
+    (
+        "get",
+        "/v1/validators",
+        "validators",
+        "The validator set in force and an approved change with its effective height "
+        "(the new set governs heights above it).",
+    ),
+    (
+        "get",
+        "/v1/proposals",
+        "proposals",
+        "Governance proposals; query: state=open|executed|failed|rejected|expired, limit.",
+    ),
+    ("get", "/v1/proposals/{id}", "get_proposal", "A governance proposal with its votes, tally and result."),
     ("get", "/v1/genesis", "genesis", "The genesis document (auditors should pin their own copy)."),
     ("get", "/v1/accounts/{id}", "account", "A sender's next nonce (committed, and counting pending transactions)."),
     (

@@ -36,6 +36,8 @@ MAX_WAIT_MS = 60_000
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CORE = web.AppKey("core", NodeCore)
 
+PROPOSAL_STATES = ("open", "executed", "failed", "rejected", "expired")
+
 
 def error_response(code: Code, message: str, status: int | None = None) -> web.Response:
     return web.json_response({"error": {"code": code.value, "message": message}}, status=status or http_status(code))
@@ -310,6 +312,25 @@ class Routes:
     async def members(self, request: web.Request) -> web.Response:
         return _json({"members": contracts.view_members(self.core.ledger.state)})
 
+    async def proposals(self, request: web.Request) -> web.Response:
+        only = request.query.get("state")
+        if only is not None and only not in PROPOSAL_STATES:
+            raise GodownError(Code.MALFORMED, f"state must be one of {', '.join(PROPOSAL_STATES)}")
+        try:
+            limit = int(request.query.get("limit", "100"))
+        except ValueError:
+            raise GodownError(Code.MALFORMED, "limit must be an integer") from None
+        if not 1 <= limit <= 1000:
+            raise GodownError(Code.MALFORMED, "limit must be 1..1000")
+        return _json({"proposals": contracts.list_proposals(self.core.ledger.state, only, limit)})
+
+    async def validators(self, request: web.Request) -> web.Response:
+        current, pending = contracts.validator_schedule(self.core.ledger.state)
+        doc: dict[str, Any] = {"validators": [v.to_json() for v in current], "pending": None}
+        if pending is not None:
+            doc["pending"] = {"effective_height": pending[0], "validators": [v.to_json() for v in pending[1]]}
+        return _json(doc)
+
     async def metrics(self, request: web.Request) -> web.Response:
         return web.Response(body=self.core.metrics.render(), content_type="text/plain", charset="utf-8")
 
@@ -367,6 +388,9 @@ def make_app(core: NodeCore, token: str | None = None) -> web.Application:
     app.router.add_get("/v1/devices/{id}", r._view(contracts.view_device, "device"))
     app.router.add_get("/v1/alarms/{id}", r._view(contracts.view_alarm, "alarm"))
     app.router.add_get("/v1/members", r.members)
+    app.router.add_get("/v1/validators", r.validators)
+    app.router.add_get("/v1/proposals", r.proposals)
+    app.router.add_get("/v1/proposals/{id}", r._view(contracts.view_proposal, "proposal"))
     app.router.add_get("/v1/genesis", r.genesis)
     app.router.add_get("/v1/accounts/{id}", r.account)
     app.router.add_get("/v1/events", r.events)
