@@ -52,8 +52,9 @@ def test_a_new_member_joins_by_vote_and_a_member_rotates_its_key(
     assert members[card_id]["role"] == "bank"
     late = ("gov", "vote", "--key", str(keys / "bank2.json"), "--proposal", "join-newbank", *rpc)
     _refused("proposal_closed", *late)
-    _refused("bad_action", "gov", "propose", "--key", str(keys / "bank.json"), "--proposal", "bad",
-             "--action", "member.set_role", "--args", json.dumps({"member": card_id, "role": "pirate"}), *rpc)  # fmt: skip
+    pirate = json.dumps({"member": card_id, "role": "pirate"})
+    bad = ("--proposal", "bad", "--action", "member.set_role", "--args", pirate, *rpc)
+    _refused("bad_action", "gov", "propose", "--key", str(keys / "bank.json"), *bad)
 
     # the newcomer acts under its own key; then rotates it
     borrower = json.loads((keys / "borrower.json").read_text())["id"]
