@@ -1,8 +1,8 @@
 """The validator set in state, and how a change to it is scheduled and switched.
 
 A change approved in block h does not apply at once: it is written to
-`K_VALIDATORS_NEXT` with the first checkpoint boundary at least a consensus window
-after h as its effective height e, and the new set governs heights > e. The time hook of the first block
+`K_VALIDATORS_NEXT` with the first checkpoint boundary at least the replica's
+high-watermark span after h as its effective height e, and the new set governs heights > e. The time hook of the first block
 above e moves it into `K_VALIDATORS` (DESIGN §4: every replica switches at the
 same height). Only one change may be pending at a time.
 """
@@ -36,15 +36,17 @@ def known_validators(state: Overlay) -> list[ValidatorRecord]:
 
 
 def effective_height(state: Overlay, approved_height: int) -> int:
-    """The first checkpoint boundary at least a consensus window after `approved_height`:
-    every height a replica may have in flight when it executes the approving block is
-    then at or below it, so no height straddles two validator sets."""
+    """The first checkpoint boundary at least `2 * checkpoint_interval + window` heights
+    (the replica's high-watermark span) after `approved_height`: every height a replica
+    may have judged when it executes the approving block is then at or below it, so no
+    height straddles two validator sets. `consensus.membership.after_height_for` is the
+    same rule; the node checks they agree."""
     params = state.get(K_CONSENSUS) or {}
     defaults = ConsensusParams()
     interval = int(params.get("checkpoint_interval", defaults.checkpoint_interval))
     window = int(params.get("window", defaults.window))
     assert interval > 0 and window > 0, "checkpoint_interval and window must be positive"
-    return -(-(approved_height + window) // interval) * interval
+    return -(-(approved_height + 2 * interval + window) // interval) * interval
 
 
 def schedule(ctx: Exec, validators: list[ValidatorRecord]) -> int:
@@ -70,6 +72,14 @@ def switch_if_due(ctx: Exec) -> None:
 
 def _typed(records: list[ValidatorRecord]) -> tuple[Validator, ...]:
     return tuple(Validator(r["node_id"], r["member"], r["node_pub"], r["p2p_addr"]) for r in records)
+
+
+def governing_validators(state: StateReader, height: int) -> dict[str, bytes]:
+    """Node id → node key of the set that certifies block `height`, from the committed
+    state after height-1: the scheduled set once `height` is above its effective height."""
+    current, pending = validator_schedule(state)
+    chosen = pending[1] if pending is not None and height > pending[0] else current
+    return {v.node_id: v.node_pub for v in chosen}
 
 
 def validator_schedule(state: StateReader) -> tuple[tuple[Validator, ...], tuple[int, tuple[Validator, ...]] | None]:

@@ -209,7 +209,7 @@ class NodeCore:
             "height": self.ledger.height,
             "head_hash": self.ledger.head_hash().hex(),
             "state_root": self.ledger.store.state_root.hex(),
-            "validators": list(self.genesis.validator_ids),
+            "validators": [v.node_id for v in contracts.validator_schedule(self.ledger.state)[0]],
             "mempool": len(self.mempool),
             **self.engine_status,
         }

@@ -64,7 +64,6 @@ class Ledger:
         self.store = store
         self.genesis = genesis
         self.signatures = SignatureCache()
-        self.validators = genesis.validator_keys()
 
     @staticmethod
     def open(data_dir: str | Path | None, genesis: Genesis) -> Ledger:
@@ -161,5 +160,6 @@ class Ledger:
         return self.store.commit_block(block.with_results(outcome.results), commit, outcome.changes)
 
     def check_commit(self, block: Block, commit: Commit) -> None:
-        """A block fetched from elsewhere: its certificate must verify against the validators."""
-        commit.verify(self.validators, block.header)
+        """A block fetched from elsewhere: its certificate must verify against the validators
+        that govern its height (a scheduled validator-set change applies above its height)."""
+        commit.verify(contracts.governing_validators(self.state, block.height), block.header)

@@ -1,7 +1,7 @@
 """`godown audit replay`: rebuild the chain from genesis and check everything.
 
 For every height: the block links to its parent, its txs_root matches, its
-commit certificate carries a quorum of genesis validators' signatures, every
+commit certificate carries a quorum of the signatures of the validators governing its height, every
 transaction signature verifies, re-executing it gives the recorded result codes,
 and the next header's state_root and results_root are the ones replay computed.
 
@@ -185,7 +185,6 @@ def replay(genesis: Genesis, blocks: Iterator[tuple[Block, Commit]], source: str
     check, plus every signature and recorded result code."""
     report = AuditReport(source, genesis.chain_id, genesis.hash().hex())
     state = _ReplayState(genesis)
-    validators = genesis.validator_keys()
     verifier = _Verifier(workers)
     started = time.perf_counter()
     height = 0
@@ -217,7 +216,7 @@ def replay(genesis: Genesis, blocks: Iterator[tuple[Block, Commit]], source: str
             pending = queue.popleft()
             queued_txs -= len(pending.block.txs)
             height = pending.block.height
-            _replay_one(state, validators, pending, report)
+            _replay_one(state, pending, report)
             since_gc += len(pending.block.txs)
             if since_gc >= GC_EVERY_TXS:
                 gc.collect()
@@ -236,14 +235,14 @@ def replay(genesis: Genesis, blocks: Iterator[tuple[Block, Commit]], source: str
     return report
 
 
-def _replay_one(state: _ReplayState, validators: dict[str, bytes], pending: _Pending, report: AuditReport) -> None:
+def _replay_one(state: _ReplayState, pending: _Pending, report: AuditReport) -> None:
     block, commit = pending.block, pending.commit
     # what a validator checked before voting (no clock: this is history)
     check_successor(
         block,
         Head(report.chain_id, state.height, state.head_hash, state.head_time_ms, state.state_root, state.results_root),
     )
-    commit.verify(validators, block.header)
+    commit.verify(contracts.governing_validators(state.tree, block.height), block.header)  # the set of that height
     report.certificates_checked += 1
     if len(block.results) != len(block.txs):
         raise GodownError(

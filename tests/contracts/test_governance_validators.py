@@ -43,7 +43,7 @@ def test_validator_change_rejected_once_the_validator_quorum_is_out_of_reach() -
 def test_effective_height_and_the_switch_at_the_first_block_above_it(
     interval: int, window: int, final_height: int
 ) -> None:
-    """The change governs from the first checkpoint boundary at least a window after the
+    """The change governs from the first checkpoint boundary at least the high-watermark span after the
     approving block (nothing then in flight straddles two sets), switching right above it."""
     w = World(consensus=ConsensusParams(checkpoint_interval=interval, window=window))
     before = validators(w)
@@ -54,8 +54,9 @@ def test_effective_height_and_the_switch_at_the_first_block_above_it(
         w.run()
     w.ok(vote(w, w.B2, "p"))  # the fourth approval, in block final_height
     assert w.chain.height == final_height
-    e = -(-(final_height + window) // interval) * interval
-    assert e % interval == 0 and e >= final_height + window and e - interval < final_height + window
+    lead = 2 * interval + window  # the replica's high-watermark span
+    e = -(-(final_height + lead) // interval) * interval
+    assert e % interval == 0 and e >= final_height + lead and e - interval < final_height + lead
     assert proposal(w, "p")["effective_height"] == e and proposal(w, "p")["state"] == "executed"
     assert pending(w) == (e, before[1:])
     while w.chain.height < e:
