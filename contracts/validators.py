@@ -2,9 +2,9 @@
 
 A change approved in block h does not apply at once: it is written to
 `K_VALIDATORS_NEXT` with the first checkpoint boundary at least the replica's
-high-watermark span after h as its effective height e, and the new set governs heights > e. The time hook of the first block
-above e moves it into `K_VALIDATORS` (DESIGN §4: every replica switches at the
-same height). Only one change may be pending at a time.
+high-watermark span after h as its effective height e, and the new set governs
+heights > e. The time hook of the first block above e moves it into
+`K_VALIDATORS` (DESIGN §4: every replica switches at the same height). Only one change may be pending at a time.
 """
 
 from __future__ import annotations
