@@ -1,7 +1,7 @@
 """What the replica asks its driver to do, and in which order.
 
-Every input (`step`, `tick`, `propose`, `on_executed`, `on_fetched`) returns one
-`Ready`. The driver performs `Ready.actions` strictly in the order given, which
+Every input (`step`, `tick`, `propose`, `on_executed`, `on_fetched`,
+`schedule_validators`) returns one `Ready`. The driver performs `Ready.actions` strictly in the order given, which
 is always:
 
 1. every `Persist` — write the record to the write-ahead log and sync it;
@@ -11,6 +11,9 @@ is always:
    executes the payload and calls `Replica.on_executed(height, state_root)`;
 4. every `FetchBlocks` — ask peers for committed blocks and feed each reply to
    `Replica.on_fetched(payload, certificate)`.
+
+Executing a block that approves a validator-set change: apply it, call
+`Replica.schedule_validators` for the change, then `Replica.on_executed`.
 
 `rejections` lists inputs that were refused, each with a stable code.
 """
@@ -42,7 +45,9 @@ class Send:
 
 @dataclass(frozen=True)
 class Broadcast:
-    """Send `message` to every other validator."""
+    """Send `message` to every other node that follows the chain: the validators of every
+    set the replica knows (`Replica.peers()`, validators scheduled to join included) and
+    any observer — they learn heights and blocks from these messages."""
 
     message: Message
 

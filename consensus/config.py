@@ -21,6 +21,7 @@ class ReplicaConfig:
 
     chain_id: str
     validators: tuple[str, ...]
+    """The set governing the first heights (genesis); later sets are scheduled on the replica."""
     node_id: str
     window: int = 4
     """How many heights above the last committed one the primary may have in flight."""
@@ -37,14 +38,25 @@ class ReplicaConfig:
     fetch_after: int = 10
     """Ticks without progress while peers are known to be ahead, before fetching blocks."""
     quorum_override: int | None = None
+    reconfigurable: bool = False
+    """The application may change the validator set (`Replica.schedule_validators`); the
+    replica then judges a height only once it knows the set governing it (see
+    `consensus.membership`), and `node_id` may be outside `validators` (an observer, or
+    a validator added later). Off, the set is fixed and the replica behaves as before."""
+    change_lead: int = 0
+    """Fewest heights between the block approving a change and the boundary after which it
+    governs; 0 means the high-watermark span, which keeps the knowledge rule from ever
+    slowing a replica that is up to date (see `consensus.membership.after_height_for`)."""
 
     def __post_init__(self) -> None:
-        if self.node_id not in self.validators:
+        if self.node_id not in self.validators and not self.reconfigurable:
             raise ValueError("node_id must be one of the validators")
         if len(set(self.validators)) != len(self.validators) or not self.validators:
             raise ValueError("validators must be distinct and non-empty")
         if self.window < 1 or self.checkpoint_interval < 1:
             raise ValueError("window and checkpoint_interval must be positive")
+        if self.change_lead < 0:
+            raise ValueError("change_lead must not be negative")
 
     @property
     def n(self) -> int:
@@ -62,6 +74,11 @@ class ReplicaConfig:
     def high_span(self) -> int:
         """Heights accepted above the stable checkpoint."""
         return self.log_size or 2 * self.checkpoint_interval + self.window
+
+    @property
+    def lead(self) -> int:
+        """Heights from an approving block to the earliest boundary its change may follow."""
+        return self.change_lead or self.high_span
 
     def primary_of(self, view: int) -> str:
         return self.validators[view % self.n]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from primitives.keys import KeyPair, verify_signature
 
@@ -25,6 +25,15 @@ class Verifier(Protocol):
     """Checks that `node_id` signed `message`."""
 
     def verify(self, node_id: str, message: bytes, signature: bytes) -> bool: ...
+
+
+@runtime_checkable
+class KeyRing(Protocol):
+    """A verifier that can learn the keys of validators scheduled later (membership changes).
+    Knowing a key is not membership: the replica still refuses ids outside the set that
+    governs a message's height."""
+
+    def add_keys(self, public_keys: Mapping[str, bytes]) -> None: ...
 
 
 class Ed25519Signer:
@@ -42,6 +51,15 @@ class Ed25519Verifier:
 
     def __init__(self, public_keys: Mapping[str, bytes]) -> None:
         self._keys = dict(public_keys)
+
+    def add_keys(self, public_keys: Mapping[str, bytes]) -> None:
+        """Learn more validators' keys. A node id names one key for the life of the chain (it is
+        derived from it), so a different key for a known id is refused (ValueError)."""
+        for node_id, pub in public_keys.items():
+            old = self._keys.get(node_id)
+            if old is not None and old != pub:
+                raise ValueError(f"validator {node_id!r} already has another key")
+        self._keys.update(public_keys)
 
     def verify(self, node_id: str, message: bytes, signature: bytes) -> bool:
         pub = self._keys.get(node_id)
@@ -72,6 +90,11 @@ class FakeVerifier:
 
     def __init__(self, node_ids: list[str] | tuple[str, ...]) -> None:
         self._secrets = {n: fake_secret(n) for n in node_ids}
+
+    def add_keys(self, public_keys: Mapping[str, bytes]) -> None:
+        """Learn more ids (a fake key is derived from the id, so the given bytes are ignored)."""
+        for n in public_keys:
+            self._secrets.setdefault(n, fake_secret(n))
 
     def verify(self, node_id: str, message: bytes, signature: bytes) -> bool:
         secret = self._secrets.get(node_id)

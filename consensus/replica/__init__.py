@@ -1,7 +1,8 @@
 """One PBFT replica (Castro–Liskov, one block per height) as a pure state machine.
 
 Inputs: `step(message)`, `tick()`, `propose(payload)`, `on_executed(height, root)`,
-`on_fetched(payload, certificate)`, `expect_progress()`. Each returns one
+`on_fetched(payload, certificate)`, `expect_progress()`, and
+`schedule_validators(after_height, validators, keys)`. Each returns one
 `Ready` whose actions the driver performs in order (see `consensus.actions`).
 Nothing here reads a clock, touches a socket or a disk, or draws randomness
 other than from the injected `Rng` — so the simulator runs this very
@@ -30,14 +31,19 @@ Protocol notes beyond the textbook:
   verifies against the validator set.
 - A replica that receives a VIEW-CHANGE for a view it has already entered
   answers with that view's NEW-VIEW, so a replica that missed it rejoins.
+- Validator-set changes (with `ReplicaConfig.reconfigurable`): each height is
+  judged by the set governing it, a new set starts only from a stable checkpoint
+  at its boundary, and a replica outside the set follows without signing; the rules
+  and why they are safe are in `consensus.membership`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from consensus.actions import Ready
 from consensus.config import ReplicaConfig
+from consensus.membership import ValidatorChange, after_height_for
 from consensus.messages import Checkpoint, CommitVote, Message, NewView, Prepare, PrePrepare, Proof, ViewChange
 from consensus.records import ProofRecord, Record, StableRecord, ViewChangeRecord, ViewRecord, VoteRecord, decode_record
 from consensus.replica.catch_up import CatchUp
@@ -45,12 +51,21 @@ from consensus.replica.checkpoints import Checkpoints
 from consensus.replica.context import Context, DigestFn, ParentFn, ValidateFn
 from consensus.replica.normal_case import NormalCase
 from consensus.replica.view_change import Plan, ViewChanges, plan_new_view
-from consensus.signing import Signer, Verifier
+from consensus.signing import KeyRing, Signer, Verifier
 from primitives.block import Commit
 from primitives.errors import Code
 from primitives.seeded import Rng
 
 __all__ = ["DigestFn", "ParentFn", "Replica", "ValidateFn"]
+
+
+def _height_of(msg: Message) -> int:
+    """The height a message is about (a VIEW-CHANGE's stable checkpoint; a NEW-VIEW's highest)."""
+    if isinstance(msg, ViewChange):
+        return msg.stable_height
+    if isinstance(msg, NewView):
+        return max([vc.stable_height for vc in msg.view_changes], default=0)
+    return msg.height
 
 
 class Replica:
@@ -65,7 +80,12 @@ class Replica:
     the payload extends, e.g. header.prev_hash) the replica itself refuses fresh
     proposals that do not extend its block at height-1, and NEW-VIEW re-proposes
     only a linked prefix — safe, because a committed block's parent is always the
-    block chosen below it (see `NormalCase.send_commits`)."""
+    block chosen below it (see `NormalCase.send_commits`).
+
+    `changes` (with `config.reconfigurable`) is the validator schedule after a restart:
+    every change already committed (approved by a block ≤ `last_executed`), in
+    order, including those already in effect — `config.validators` governs the heights
+    up to the first one."""
 
     def __init__(
         self,
@@ -79,14 +99,19 @@ class Replica:
         last_executed: int = 0,
         validate: ValidateFn | None = None,
         parent_of: ParentFn | None = None,
+        changes: Iterable[ValidatorChange] = (),
     ) -> None:
         self.config = config
         ctx = Context(config, signer, verifier, digest_of, rng, validate, parent_of, last_committed=last_executed)
         self._ctx = ctx
+        for change in changes:
+            self._learn(change, check_known=False)
+        ctx.membership.executed(last_executed)
         self._catch_up = CatchUp(ctx)
         self._normal = NormalCase(ctx, self._catch_up, self._progressed)
         self._checkpoints = Checkpoints(ctx, self._normal, self._catch_up, last_executed=last_executed)
         self._view_changes = ViewChanges(ctx, self._normal, self._checkpoints)
+        self._checkpoints.entered_epoch = self._entered_epoch
         self._restore(records)
 
     # ------------------------------------------------------------------ properties
@@ -136,6 +161,29 @@ class Replica:
         view, else its best proof; None if it knows none (e.g. below its log)."""
         return self._normal.digest_at(height)
 
+    @property
+    def validators(self) -> tuple[str, ...]:
+        """The validator set of this replica's epoch (the heights after its stable checkpoint)."""
+        return self._ctx.current.validators
+
+    @property
+    def is_validator(self) -> bool:
+        """A member of `validators`; otherwise this replica only follows the chain."""
+        return self._ctx.is_member
+
+    def validators_at(self, height: int) -> tuple[str, ...] | None:
+        """The set governing `height`, None if this replica cannot know it yet."""
+        ep = self._ctx.epoch(height)
+        return ep.validators if ep is not None else None
+
+    def peers(self) -> tuple[str, ...]:
+        """Every validator of every epoch known here, in order of appearance (whom to reach)."""
+        return self._ctx.membership.peers
+
+    def after_height_for(self, approved_at: int) -> int:
+        """The `after_height` for a change approved by block `approved_at` (same on every replica)."""
+        return after_height_for(self.config, approved_at)
+
     def in_flight_payloads(self) -> list[bytes]:
         """Payloads accepted or proven above the last committed height (the driver skips
         re-proposing what they carry)."""
@@ -158,7 +206,9 @@ class Replica:
         """Handle one message from a peer. Invalid input changes nothing and is listed in
         `Ready.rejections` with its code."""
         ctx = self._ctx
-        if msg.sender not in ctx.validators:
+        if msg.sender not in ctx.membership.everyone:
+            if ctx.config.reconfigurable:
+                self._catch_up.hint(_height_of(msg))  # perhaps a validator of a set we have yet to learn
             ctx.reject(Code.UNKNOWN_SENDER, f"{msg.sender!r} is not a validator")
         elif msg.sender == ctx.me:
             ctx.reject(Code.DUPLICATE, "message from ourselves")
@@ -191,6 +241,19 @@ class Replica:
         self._checkpoints.on_executed(height, state_root)
         return self._ctx.flush()
 
+    def schedule_validators(self, after_height: int, validators: tuple[str, ...], keys: Mapping[str, bytes]) -> Ready:
+        """For heights above `after_height` the validators are `validators` (in order), with
+        these Ed25519 public keys. Call it for a change approved by block h after applying
+        h and before `on_executed(h)`, with `after_height = after_height_for(h)`, on every
+        replica. Telling a change again is a no-op. A call this replica must not apply
+        (fixed set, not a checkpoint boundary, out of order, or heights up to `after_height`
+        possibly judged already) raises ValueError: it is a driver bug, not peer input."""
+        before = self._ctx.current
+        self._learn(ValidatorChange(after_height, tuple(validators), dict(keys)), check_known=True)
+        if self._ctx.current is not before:  # our stable checkpoint is that very boundary
+            self._entered_epoch()
+        return self._ctx.flush()
+
     def on_fetched(self, payload: bytes, certificate: Commit) -> Ready:
         """A block fetched from a peer, with its commit certificate. Accepted only if the
         certificate carries 2f+1 valid validator signatures over the payload's digest."""
@@ -198,6 +261,20 @@ class Replica:
         return self._ctx.flush()
 
     # ------------------------------------------------------------------ wiring
+
+    def _learn(self, change: ValidatorChange, *, check_known: bool) -> None:
+        """Add a change to the schedule, and its keys to the verifier."""
+        verifier = self._ctx.verifier
+        if change.keys and not isinstance(verifier, KeyRing):
+            raise ValueError("the verifier cannot learn the keys of new validators")
+        if self._ctx.membership.schedule(change, check_known=check_known) and isinstance(verifier, KeyRing):
+            verifier.add_keys(change.keys)
+
+    def _entered_epoch(self) -> None:
+        """The stable checkpoint crossed into another set's heights: forget VIEW-CHANGEs of ids
+        outside it, and judge the proposals that waited for that checkpoint."""
+        self._view_changes.on_epoch()
+        self._normal.release_waiting()
 
     def _progressed(self) -> None:
         """A height was committed: the back-off, request and fetch timers start afresh."""

@@ -5,11 +5,14 @@ its state root; 2f+1 matching ones make that height stable. The stable checkpoin
 is the low watermark: everything at or below it is truncated, VIEW-CHANGEs carry
 its certificate instead of the proofs below it, and a replica that has committed
 less than it asks to fetch the missing blocks. While the view is settled, our
-latest CHECKPOINT is re-sent until it becomes stable.
+latest CHECKPOINT is re-sent until it becomes stable — and, at an epoch boundary,
+until a later checkpoint is, since the next validator set starts only from a
+stable boundary. A CHECKPOINT for c is judged by the set governing c.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from consensus.messages import Checkpoint, Votes, checkpoint_vote_bytes
@@ -36,12 +39,15 @@ class Checkpoints:
     mine: Checkpoint | None = None
     resend: int = 0
     """Ticks since our CHECKPOINT was last (re-)sent in this view."""
+    entered_epoch: Callable[[], None] | None = field(default=None, repr=False)
+    """Called when the stable checkpoint crosses into another validator set's heights."""
 
     def on_executed(self, height: int, state_root: bytes) -> None:
         """The driver executed `height`; at checkpoint heights this signs a CHECKPOINT."""
         ctx = self.ctx
         self.last_executed = max(self.last_executed, height)
-        if height % ctx.config.checkpoint_interval == 0 and height > ctx.stable_height:
+        ctx.membership.executed(height)
+        if height % ctx.config.checkpoint_interval == 0 and height > ctx.stable_height and ctx.member_at(height):
             sig = ctx.signer.sign(checkpoint_vote_bytes(ctx.config.chain_id, height, state_root))
             cp = Checkpoint(height, state_root, ctx.me, sig)
             self.mine = cp
@@ -53,6 +59,11 @@ class Checkpoints:
         ctx = self.ctx
         if m.height % ctx.config.checkpoint_interval or m.height <= ctx.stable_height:
             return ctx.reject(Code.OUT_OF_WINDOW, f"checkpoint {m.height} not above the stable one")
+        ep = ctx.epoch(m.height)
+        if ep is None:
+            return self.normal.note_beyond(m)
+        if m.sender not in ep.members:
+            return ctx.reject(Code.UNKNOWN_SENDER, f"{m.sender!r} is not a validator at height {m.height}")
         votes = self.votes.setdefault((m.height, m.state_root), {})
         if m.sender in votes:
             return ctx.reject(Code.DUPLICATE, "checkpoint already counted")
@@ -64,19 +75,23 @@ class Checkpoints:
 
     def _check_stable(self, h: int, root: bytes) -> None:
         votes = self.votes.get((h, root), {})
-        if h > self.ctx.stable_height and len(votes) >= self.ctx.quorum:
+        ep = self.ctx.epoch(h)
+        if h > self.ctx.stable_height and ep is not None and len(votes) >= ep.quorum:
             self.set_stable(h, root, tuple(sorted(votes.items())))
 
     def set_stable(self, h: int, root: bytes, votes: Votes) -> None:
         """Height h is stable (by 2f+1 CHECKPOINTs here or in a NEW-VIEW): truncate below it."""
         ctx = self.ctx
         record = StableRecord(h, root, votes)
+        before = ctx.current
         self.restore(record)
         ctx.persist(record)
         self.normal.truncate(h)
         self.votes = {k: v for k, v in self.votes.items() if k[0] > h}
         if ctx.last_committed < h:
             self.catch_up.request(h)
+        if ctx.current is not before and self.entered_epoch is not None:
+            self.entered_epoch()
         self.normal.send_commits()
 
     def restore(self, record: StableRecord) -> None:
@@ -88,12 +103,20 @@ class Checkpoints:
         self.resend = 0
 
     def tick(self) -> None:
-        """While the view is settled, re-send our latest unstable CHECKPOINT now and then."""
+        """While the view is settled, re-send our latest unstable CHECKPOINT now and then (and
+        the one handing over to the next validator set, even during a view change: the new
+        members may be needed to end it)."""
         ctx = self.ctx
-        if ctx.in_view_change:
+        if ctx.in_view_change and not self._hands_over():
             return
         self.resend += 1
         if self.resend >= ctx.config.resend_interval:
             self.resend = 0
-            if self.mine is not None and self.mine.height > ctx.stable_height:
+            if self.mine is not None and (self.mine.height > ctx.stable_height or self._hands_over()):
                 ctx.broadcast(self.mine)
+
+    def _hands_over(self) -> bool:
+        """Our CHECKPOINT is the stable one at an epoch boundary: the next set can start only
+        once it sees that checkpoint stable, so keep offering it until a later one is."""
+        mine, ctx = self.mine, self.ctx
+        return mine is not None and mine.height == ctx.stable_height and ctx.membership.is_boundary(mine.height)

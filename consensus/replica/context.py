@@ -1,6 +1,7 @@
 """What every part of a replica shares, so that each part can live in its own module.
 
 A `Context` holds the replica's identity, keys and the node's payload checks; the
+validator schedule (`consensus.membership`: which set judges which height); the
 few facts that every part reads but exactly one part writes (the view, the stable
 checkpoint, the last committed height); and the outbox in which one input
 collects its actions and rejections until `flush` hands them to the driver in the
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 
 from consensus.actions import Action, Broadcast, Execute, FetchBlocks, Persist, Ready, Send
 from consensus.config import ReplicaConfig
+from consensus.membership import Epoch, Membership
 from consensus.messages import Message, Votes, commit_bytes, prepare_vote_bytes
 from consensus.records import Record, encode_record
 from consensus.signing import Signer, Verifier
@@ -52,9 +54,8 @@ class Context:
     ticks: int = 0
 
     me: str = field(init=False)
-    quorum: int = field(init=False)
-    f: int = field(init=False)
-    validators: frozenset[str] = field(init=False)
+    membership: Membership = field(init=False)
+    """Which validator set governs which height, and how far this replica knows it."""
 
     _persist: list[Action] = field(default_factory=list, init=False)
     _send: list[Action] = field(default_factory=list, init=False)
@@ -64,17 +65,41 @@ class Context:
 
     def __post_init__(self) -> None:
         self.me = self.config.node_id
-        self.quorum = self.config.quorum
-        self.f = self.config.f
-        self.validators = frozenset(self.config.validators)
+        self.membership = Membership(self.config)
+
+    # ------------------------------------------------------------------ who governs
+
+    def epoch(self, h: int) -> Epoch | None:
+        """The validator set governing height h; None while this replica cannot know it."""
+        return self.membership.at(h)
+
+    @property
+    def current(self) -> Epoch:
+        """This replica's epoch: the set governing the height after its stable checkpoint
+        (it runs view changes and counts their quorums)."""
+        return self.membership.latest(self.stable_height + 1)
+
+    @property
+    def is_member(self) -> bool:
+        """A member of its epoch: it may start and join view changes."""
+        return self.me in self.current.members
+
+    def member_at(self, h: int) -> bool:
+        """This replica may sign votes for height h."""
+        return self.membership.is_member(self.me, h)
 
     @property
     def primary(self) -> str:
-        return self.config.primary_of(self.view)
+        """The primary of the current view for the next height to commit."""
+        return self.membership.latest(self.last_committed + 1).primary_of(self.view)
 
     @property
     def is_primary(self) -> bool:
         return self.primary == self.me
+
+    def started(self, h: int) -> bool:
+        """The stable checkpoint has reached the boundary below h's epoch (hand-over rule)."""
+        return self.stable_height >= self.membership.start_of(h)
 
     def in_window(self, h: int) -> bool:
         """Between the stable checkpoint (exclusive) and the high watermark (inclusive)."""
@@ -91,13 +116,17 @@ class Context:
     def signed_by_sender(self, m: Message) -> bool:
         return self.verifier.verify(m.sender, m.signed_bytes(self.config.chain_id), m.sig)
 
-    def quorum_signed(self, votes: Votes, message: bytes) -> bool:
-        """At least a quorum of distinct validators validly signed `message`."""
+    def quorum_signed(self, votes: Votes, message: bytes, height: int) -> bool:
+        """At least a quorum of distinct validators of the set governing `height` validly
+        signed `message` (False while that set is unknown here)."""
+        ep = self.epoch(height)
+        if ep is None:
+            return False
         good: set[str] = set()
         for sender, sig in votes:
-            if sender in self.validators and sender not in good and self.verifier.verify(sender, message, sig):
+            if sender in ep.members and sender not in good and self.verifier.verify(sender, message, sig):
                 good.add(sender)
-                if len(good) >= self.quorum:
+                if len(good) >= ep.quorum:
                     return True
         return False
 

@@ -10,6 +10,11 @@ and h is prepared in this view (see `NormalCase.send_commits`); 2f+1 COMMITs mak
 the block's `Commit` certificate, and committed heights are handed to the driver
 strictly in order. Everything a replica signs here is first written to its log
 (`sign_vote`), so it never signs two blocks for one (view, height).
+
+Each height is judged by the validator set governing it (`consensus.membership`):
+its primary, the senders counted, the quorum. A proposal above an epoch boundary
+waits until the checkpoint at that boundary is stable here; a replica that is not a
+member at a height accepts and counts but signs nothing there, so it follows.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from consensus.messages import CommitVote, Prepare, PrePrepare, Proof
+from consensus.membership import Epoch
+from consensus.messages import Checkpoint, CommitVote, Prepare, PrePrepare, Proof
 from consensus.records import ProofRecord, VoteRecord
 from consensus.replica.catch_up import CatchUp
 from consensus.replica.context import Context
@@ -63,11 +69,17 @@ class NormalCase:
         """True when this replica is the primary, in a settled view, with room in the window."""
         ctx, h = self.ctx, self.next_height
         return (
-            ctx.is_primary
+            self._primary_of_next()
             and not ctx.in_view_change
             and h <= ctx.last_committed + ctx.config.window
             and h <= ctx.stable_height + ctx.config.high_span
+            and ctx.started(h)
         )
+
+    def _primary_of_next(self) -> bool:
+        """This replica is the current view's primary in the set governing the next height."""
+        ep = self.ctx.epoch(self.next_height)
+        return ep is not None and ep.primary_of(self.ctx.view) == self.ctx.me
 
     def busy(self) -> bool:
         """Proposals or certified blocks above the last committed height are waiting."""
@@ -144,8 +156,10 @@ class NormalCase:
 
     def propose(self, payload: bytes) -> None:
         ctx = self.ctx
-        if not ctx.is_primary or ctx.in_view_change:
+        if not self._primary_of_next() or ctx.in_view_change:
             return ctx.reject(Code.NOT_PRIMARY, "not the primary of a settled view")
+        if not ctx.started(self.next_height):
+            return ctx.reject(Code.OUT_OF_WINDOW, "the checkpoint handing over to this validator set is not stable yet")
         if not self.can_propose:
             return ctx.reject(Code.OUT_OF_WINDOW, "window full")
         digest = ctx.digest_of(payload)
@@ -162,12 +176,15 @@ class NormalCase:
 
     def on_preprepare(self, m: PrePrepare) -> None:
         ctx = self.ctx
+        ep = ctx.epoch(m.height)
         early = m.view > ctx.view or (m.view == ctx.view and ctx.in_view_change)
-        if early and self._keep_early(m):
+        if early and self._keep_early(m, ep):
             return
         if early or m.view != ctx.view:
             return ctx.reject(Code.WRONG_VIEW, f"pre-prepare for view {m.view}")
-        if m.sender != ctx.primary:
+        if ep is None:
+            return ctx.reject(Code.OUT_OF_WINDOW, f"height {m.height} is beyond the validator schedule known here")
+        if m.sender != ep.primary_of(m.view):
             return ctx.reject(Code.NOT_PRIMARY, f"{m.sender} is not the primary of view {m.view}")
         if not ctx.in_window(m.height) or m.height <= ctx.last_committed or m.height <= self.floor:
             return ctx.reject(Code.OUT_OF_WINDOW, f"height {m.height} outside the window")
@@ -180,23 +197,34 @@ class NormalCase:
             return ctx.reject(Code.BAD_SIGNATURE, "pre-prepare signature")
         if ctx.digest_of(m.payload) != m.digest:
             return ctx.reject(Code.BAD_BLOCK, "payload does not match digest")
-        if ctx.validate is not None or ctx.parent_of is not None:
-            known, parent = self._parent_digest(m.height - 1)
-            if not known:
-                if len(self.waiting_pp) < ctx.config.window * 2:
-                    self.waiting_pp[m.height] = m  # validated once its parent arrives
-                return
+        if self._must_wait(m.height):
+            if len(self.waiting_pp) < ctx.config.window * 2:
+                self.waiting_pp[m.height] = m  # judged again once its parent arrives or its epoch starts
+            return
+        if self._checks_parent():
+            _, parent = self._parent_digest(m.height - 1)
             if not self._fits_parent(m, parent):
                 return
         self._accept_pp(m)
 
-    def _keep_early(self, m: PrePrepare) -> bool:
+    def _checks_parent(self) -> bool:
+        return self.ctx.validate is not None or self.ctx.parent_of is not None
+
+    def _must_wait(self, h: int) -> bool:
+        """A verified proposal at h is held: its epoch has not started here (the checkpoint
+        below it is not stable yet), or the node checks parents and h-1 is unknown."""
+        if not self.ctx.started(h):
+            return True
+        return self._checks_parent() and not self._parent_digest(h - 1)[0]
+
+    def _keep_early(self, m: PrePrepare, ep: Epoch | None) -> bool:
         """Keep a few verified pre-prepares of a view we have not entered yet."""
         ctx = self.ctx
         if (
-            m.sender == ctx.config.primary_of(m.view)
+            ep is not None
+            and m.sender == ep.primary_of(m.view)
             and ctx.in_window(m.height)
-            and m.view <= ctx.view + ctx.config.n
+            and m.view <= ctx.view + ep.n
             and len(self.future_pp) < 4 * ctx.config.high_span
             and ctx.signed_by_sender(m)
         ):
@@ -221,7 +249,7 @@ class NormalCase:
         mine = self.my_votes.get(("prepare", m.view, m.height))
         if mine is not None and mine != m.digest:
             return ctx.reject(Code.EQUIVOCATION, f"already prepared another block at {m.view}/{m.height}")
-        if m.sender != ctx.me and mine is None:
+        if m.sender != ctx.me and mine is None and ctx.member_at(m.height):
             sig = self.sign_vote("prepare", m.view, m.height, m.digest)
             ctx.broadcast(Prepare(m.view, m.height, m.digest, ctx.me, sig))
             self.prep_votes.setdefault((m.view, m.height, m.digest), {})[ctx.me] = sig
@@ -233,12 +261,12 @@ class NormalCase:
         self.prep_votes.setdefault((m.view, m.height, m.digest), {})[m.sender] = m.sig
         self._check_prepared(m.view, m.height, m.digest)
         self._check_committed(m.view, m.height, m.digest)
-        self._release_waiting()
+        self.release_waiting()
 
-    def _release_waiting(self) -> None:
-        """Re-examine held proposals whose parent is now known."""
+    def release_waiting(self) -> None:
+        """Re-examine held proposals whose parent is now known (or whose epoch started)."""
         for h in sorted(self.waiting_pp):
-            if h in self.waiting_pp and self._parent_digest(h - 1)[0]:
+            if h in self.waiting_pp and not self._must_wait(h):
                 self.on_preprepare(self.waiting_pp.pop(h))
 
     # ------------------------------------------------------------------ prepare and commit
@@ -266,7 +294,12 @@ class NormalCase:
 
     def on_prepare(self, m: Prepare) -> None:
         ctx = self.ctx
-        if m.view < ctx.view or m.view > ctx.view + ctx.config.n:
+        ep = ctx.epoch(m.height)
+        if ep is None:
+            return ctx.reject(Code.OUT_OF_WINDOW, f"height {m.height} is beyond the validator schedule known here")
+        if m.sender not in ep.members:
+            return ctx.reject(Code.UNKNOWN_SENDER, f"{m.sender!r} is not a validator at height {m.height}")
+        if m.view < ctx.view or m.view > ctx.view + ep.n:
             return ctx.reject(Code.WRONG_VIEW, f"prepare for view {m.view}")
         if not ctx.in_window(m.height) or m.height <= ctx.last_committed:
             return ctx.reject(Code.OUT_OF_WINDOW, f"height {m.height} outside the window")
@@ -281,7 +314,8 @@ class NormalCase:
         if pp is None or pp.view != view or pp.digest != digest:
             return
         votes = self.prep_votes.get((view, h, digest), {})
-        if len(votes) < self.ctx.quorum:
+        ep = self.ctx.epoch(h)
+        if ep is None or len(votes) < ep.quorum:
             return
         old = self.proofs.get(h)
         if old is None or old.view < view:
@@ -318,7 +352,7 @@ class NormalCase:
                     continue
                 return
             view = ctx.view
-            if ("commit", view, h) not in self.my_votes:
+            if ("commit", view, h) not in self.my_votes and ctx.member_at(h):
                 sig = self.sign_vote("commit", view, h, pp.digest)
                 ctx.broadcast(CommitVote(view, h, pp.digest, ctx.me, sig))
                 self.commit_votes.setdefault((view, h, pp.digest), {})[ctx.me] = sig
@@ -327,7 +361,12 @@ class NormalCase:
 
     def on_commit(self, m: CommitVote) -> None:
         ctx = self.ctx
-        if m.view > ctx.view + ctx.config.n:
+        ep = ctx.epoch(m.height)
+        if ep is None:
+            return self.note_beyond(m)
+        if m.sender not in ep.members:
+            return ctx.reject(Code.UNKNOWN_SENDER, f"{m.sender!r} is not a validator at height {m.height}")
+        if m.view > ctx.view + ep.n:
             return ctx.reject(Code.WRONG_VIEW, f"commit for view {m.view}")
         if not self._first_vote("commit", m):
             return
@@ -339,12 +378,21 @@ class NormalCase:
         self._count("commit", m, self.commit_votes)
         self._check_committed(m.view, m.height, m.digest)
 
+    def note_beyond(self, m: CommitVote | Checkpoint) -> None:
+        """A COMMIT or CHECKPOINT for a height whose validator set this replica cannot know
+        yet: not counted, but a validly signed one still shows how far its sender got."""
+        ctx = self.ctx
+        if ctx.signed_by_sender(m):
+            self.catch_up.note_beyond(m.sender, m.height)
+        ctx.reject(Code.OUT_OF_WINDOW, f"height {m.height} is beyond the validator schedule known here")
+
     def _check_committed(self, view: int, h: int, digest: bytes) -> None:
         if h <= self.ctx.last_committed or h in self.decided:
             return
         votes = self.commit_votes.get((view, h, digest), {})
         payload = self.payloads.get(digest)
-        if len(votes) < self.ctx.quorum or payload is None:
+        ep = self.ctx.epoch(h)
+        if ep is None or len(votes) < ep.quorum or payload is None:
             return
         cert = Commit(self.ctx.config.chain_id, h, view, digest, tuple(sorted(votes.items())))
         self._decide(h, payload, cert)
@@ -359,8 +407,10 @@ class NormalCase:
             ctx.reject(Code.DUPLICATE, f"height {h} already committed")
         elif ctx.digest_of(payload) != digest:
             ctx.reject(Code.BAD_BLOCK, f"payload does not match certificate of height {h}")
-        elif not ctx.quorum_signed(certificate.votes, ctx.vote_bytes("commit", certificate.view, h, digest)):
-            ctx.reject(Code.BAD_CERTIFICATE, f"certificate of height {h} lacks {ctx.quorum} valid signatures")
+        elif (ep := ctx.epoch(h)) is None:
+            ctx.reject(Code.OUT_OF_WINDOW, f"height {h} is beyond the validator schedule known here")
+        elif not ctx.quorum_signed(certificate.votes, ctx.vote_bytes("commit", certificate.view, h, digest), h):
+            ctx.reject(Code.BAD_CERTIFICATE, f"certificate of height {h} lacks {ep.quorum} valid signatures")
         else:
             self.payloads[digest] = payload
             self._decide(h, payload, certificate)
@@ -381,7 +431,7 @@ class NormalCase:
         for k in [k for k in self.pp if k <= ctx.last_committed]:
             del self.pp[k]
         if self.waiting_pp:
-            self._release_waiting()
+            self.release_waiting()
         if self.next_height <= ctx.last_committed and ctx.is_primary:
             self.next_height = ctx.last_committed + 1
         self.send_commits()

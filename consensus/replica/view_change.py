@@ -10,12 +10,20 @@ primary's NEW-VIEW re-proposes exactly what `plan_new_view` derives from 2f+1
 VIEW-CHANGEs, so every replica can check it. A replica asking for a view that is
 already entered gets that view's NEW-VIEW; one that has committed less than we
 have gets the COMMITs of our latest certificate (so it learns it is behind).
+
+With validator-set changes, a replica runs view changes within its epoch (the set
+governing the height after its stable checkpoint): it counts VIEW-CHANGEs from that
+set's members against its quorum, and only a member asks for a view change. A
+NEW-VIEW is judged by the set governing the height after the higher of the
+receiver's checkpoint and the NEW-VIEW's; why that is safe is argued in
+`consensus.membership`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from consensus.membership import UNBOUNDED, Epoch
 from consensus.messages import CommitVote, NewView, Proof, ViewChange, Votes, checkpoint_vote_bytes
 from consensus.records import ViewChangeRecord, ViewRecord
 from consensus.replica.checkpoints import Checkpoints
@@ -27,10 +35,11 @@ Plan = tuple[int, bytes, Votes, list[tuple[int, bytes, bytes]]]
 """(stable height, its state root, its votes, [(height, digest, payload) re-proposed above it])."""
 
 
-def plan_new_view(vcs: list[ViewChange], parent_of: ParentFn | None) -> Plan:
+def plan_new_view(vcs: list[ViewChange], parent_of: ParentFn | None, until: int = UNBOUNDED) -> Plan:
     """Deterministic content of NEW-VIEW: the highest stable checkpoint, then for each
     following height the proof of the highest view, as long as heights are contiguous
-    (and, with `parent_of`, each block extends the one chosen below it)."""
+    (and, with `parent_of`, each block extends the one chosen below it), up to `until`
+    (the end of the checkpoint's epoch: a later epoch is not this NEW-VIEW's to decide)."""
     top = max(vcs, key=lambda vc: (vc.stable_height, vc.sender))
     min_s = top.stable_height
     best: dict[int, Proof] = {}
@@ -42,7 +51,7 @@ def plan_new_view(vcs: list[ViewChange], parent_of: ParentFn | None) -> Plan:
                     best[p.height] = p
     plan: list[tuple[int, bytes, bytes]] = []
     h = min_s + 1
-    while h in best:
+    while h in best and h <= until:
         if parent_of is not None and plan and parent_of(best[h].payload) != plan[-1][1]:
             break  # not linked, hence committed nowhere: proposed afresh in the new view
         plan.append((h, best[h].digest, best[h].payload))
@@ -85,6 +94,9 @@ class ViewChanges:
 
     def tick(self) -> None:
         ctx, cfg = self.ctx, self.ctx.config
+        if not ctx.is_member:
+            self._follow()
+            return
         if self.restored:
             self.restored = False
             self.start(ctx.view, restore=True)
@@ -103,11 +115,23 @@ class ViewChanges:
             if self.wait >= cfg.view_change_timeout << min(max(0, self.attempt - 1), cfg.max_backoff_exponent):
                 self.start(ctx.view + 1)
 
+    def _follow(self) -> None:
+        """Outside its epoch's set a replica never asks for a view change; with work pending
+        and no commit for the request timeout it fetches instead (the validators may have
+        committed everything and fallen quiet, so no message would tell it it is behind)."""
+        busy = self.pending or self.normal.busy()
+        self.idle = self.idle + 1 if busy else 0
+        if self.idle >= self.ctx.config.request_timeout:
+            self.idle = 0
+            self.checkpoints.catch_up.probe()
+
     # ------------------------------------------------------------------ VIEW-CHANGE
 
     def start(self, new_view: int, *, restore: bool = False) -> None:
         """Leave the current view for `new_view` (on restart, re-send without re-logging)."""
         ctx, cp = self.ctx, self.checkpoints
+        if not ctx.is_member:
+            return
         # Back-off: every view change without a commit in between doubles the next waits.
         self.attempt = min(self.attempt + 1, ctx.config.max_backoff_exponent + 1)
         ctx.view, ctx.in_view_change = new_view, True
@@ -127,6 +151,8 @@ class ViewChanges:
 
     def on_view_change(self, m: ViewChange) -> None:
         ctx, w = self.ctx, m.new_view
+        if m.sender not in ctx.current.members:
+            return ctx.reject(Code.UNKNOWN_SENDER, f"{m.sender!r} is not a validator after our stable checkpoint")
         if w < ctx.view or (w == ctx.view and not ctx.in_view_change):
             # The sender is behind: answer once with the latest NEW-VIEW we entered.
             if self.entered is not None and self.entered.view >= w and self._may_answer(m.sender, w, "nv"):
@@ -140,6 +166,8 @@ class ViewChanges:
             return ctx.reject(Code.WRONG_VIEW, f"{m.sender} already asked for a later view than {w}")
         if not self._valid_view_change(m):
             return
+        if self._adopt_boundary(m) and m.sender not in ctx.current.members:
+            return ctx.reject(Code.UNKNOWN_SENDER, f"{m.sender!r} is not a validator after our stable checkpoint")
         for by in self.received.values():  # keep only each sender's latest view-change
             by.pop(m.sender, None)
         self.received = {v: by for v, by in self.received.items() if by}
@@ -147,6 +175,24 @@ class ViewChanges:
         self._hint_progress(m)
         self._join_higher()
         self._check_quorum(ctx.view)
+
+    def _adopt_boundary(self, m: ViewChange) -> bool:
+        """A valid VIEW-CHANGE whose stable checkpoint reaches a later epoch than ours: adopt
+        that checkpoint (its certificate is what 2f+1 CHECKPOINTs would have shown us), so a
+        validator that missed the hand-over joins its new set instead of stalling it."""
+        ctx = self.ctx
+        if ctx.membership.latest(m.stable_height + 1) is ctx.current or m.stable_height <= ctx.stable_height:
+            return False
+        self.checkpoints.set_stable(m.stable_height, m.stable_root, m.stable_votes)
+        return True
+
+    def on_epoch(self) -> None:
+        """Our stable checkpoint entered another epoch: VIEW-CHANGEs of ids outside it no longer
+        count, and those that remain are weighed against the new set's quorum and primary."""
+        members = self.ctx.current.members
+        kept = {v: {s: vc for s, vc in by.items() if s in members} for v, by in self.received.items()}
+        self.received = {v: by for v, by in kept.items() if by}
+        self._check_quorum(self.ctx.view)
 
     def _join_higher(self) -> None:
         """f+1 peers want a higher view: join the smallest of them (PBFT liveness rule)."""
@@ -157,13 +203,13 @@ class ViewChanges:
                 for s in by:
                     if s != ctx.me:
                         latest[s] = max(latest.get(s, 0), v)
-        if len(latest) >= ctx.f + 1:
+        if len(latest) >= ctx.current.f + 1:
             self.start(min(latest.values()))
 
     def _valid_proof(self, p: Proof, above: int) -> bool:
         if p.height <= above or self.ctx.digest_of(p.payload) != p.digest:
             return False
-        return self.ctx.quorum_signed(p.votes, self.ctx.vote_bytes(p.kind, p.view, p.height, p.digest))
+        return self.ctx.quorum_signed(p.votes, self.ctx.vote_bytes(p.kind, p.view, p.height, p.digest), p.height)
 
     def _valid_view_change(self, m: ViewChange) -> bool:
         ctx = self.ctx
@@ -172,7 +218,9 @@ class ViewChanges:
             return False
         if m.stable_height:
             ok = m.stable_height % ctx.config.checkpoint_interval == 0 and ctx.quorum_signed(
-                m.stable_votes, checkpoint_vote_bytes(ctx.config.chain_id, m.stable_height, m.stable_root)
+                m.stable_votes,
+                checkpoint_vote_bytes(ctx.config.chain_id, m.stable_height, m.stable_root),
+                m.stable_height,
             )
             if not ok:
                 ctx.reject(Code.BAD_CERTIFICATE, "view-change checkpoint proof")
@@ -206,7 +254,7 @@ class ViewChanges:
         last = self.replied.get(key)
         if last is not None and ctx.ticks - last < ctx.config.resend_interval:
             return False
-        if len(self.replied) > 16 * ctx.config.n:
+        if len(self.replied) > 16 * len(ctx.membership.peers):
             self.replied.clear()
         self.replied[key] = ctx.ticks
         return True
@@ -214,25 +262,38 @@ class ViewChanges:
     # ------------------------------------------------------------------ NEW-VIEW
 
     def _check_quorum(self, w: int) -> None:
-        ctx = self.ctx
+        ctx, ep = self.ctx, self.ctx.current
         if not ctx.in_view_change or w != ctx.view:
             return
         # The NEW-VIEW timer starts once 2f+1 replicas have given up on views below w
         # (a VIEW-CHANGE for w or any later view), so lost VIEW-CHANGEs cannot freeze it.
         support = {s for v, by in self.received.items() if v >= w for s in by}
-        if self.wait is None and len(support) >= ctx.quorum:
+        if self.wait is None and len(support) >= ep.quorum:
             self.wait = 0
         vcs = self.received.get(w, {})
-        if len(vcs) < ctx.quorum or ctx.me not in vcs or ctx.config.primary_of(w) != ctx.me:
+        if len(vcs) < ep.quorum or ctx.me not in vcs or ep.primary_of(w) != ctx.me:
             return
-        chosen = [vcs[ctx.me]] + [vcs[s] for s in sorted(vcs) if s != ctx.me][: ctx.quorum - 1]
+        chosen = [vcs[ctx.me]] + [vcs[s] for s in sorted(vcs) if s != ctx.me][: ep.quorum - 1]
         chosen.sort(key=lambda vc: vc.sender)
-        self._send_new_view(w, chosen)
+        if self._judging_epoch(chosen) is ep:  # else receivers would judge it by another set
+            self._send_new_view(w, chosen)
+
+    def _judging_epoch(self, vcs: tuple[ViewChange, ...] | list[ViewChange]) -> Epoch | None:
+        """The set a NEW-VIEW made of `vcs` is judged by here: the one governing the height
+        after the higher of our stable checkpoint and theirs (module docstring of
+        `consensus.membership`)."""
+        top = max([self.ctx.stable_height] + [vc.stable_height for vc in vcs])
+        return self.ctx.epoch(top + 1)
+
+    def _plan(self, vcs: list[ViewChange]) -> Plan:
+        """`plan_new_view`, re-proposing only heights of the epoch of its checkpoint."""
+        top = max(vcs, key=lambda vc: (vc.stable_height, vc.sender)).stable_height
+        return plan_new_view(vcs, self.ctx.parent_of, self.ctx.membership.end_of(top + 1))
 
     def _send_new_view(self, w: int, chosen: list[ViewChange]) -> None:
         """As the new primary, announce view w on the strength of `chosen` and enter it."""
         ctx = self.ctx
-        _, _, _, plan = plan_new_view(chosen, ctx.parent_of)
+        _, _, _, plan = self._plan(chosen)
         pps = tuple(self.normal.signed_preprepare(w, h, d, payload) for h, d, payload in plan)
         nv = NewView(w, tuple(chosen), pps, ctx.me, b"")
         nv = replace(nv, sig=ctx.signer.sign(nv.signed_bytes(ctx.config.chain_id)))
@@ -243,22 +304,25 @@ class ViewChanges:
         ctx, w = self.ctx, m.view
         if w < ctx.view or (w == ctx.view and not ctx.in_view_change):
             return ctx.reject(Code.WRONG_VIEW, f"new-view for old view {w}")
-        if m.sender != ctx.config.primary_of(w):
+        ep = self._judging_epoch(m.view_changes)
+        if ep is None:
+            return ctx.reject(Code.OUT_OF_WINDOW, "new-view beyond the validator schedule known here")
+        if m.sender != ep.primary_of(w):
             return ctx.reject(Code.NOT_PRIMARY, f"{m.sender} is not the primary of view {w}")
         if not ctx.signed_by_sender(m):
             return ctx.reject(Code.BAD_SIGNATURE, "new-view signature")
         senders = {vc.sender for vc in m.view_changes}
         if (
             len(senders) != len(m.view_changes)
-            or len(senders) < ctx.quorum
-            or not senders <= ctx.validators
+            or len(senders) < ep.quorum
+            or not senders <= ep.members
             or any(vc.new_view != w for vc in m.view_changes)
         ):
             return ctx.reject(Code.BAD_CERTIFICATE, "new-view lacks a quorum of view-changes")
         for vc in m.view_changes:
             if not self._valid_view_change(vc):
                 return
-        _, _, _, plan = plan_new_view(list(m.view_changes), ctx.parent_of)
+        _, _, _, plan = self._plan(list(m.view_changes))
         if len(plan) != len(m.pre_prepares):
             return ctx.reject(Code.BAD_CERTIFICATE, "new-view re-proposals do not follow from its view-changes")
         for (h, d, payload), pp in zip(plan, m.pre_prepares):
@@ -270,7 +334,7 @@ class ViewChanges:
 
     def _enter_view(self, nv: NewView) -> None:
         ctx, w = self.ctx, nv.view
-        min_s, root, votes, plan = plan_new_view(list(nv.view_changes), ctx.parent_of)
+        min_s, root, votes, plan = self._plan(list(nv.view_changes))
         floor = max([min_s] + [h for h, _, _ in plan])
         ctx.view, ctx.in_view_change = w, False
         self.normal.enter_view(w, floor)

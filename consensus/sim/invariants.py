@@ -4,14 +4,18 @@ Checked on every commit (so a violation is caught at the step that causes it):
 agreement (no two correct replicas commit different blocks at one height),
 validity (committed payloads were proposed), order (each replica commits
 heights 1, 2, 3, … with no gap), linkage (each committed block names the block
-committed below it as its parent, as a header's prev_hash does). Checked at the end: liveness (after faults
-stop and the network heals, every correct replica has committed every batch).
+committed below it as its parent, as a header's prev_hash does), and — when the validator
+set changes — certificates (each commit certificate carries a quorum of the set governing
+its height, and no other signer). Checked at the end: liveness (after faults stop and the
+network heals, every correct replica has committed every batch).
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+
+from primitives.block import Commit, quorum_size
 
 
 class Violation(Exception):
@@ -28,6 +32,22 @@ class Checker:
     proposed: set[bytes] = field(default_factory=set)
     committed: dict[int, bytes] = field(default_factory=dict)
     heights: dict[str, int] = field(default_factory=dict)
+    epochs: tuple[tuple[int, tuple[str, ...]], ...] = ()
+    """(first height, validators) of each set after the first, in order; empty: nothing to check."""
+    first_set: tuple[str, ...] = ()
+
+    def on_certificate(self, node: str, cert: Commit) -> None:
+        if not self.epochs:
+            return
+        governing = self.first_set
+        for first, ids in self.epochs:
+            if cert.height >= first:
+                governing = ids
+        signers = {s for s, _ in cert.votes}
+        if not signers <= set(governing) or len(signers) < quorum_size(len(governing)):
+            raise Violation(
+                "certificate", f"{node} executed height {cert.height} certified by {sorted(signers)}, set {governing}"
+            )
 
     def on_commit(self, node: str, height: int, payload: bytes) -> None:
         expected = self.heights.get(node, 0) + 1

@@ -1,17 +1,35 @@
 """Simulated drivers: an honest node (persist → send → execute, exactly as the real
-node must) and a Byzantine one that runs an honest replica and then lies."""
+node must) and a Byzantine one that runs an honest replica and then lies.
+
+With validator-set changes the node does what the real driver must: after applying
+the block that approved a change, and before `on_executed` of that height, it calls
+`Replica.schedule_validators`; on restart it passes every change approved by a block
+in its store as `changes`. It broadcasts to every node of the run (observers and
+validators to be), as the real node gossips to every node that follows the chain."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from consensus.actions import Broadcast, Execute, FetchBlocks, Persist, Ready, Send
 from consensus.config import ReplicaConfig
-from consensus.messages import CommitVote, Message, Prepare, PrePrepare, decode_message, encode_message
+from consensus.membership import ValidatorChange
+from consensus.messages import (
+    Checkpoint,
+    CommitVote,
+    Message,
+    Prepare,
+    PrePrepare,
+    checkpoint_vote_bytes,
+    decode_message,
+    encode_message,
+)
 from consensus.replica import Replica
 from consensus.signing import Signer, Verifier
 from consensus.sim.invariants import Checker
 from consensus.sim.network import Network
 from primitives.block import Commit
-from primitives.errors import GodownError
+from primitives.errors import Code, GodownError
 from primitives.hashing import sha256
 from primitives.seeded import Rng, seeded
 
@@ -59,8 +77,14 @@ class SimNode:
         checker: Checker,
         rng: Rng,
         forget_wal: bool = False,
+        peers: tuple[str, ...] = (),
+        changes: tuple[tuple[int, ValidatorChange], ...] = (),
     ) -> None:
         self.id = config.node_id
+        self.peers = peers or config.validators
+        """Every node of the run, in order: the broadcast targets."""
+        self.changes = changes
+        """(height of the approving block, change): the application's decisions."""
         self.config = config
         self.signer = signer
         self.verifier = verifier
@@ -75,9 +99,12 @@ class SimNode:
         self.up = True
         self.replica = self._new_replica()
         self.rejected = 0
+        self.refused: Counter[Code] = Counter()
+        """Rejections by code (tests check, e.g., that a removed validator's votes were refused)."""
 
     def _new_replica(self) -> Replica:
         records = [] if self.forget_wal else list(self.records)
+        done = tuple(change for h, change in self.changes if h <= len(self.chain))
         return Replica(
             self.config,
             self.signer,
@@ -88,6 +115,7 @@ class SimNode:
             last_executed=len(self.chain),
             validate=self.validate,
             parent_of=parent_digest,
+            changes=done,
         )
 
     def validate(self, height: int, payload: bytes, parent: bytes | None) -> bool:
@@ -146,6 +174,8 @@ class SimNode:
     # the driver contract: persist, then send, then execute, then fetch
     def handle(self, ready: Ready) -> None:
         self.rejected += len(ready.rejections)
+        for r in ready.rejections:
+            self.refused[r.code] += 1
         for action in ready.actions:
             if isinstance(action, Persist):
                 self.records.append(action.record)
@@ -161,14 +191,23 @@ class SimNode:
 
     def execute(self, action: Execute) -> None:
         self.checker.on_commit(self.id, action.height, action.payload)
+        self.checker.on_certificate(self.id, action.certificate)
+        self.apply(action)
+
+    def apply(self, action: Execute) -> None:
+        """Store and execute the block, apply the validator changes it approved, then report it."""
         self.chain.append((action.payload, action.certificate))
         self.root = sha256(self.root + action.payload)
         self.mempool.pop(batch_of(action.payload), None)
+        for h, change in self.changes:
+            if h == action.height:
+                r = self.replica
+                self.handle(r.schedule_validators(change.after_height, change.validators, change.keys))
         self.handle(self.replica.on_executed(action.height, self.root))
 
     def broadcast(self, msg: Message) -> None:
         data = encode_message(msg)
-        for peer in self.config.validators:
+        for peer in self.peers:
             if peer != self.id:
                 self.net.send(self.id, peer, "msg", data)
 
@@ -178,7 +217,9 @@ class SimNode:
 
 class ByzantineNode(SimNode):
     """Runs an honest replica, then lies with it: equivocates as primary, sends conflicting
-    votes, garbage and replayed messages, or stays silent — per its `modes`."""
+    votes, garbage and replayed messages, or stays silent — per its `modes`. The mode
+    "zombie" (never drawn by default) acts once removed from the validator set: it keeps
+    signing PREPAREs, COMMITs and CHECKPOINTs, for the block it holds and for nonsense."""
 
     def __init__(self, *args: object, modes: tuple[str, ...], **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
@@ -187,10 +228,7 @@ class ByzantineNode(SimNode):
         self.evil: dict[tuple[int, int], bytes] = {}
 
     def execute(self, action: Execute) -> None:  # a liar's own commits are not checked
-        self.chain.append((action.payload, action.certificate))
-        self.root = sha256(self.root + action.payload)
-        self.mempool.pop(batch_of(action.payload), None)
-        self.handle(self.replica.on_executed(action.height, self.root))
+        self.apply(action)
 
     def on_message(self, src: str, data: bytes) -> None:
         if "replay" in self.modes and len(self.seen) < 500:
@@ -199,7 +237,7 @@ class ByzantineNode(SimNode):
 
     def on_tick(self) -> None:
         super().on_tick()
-        peers = [p for p in self.config.validators if p != self.id]
+        peers = [p for p in self.peers if p != self.id]
         if "garbage" in self.modes and self.rng.random() < 0.3:
             junk = bytes(self.rng.getrandbits(8) for _ in range(self.rng.randint(0, 80)))
             self.net.send(self.id, self.rng.choice(peers), "msg", junk)
@@ -209,15 +247,39 @@ class ByzantineNode(SimNode):
                 self.net.send(self.id, self.rng.choice(peers), "msg", bytes(real))
         if "replay" in self.modes and self.seen and self.rng.random() < 0.5:
             self.net.send(self.id, self.rng.choice(peers), "msg", self.rng.choice(self.seen))
+        if "zombie" in self.modes and not self.replica.is_validator and self.rng.random() < 0.3:
+            self._haunt(peers)
+
+    def _haunt(self, peers: list[str]) -> None:
+        """Vote on as if still a validator: every honest replica must refuse these."""
+        r, cid = self.replica, self.config.chain_id
+        h = r.last_committed + self.rng.randint(1, 2)
+        real = r.digest_at(h)
+        d = real if real is not None and self.rng.random() < 0.5 else sha256(b"zombie:%d" % h)
+        votes: list[Message] = [
+            Prepare(r.view, h, d, self.id, self.signer.sign(Prepare(r.view, h, d, self.id, b"").signed_bytes(cid))),
+            CommitVote(
+                r.view, h, d, self.id, self.signer.sign(CommitVote(r.view, h, d, self.id, b"").signed_bytes(cid))
+            ),
+        ]
+        c = (h // self.config.checkpoint_interval + 1) * self.config.checkpoint_interval
+        root = sha256(b"zombie-root:%d" % c)
+        votes.append(Checkpoint(c, root, self.id, self.signer.sign(checkpoint_vote_bytes(cid, c, root))))
+        for peer in peers:
+            for m in votes:
+                self.net.send(self.id, peer, "msg", encode_message(m))
 
     def broadcast(self, msg: Message) -> None:
         if "silent" in self.modes:
             return
-        peers = [p for p in self.config.validators if p != self.id]
+        peers = [p for p in self.peers if p != self.id]
         cid = self.config.chain_id
-        for i, peer in enumerate(peers):
+        # Lie to every other validator of the current set (observers hear the truth): half
+        # the honest validators, so the lie can win no quorum without honest help.
+        lied_to = set([p for p in self.replica.validators if p != self.id][1::2])
+        for peer in peers:
             out = msg
-            if "equivocate" in self.modes and isinstance(msg, PrePrepare) and i % 2:
+            if "equivocate" in self.modes and isinstance(msg, PrePrepare) and peer in lied_to:
                 payload = msg.payload + b"#evil"
                 self.checker.proposed.add(payload)
                 d = sha256(payload)
@@ -226,7 +288,7 @@ class ByzantineNode(SimNode):
                 self.evil[(msg.view, msg.height)] = d
             elif (
                 isinstance(msg, (Prepare, CommitVote))
-                and i % 2
+                and peer in lied_to
                 and ("conflict" in self.modes or (msg.view, msg.height) in self.evil)
             ):
                 # Vote for what we told this half (equivocation), or for nonsense (conflict).

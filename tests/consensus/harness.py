@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from consensus.actions import Broadcast, Execute, FetchBlocks, Persist, Ready, Send
 from consensus.config import ReplicaConfig
+from consensus.membership import ValidatorChange
 from consensus.messages import CommitVote, Message, NewView, Prepare, PrePrepare, ViewChange
 from consensus.replica import Replica
 from consensus.signing import FakeSigner, FakeVerifier
@@ -22,12 +23,17 @@ def digest(payload: bytes) -> bytes | None:
     return sha256(payload) if payload else None
 
 
-def config(me: str, ids: tuple[str, ...] = IDS, **kw: int) -> ReplicaConfig:
+def config(me: str, ids: tuple[str, ...] = IDS, **kw: int | bool) -> ReplicaConfig:
     return ReplicaConfig("test", ids, me, **kw)  # type: ignore[arg-type]
 
 
 def replica(
-    me: str, ids: tuple[str, ...] = IDS, records: list[bytes] | None = None, last_executed: int = 0, **kw: int
+    me: str,
+    ids: tuple[str, ...] = IDS,
+    records: list[bytes] | None = None,
+    last_executed: int = 0,
+    changes: tuple[ValidatorChange, ...] = (),
+    **kw: int | bool,
 ) -> Replica:
     return Replica(
         config(me, ids, **kw),
@@ -37,6 +43,7 @@ def replica(
         random.Random(7),
         records=records or [],
         last_executed=last_executed,
+        changes=changes,
     )
 
 
@@ -53,11 +60,16 @@ def describe(msg: Message) -> str:
 
 
 class Cluster:
-    """Replicas wired by a FIFO; `blocked(src, dst, msg)` drops what it returns True for; every action is logged."""
+    """Replicas wired by a FIFO; `blocked(src, dst, msg)` drops what it returns True for; every action is logged.
+    With `validators`, `ids` may hold more nodes (observers, validators to be); `approvals`
+    maps a height to the (after_height, validators) its block approves, scheduled on every
+    replica after executing it and before `on_executed`, as the node does."""
 
-    def __init__(self, ids: tuple[str, ...] = IDS, **kw: int) -> None:
+    def __init__(self, ids: tuple[str, ...] = IDS, validators: tuple[str, ...] | None = None, **kw: int | bool) -> None:
         self.ids = ids
-        self.reps = {i: replica(i, ids, **kw) for i in ids}
+        first = validators or ids
+        self.reps = {i: replica(i, first, **kw) for i in ids}
+        self.approvals: dict[int, tuple[int, tuple[str, ...]]] = {}
         self.records: dict[str, list[bytes]] = {i: [] for i in ids}
         self.chains: dict[str, list[tuple[bytes, Commit]]] = {i: [] for i in ids}
         self.queue: deque[tuple[str, str, Message]] = deque()
@@ -82,6 +94,9 @@ class Cluster:
                     f"(cert view {a.certificate.view}, {len(a.certificate.votes)} votes)"
                 )
                 self.chains[me].append((a.payload, a.certificate))
+                if a.height in self.approvals:
+                    after, vals = self.approvals[a.height]
+                    self.handle(me, self.reps[me].schedule_validators(after, vals, {v: b"" for v in vals}))
                 self.handle(me, self.reps[me].on_executed(a.height, sha256(b"root%d" % a.height)))
             elif isinstance(a, FetchBlocks):
                 self.log.append(f"{me} fetch {a.from_height}..{a.to_height}")
