@@ -133,6 +133,6 @@ def compact(records: list[bytes]) -> list[bytes]:
     for raw, rec in decoded:
         if isinstance(rec, VoteRecord) and rec.height > stable:
             out.append(raw)
-        elif isinstance(rec, ProofRecord) and rec.proof.height > stable:
+        elif isinstance(rec, ProofRecord) and rec.proof.height >= stable:  # the stable block's proof too
             out.append(raw)
     return out

@@ -56,6 +56,9 @@ class NormalCase:
     seen: dict[tuple[str, int, int, str], bytes] = field(default_factory=dict)
     """(kind, view, height, sender) -> digest of every peer vote counted."""
     proofs: dict[int, Proof] = field(default_factory=dict)
+    stable_proof: Proof | None = None
+    """The proof of the block at the stable checkpoint, if we hold one: VIEW-CHANGE carries it
+    so that NEW-VIEW can check its first re-proposal extends that block."""
     my_votes: dict[tuple[str, int, int], bytes] = field(default_factory=dict)
     """(kind, view, height) -> digest of every vote this replica signed (also in its log)."""
     decided: dict[int, tuple[bytes, Commit]] = field(default_factory=dict)
@@ -105,8 +108,17 @@ class NormalCase:
         return out
 
     def proofs_in_window(self) -> tuple[Proof, ...]:
-        """The proofs a VIEW-CHANGE carries, in height order."""
-        return tuple(self.proofs[h] for h in sorted(self.proofs) if self.ctx.in_window(h))
+        """The proofs a VIEW-CHANGE carries, in height order: the stable block's, then those above."""
+        above = tuple(self.proofs[h] for h in sorted(self.proofs) if self.ctx.in_window(h))
+        return above if self.stable_proof is None else (self.stable_proof,) + above
+
+    def _stable_proof_at(self, h: int) -> Proof | None:
+        """The proof to keep for a new stable height h: a commit certificate, or any proof of a
+        block we have committed (then it names that block)."""
+        p = self.proofs.get(h)
+        if p is None or h == 0 or not (p.kind == "commit" or h <= self.ctx.last_committed):
+            return None
+        return p
 
     def _committed_digest(self, h: int) -> bytes | None:
         if h in self.decided:
@@ -422,6 +434,9 @@ class NormalCase:
             self.last_cert = cert
         if h > ctx.stable_height:
             self._keep_proof(Proof("commit", cert.view, h, cert.block_hash, payload, cert.votes))
+        elif h == ctx.stable_height:  # the stable block itself, fetched: it anchors NEW-VIEW
+            self.stable_proof = Proof("commit", cert.view, h, cert.block_hash, payload, cert.votes)
+            ctx.persist(ProofRecord(self.stable_proof))
         while ctx.last_committed + 1 in self.decided:
             k = ctx.last_committed + 1
             p, c = self.decided.pop(k)
@@ -469,6 +484,7 @@ class NormalCase:
     def truncate(self, h: int) -> None:
         """Height h is stable: forget everything at or below it."""
         self.pp = {k: v for k, v in self.pp.items() if k > h}
+        self.stable_proof = self._stable_proof_at(h)
         self.proofs = {k: v for k, v in self.proofs.items() if k > h}
         self.prep_votes = {k: v for k, v in self.prep_votes.items() if k[1] > h}
         self.commit_votes = {k: v for k, v in self.commit_votes.items() if k[1] > h}
@@ -492,6 +508,7 @@ class NormalCase:
         """After the log is replayed (and the view known): keep proofs above the stable
         checkpoint with their payloads, and never propose at a height already used."""
         ctx = self.ctx
+        self.stable_proof = self._stable_proof_at(ctx.stable_height)
         self.proofs = {h: p for h, p in self.proofs.items() if h > ctx.stable_height}
         self.payloads = {p.digest: p.payload for p in self.proofs.values()}
         self.floor = floor

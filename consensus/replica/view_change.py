@@ -45,15 +45,17 @@ def plan_new_view(vcs: list[ViewChange], parent_of: ParentFn | None, until: int 
     best: dict[int, Proof] = {}
     for vc in vcs:
         for p in vc.proofs:
-            if p.height > min_s:
+            if p.height >= min_s:  # the best proof at min_s names the block at the checkpoint
                 old = best.get(p.height)
                 if old is None or (p.view, p.digest) > (old.view, old.digest):
                     best[p.height] = p
     plan: list[tuple[int, bytes, bytes]] = []
+    below = best[min_s].digest if min_s and min_s in best else None
     h = min_s + 1
     while h in best and h <= until:
-        if parent_of is not None and plan and parent_of(best[h].payload) != plan[-1][1]:
+        if parent_of is not None and below is not None and parent_of(best[h].payload) != below:
             break  # not linked, hence committed nowhere: proposed afresh in the new view
+        below = best[h].digest
         plan.append((h, best[h].digest, best[h].payload))
         h += 1
     return min_s, top.stable_root, top.stable_votes, plan
@@ -230,7 +232,7 @@ class ViewChanges:
             ctx.reject(Code.BAD_CERTIFICATE, "view-change proofs repeat heights or leave the window")
             return False
         for p in m.proofs:
-            if p.view >= m.new_view or not self._valid_proof(p, m.stable_height):
+            if p.view >= m.new_view or not self._valid_proof(p, max(0, m.stable_height - 1)):
                 ctx.reject(Code.BAD_CERTIFICATE, f"view-change proof for height {p.height}")
                 return False
         return True
