@@ -12,7 +12,7 @@ from contracts.executor import Verify, admit, execute_block, next_nonce
 from contracts.members import genesis_state, sender_key
 from contracts.rotation import rotate_key_message
 from contracts.state import DictState, StateReader, state_key_for
-from contracts.validators import governing_validators, validator_schedule
+from contracts.validators import governing_validators, validator_history, validator_schedule
 from contracts.views import (
     list_proposals,
     view_alarm,
@@ -41,6 +41,7 @@ __all__ = [
     "next_nonce",
     "state_key_for",
     "governing_validators",
+    "validator_history",
     "validator_schedule",
     "view_alarm",
     "view_case",

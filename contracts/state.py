@@ -41,6 +41,7 @@ K_POLICY = b"g/policy"
 K_CONSENSUS = b"g/consensus"
 K_VALIDATORS = b"g/validators"
 K_VALIDATORS_NEXT = b"g/next-validators"
+K_VALIDATOR_HISTORY = b"g/validator-history"
 """A scheduled validator set: {validators, effective_height, approved_height}."""
 
 _KINDS = {

@@ -12,7 +12,15 @@ from __future__ import annotations
 from typing import Any
 
 from contracts.context import Exec
-from contracts.state import K_CONSENSUS, K_VALIDATORS, K_VALIDATORS_NEXT, Overlay, StateReader, decode_value
+from contracts.state import (
+    K_CONSENSUS,
+    K_VALIDATOR_HISTORY,
+    K_VALIDATORS,
+    K_VALIDATORS_NEXT,
+    Overlay,
+    StateReader,
+    decode_value,
+)
 from primitives.genesis import ConsensusParams, Validator
 
 ValidatorRecord = dict[str, Any]
@@ -55,6 +63,8 @@ def schedule(ctx: Exec, validators: list[ValidatorRecord]) -> int:
     h = ctx.block.height
     e = effective_height(ctx.state, h)
     ctx.state.put(K_VALIDATORS_NEXT, {"validators": validators, "effective_height": e, "approved_height": h})
+    history = list(ctx.state.get(K_VALIDATOR_HISTORY) or [])
+    ctx.state.put(K_VALIDATOR_HISTORY, [*history, {"after_height": e, "validators": validators}])
     ctx.emit("validators", state="scheduled", effective_height=e, validators=[v["node_id"] for v in validators])
     return e
 
@@ -80,6 +90,14 @@ def governing_validators(state: StateReader, height: int) -> dict[str, bytes]:
     current, pending = validator_schedule(state)
     chosen = pending[1] if pending is not None and height > pending[0] else current
     return {v.node_id: v.node_pub for v in chosen}
+
+
+def validator_history(state: StateReader) -> list[tuple[int, tuple[Validator, ...]]]:
+    """Every change ever scheduled, in order: (height after which it governs, the set).
+    A replica restarting (or installed from a snapshot) needs them all, so that each
+    height it may still judge is judged by the set that governs it."""
+    raw = state.get(K_VALIDATOR_HISTORY)
+    return [] if raw is None else [(int(c["after_height"]), _typed(c["validators"])) for c in decode_value(raw)]
 
 
 def validator_schedule(state: StateReader) -> tuple[tuple[Validator, ...], tuple[int, tuple[Validator, ...]] | None]:

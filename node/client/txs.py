@@ -10,6 +10,7 @@ bytes, integers for amounts and times), so users never hand-craft msgpack.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,14 +23,17 @@ from primitives.tx import SignedTx, Tx
 
 @dataclass
 class NonceBook:
-    """Next nonce per signer (a rejected transaction consumes its nonce too)."""
+    """Next nonce per signer (a rejected transaction consumes its nonce too); safe to
+    share between threads that sign for the same members."""
 
     next: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def take(self, signer: KeyPair) -> int:
-        n = self.next.get(signer.id, 0)
-        self.next[signer.id] = n + 1
-        return n
+        with self._lock:
+            n = self.next.get(signer.id, 0)
+            self.next[signer.id] = n + 1
+            return n
 
 
 def sign_tx(

@@ -12,7 +12,7 @@ import time
 
 import click
 
-from consensus.sim import Scenario, SimResult, run_scenario
+from consensus.sim import Scenario, SimResult, run_scenario, with_membership
 from primitives.block import max_faulty
 
 
@@ -49,6 +49,12 @@ def _report_failure(result: SimResult) -> None:
 @click.option("--blocks", default=20, show_default=True, type=click.IntRange(1), help="batches to order")
 @click.option("--seeds", default=1, show_default=True, type=click.IntRange(1), help="run seeds S..S+M-1")
 @click.option("--real-keys", is_flag=True, help="sign with Ed25519 instead of the simulator's keyed hash")
+@click.option(
+    "--membership",
+    default="",
+    metavar="N,N,...",
+    help="validator-set sizes to go through by governance, e.g. 4,5,7,4 (the first is --nodes)",
+)
 def simulate(
     nodes: int,
     byzantine: int,
@@ -60,10 +66,17 @@ def simulate(
     blocks: int,
     seeds: int,
     real_keys: bool,
+    membership: str,
 ) -> None:
     """PBFT under a seeded fault simulator: agreement and liveness per run, as JSON lines."""
     if byzantine + crash > nodes - 1:
         raise click.BadParameter("byzantine + crash must leave at least one correct, running replica")
+    try:
+        sizes = tuple(int(x) for x in membership.split(",")) if membership else ()
+    except ValueError:
+        raise click.BadParameter("sizes separated by commas, e.g. 4,5,7,4", param_hint="--membership") from None
+    if sizes and sizes[0] != nodes:
+        raise click.BadParameter("the first size is --nodes", param_hint="--membership")
     failed: list[int] = []
     totals = {"committed_blocks": 0, "messages": 0, "view_changes": 0, "wall_ms": 0}
     for s in range(seed, seed + seeds):
@@ -78,6 +91,11 @@ def simulate(
             blocks=blocks,
             real_keys=real_keys,
         )
+        if sizes:
+            try:
+                scenario = with_membership(scenario, sizes)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint="--membership") from None
         result = run_scenario(scenario, clock=time.perf_counter)
         doc = result.summary()
         click.echo(json.dumps(doc))

@@ -71,19 +71,27 @@ async def _state_sync_if_blank(config: NodeConfig, genesis: Genesis, key: KeyPai
         store.close()
 
 
-def _own_validator(config: NodeConfig, ledger: Ledger, key: KeyPair) -> Validator:
+def _solo(ledger: Ledger) -> bool:
+    """One validator and no change scheduled: the solo engine (no consensus traffic)."""
+    current, pending = contracts.validator_schedule(ledger.state)
+    return len(current) == 1 and pending is None
+
+
+def _own_validator(config: NodeConfig, ledger: Ledger, key: KeyPair) -> Validator | None:
     """This node's entry in the validator set (current, or approved and pending), else
-    the genesis one; a node key in none of them is refused."""
+    the genesis one. A node that joined by state sync may not be in the set of the
+    height it installed: it follows the chain as an observer until its set governs. Any
+    other node key in none of them is refused (no validator would let it connect)."""
     current, pending = contracts.validator_schedule(ledger.state)
     known = [*current, *(pending[1] if pending else ()), *ledger.genesis.validators]
     validator = next((v for v in known if v.node_id == key.id), None)
-    if validator is None:
+    if validator is None and config.state_sync_trust is None:
         raise GodownError(
             Code.BAD_CONFIG,
             f"node key {config.key_file} (node id {key.id}) is not a validator of this chain; "
-            "observer nodes are not supported yet",
+            "a validator added by governance joins with state sync (godown node init --state-sync)",
         )
-    if config.member_id and validator.member != config.member_id:
+    if validator is not None and config.member_id and validator.member != config.member_id:
         raise GodownError(
             Code.BAD_CONFIG, f"the chain says node {key.id} is run by {validator.member}, not {config.member_id}"
         )
@@ -104,10 +112,15 @@ async def start_node(config: NodeConfig) -> RunningNode:
     except GodownError:
         ledger.close()
         raise
-    core = NodeCore(config.name, key, genesis, ledger, config.mempool_max_txs, member_id=validator.member)
-    engine: SoloEngine | ReplicaDriver = (
-        SoloEngine(core) if len(genesis.validators) == 1 else ReplicaDriver(core, config)
+    core = NodeCore(
+        config.name,
+        key,
+        genesis,
+        ledger,
+        config.mempool_max_txs,
+        member_id=validator.member if validator else config.member_id,
     )
+    engine: SoloEngine | ReplicaDriver = SoloEngine(core) if _solo(ledger) else ReplicaDriver(core, config)
     runner = web.AppRunner(make_app(core, config.rpc_token), access_log=None, handle_signals=False)
     try:
         await runner.setup()

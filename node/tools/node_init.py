@@ -62,28 +62,32 @@ def init_node(
     if (d / "config.json").exists():
         raise GodownError(Code.BAD_CONFIG, f"{d}/config.json exists already")
     validator = genesis.validator(node_key.id)
-    if validator is None:
+    if validator is None and state_sync is None:
         raise GodownError(
             Code.BAD_CONFIG,
-            f"node key {node_key_path} (node id {node_key.id}) is not a validator in this genesis; "
-            "observer nodes are not supported yet",
+            f"node key {node_key_path} (node id {node_key.id}) is not a validator in this genesis; a validator "
+            "added later by governance joins with --state-sync HEIGHT:HASH (observer nodes are not supported yet)",
         )
-    if member_key_path is not None and KeyPair.load(member_key_path).id != validator.member:
-        raise GodownError(
-            Code.BAD_CONFIG, f"member key {member_key_path} is not {validator.member}, who runs this node"
-        )
+    running_member = validator.member if validator is not None else ""  # else found on the chain at start
+    if member_key_path is not None:
+        member_key = KeyPair.load(member_key_path)
+        if running_member and member_key.id != running_member:
+            raise GodownError(
+                Code.BAD_CONFIG, f"member key {member_key_path} is not {running_member}, who runs this node"
+            )
+        running_member = member_key.id
     p2p_host, p2p_port = parse_listen(listen)
     rpc_host, rpc_port = parse_rpc(rpc)
     if rpc_host not in LOOPBACK and not token:
         token = secrets.token_urlsafe(24)  # exposed RPC needs a bearer token (DESIGN §7)
-    member = genesis.member(validator.member)
+    member = genesis.member(running_member)
     d.mkdir(parents=True, exist_ok=True)
     if Path(genesis_path).resolve() != (d / "genesis.json").resolve():
         shutil.copyfile(genesis_path, d / "genesis.json")
     (d / "data").mkdir(exist_ok=True)
     cfg: dict[str, Any] = {
-        "name": name or (member.name if member else validator.member),
-        "member_id": validator.member,
+        "name": name or (member.name if member else node_key.name),
+        "member_id": running_member,
         "key_file": _relative(Path(node_key_path), d),
         "genesis": "genesis.json",
         "data_dir": "data",

@@ -59,7 +59,43 @@ def make_card(root: Path, name: str, member: KeyPair, host: Host | None) -> Path
     return card
 
 
-def form(root: Path, chain_id: str, p: Participants, hosts: list[Host], view_change_timeout_ms: int) -> Testnet:
+def node_entry(root: Path, name: str, key: KeyPair, host: Host, cfg: dict[str, object]) -> dict[str, object]:
+    """What testnet.json says of one organisation's node."""
+    return {
+        "name": name,
+        "role": key.role,
+        "member_id": key.id,
+        "node_id": KeyPair.load(root / name / "node.key.json").id,
+        "rpc_url": f"http://{host.rpc_host}:{host.rpc_port}",
+        "token": cfg["rpc"]["token"],  # type: ignore[index]
+        "p2p_addr": f"/ip4/{host.p2p_host}/tcp/{host.p2p_port}",
+        "config": f"{name}/node/config.json",
+        "data_dir": f"{name}/node/data",
+    }
+
+
+def init_host(root: Path, name: str, genesis: Path, host: Host, *extra: str) -> dict[str, object]:
+    """`godown node init` on an organisation's own host; returns its config."""
+    return dict(
+        json.loads(
+            godown(
+                "node", "init", "--genesis", str(genesis), "--node-key", str(root / name / "node.key.json"),
+                "--listen", f"/ip4/{host.p2p_host}/tcp/{host.p2p_port}",
+                "--rpc", f"{host.rpc_host}:{host.rpc_port}", "--name", name, "--out", str(root / name / "node"),
+                *extra,
+            )
+        )
+    )  # fmt: skip
+
+
+def form(
+    root: Path,
+    chain_id: str,
+    p: Participants,
+    hosts: list[Host],
+    view_change_timeout_ms: int,
+    snapshot_every: int = 1000,
+) -> Testnet:
     """The whole ceremony for the first len(hosts) validating organisations; returns the
     testnet description (testnet.json) tests drive the nodes by."""
     orgs = _validating(p)[: len(hosts)]
@@ -77,26 +113,8 @@ def form(root: Path, chain_id: str, p: Participants, hosts: list[Host], view_cha
         if mine != assembler:
             mine.write_bytes(assembler.read_bytes())  # what each organisation receives
         hashes.add(json.loads(godown("genesis", "verify", "--genesis", str(mine)))["genesis_hash"])
-        cfg = json.loads(
-            godown(
-                "node", "init", "--genesis", str(mine), "--node-key", str(root / name / "node.key.json"),
-                "--listen", f"/ip4/{host.p2p_host}/tcp/{host.p2p_port}",
-                "--rpc", f"{host.rpc_host}:{host.rpc_port}", "--name", name, "--out", str(root / name / "node"),
-            )
-        )  # fmt: skip
-        nodes.append(
-            {
-                "name": name,
-                "role": key.role,
-                "member_id": key.id,
-                "node_id": KeyPair.load(root / name / "node.key.json").id,
-                "rpc_url": f"http://{host.rpc_host}:{host.rpc_port}",
-                "token": cfg["rpc"]["token"],
-                "p2p_addr": f"/ip4/{host.p2p_host}/tcp/{host.p2p_port}",
-                "config": f"{name}/node/config.json",
-                "data_dir": f"{name}/node/data",
-            }
-        )
+        cfg = init_host(root, name, mine, host, "--snapshot-every", str(snapshot_every))
+        nodes.append(node_entry(root, name, key, host, cfg))
     assert len(hashes) == 1, f"organisations see different genesis hashes: {hashes}"
     (root / "testnet.json").write_text(json.dumps({"chain_id": chain_id, "nodes": nodes}, indent=2))
     return Testnet.load(root)

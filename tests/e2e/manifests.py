@@ -92,6 +92,16 @@ class Net:
         self.names = [n["name"] for n in self.testnet.nodes]
         self.load = Load(participants, self.testnet.chain_id)
 
+    def add_node(self, entry: dict[str, Any], wrap: list[str] | None = None) -> None:
+        """Another organisation's node joins the description (testnet.json) the test drives."""
+        doc = json.loads((self.testnet.dir / "testnet.json").read_text())
+        doc["nodes"].append(entry)
+        (self.testnet.dir / "testnet.json").write_text(json.dumps(doc, indent=2))
+        self.testnet = self.cons.testnet = Testnet.load(self.testnet.dir)
+        if wrap:
+            self.cons.wrap[str(entry["name"])] = wrap
+        self.names.append(str(entry["name"]))
+
     # ---- processes ---------------------------------------------------------------------
     def start(self, timeout: float = 90.0) -> None:
         self.cons.start_all()

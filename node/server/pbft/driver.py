@@ -33,8 +33,9 @@ from node.server.core import NodeCore, now_ms
 from node.server.pbft.catchup import BlockFetcher
 from node.server.pbft.forwarding import Forwarder
 from node.server.pbft.frames import BLOCKS, CONSENSUS, FETCH, FORWARDED_TXS, MAX_FRAME, decode_frame, encode_frame
+from node.server.pbft.membership import MembershipFollower, allowlist, initial_changes
 from node.server.pbft.proposals import Proposals, digest_of, parent_of
-from node.server.pbft.statesync import CHUNK, OFFER, SnapshotServer
+from node.server.pbft.statesync import CHUNK, CHUNKED, OFFER, OFFERED, SnapshotServer
 from node.server.pbft.wal import WriteAheadLog
 from p2p.service import P2PService
 from primitives.block import Commit
@@ -46,14 +47,16 @@ log = logging.getLogger("godown.pbft")
 STATUS_EVERY_TICKS = 10  # refresh what /v1/status shows of consensus (it lists peers: not free)
 
 
-def _replica_config(core: NodeCore) -> ReplicaConfig:
-    """The replica's parameters from genesis; timeouts become tick counts."""
+def _replica_config(core: NodeCore, validators: tuple[str, ...]) -> ReplicaConfig:
+    """The replica's parameters from genesis; timeouts become tick counts. The set may
+    change by governance (`reconfigurable`), and this node may not be in it yet."""
     genesis = core.genesis
     params = genesis.consensus
     ticks = max(1, params.view_change_timeout_ms // params.tick_ms)
     return ReplicaConfig(
         chain_id=genesis.chain_id,
-        validators=genesis.validator_ids,
+        validators=validators,
+        reconfigurable=True,
         node_id=core.node_id,
         window=params.window,
         checkpoint_interval=params.checkpoint_interval,
@@ -70,19 +73,20 @@ class ReplicaDriver:
         self.config = config
         params = core.genesis.consensus
         self.tick_s = params.tick_ms / 1000
-        validators = core.genesis.validator_keys()
+        ids, keys, changes = initial_changes(core)
         store = core.ledger.store
         self.replica = Replica(
-            _replica_config(core),
+            _replica_config(core, ids),
             Ed25519Signer(core.key),
-            Ed25519Verifier(validators),
+            Ed25519Verifier(keys),
             digest_of,
             random.Random(core.node_id),
             records=store.wal_records(),
             last_executed=core.ledger.height,
             parent_of=parent_of,
+            changes=changes,
         )
-        peers = {v.node_id: (v.node_pub, v.p2p_addr) for v in core.genesis.validators if v.node_id != core.node_id}
+        peers = allowlist(core)
         self.p2p = P2PService(
             core.key.sign_seed, config.p2p_port, peers, listen_host=config.p2p_host, max_frame=MAX_FRAME
         )
@@ -95,6 +99,7 @@ class ReplicaDriver:
         )
         self.fetcher = BlockFetcher(store, self._send_frame)
         self.wal = WriteAheadLog(store)
+        self.membership = MembershipFollower(core, self.replica, self.p2p)
         self.snapshots = SnapshotServer(store, core.genesis.chain_id, config.snapshot_every, self._send_frame)
         self._inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -168,6 +173,8 @@ class ReplicaDriver:
                 self.snapshots.on_offer_request(peer, int(doc["height"]))
             elif kind == CHUNK:
                 self.snapshots.on_chunk_request(peer, int(doc["height"]), int(doc["index"]))
+            elif kind in (OFFERED, CHUNKED):
+                pass  # late answers to our state sync, which is over
             else:
                 raise GodownError(Code.MALFORMED, f"unknown frame kind {kind!r}")
         except (GodownError, KeyError, TypeError, ValueError) as exc:
@@ -297,6 +304,9 @@ class ReplicaDriver:
         self.core.apply(block, action.certificate)
         self.wal.synced_by_commit()
         self.snapshots.on_commit(action.height)
+        scheduled = self.membership.after_execute(action.height)
+        if scheduled is not None:
+            self._perform(scheduled)
         self._proposed.pop(action.height, None)
         started = self._proposed_at.pop(action.height, None)
         if started is not None:
