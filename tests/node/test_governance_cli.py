@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from node.client.rpc import RpcClient
-from node.tools.testnet import Testnet
 from tests.node.conftest import NodeProcess, run_cli
+
+if TYPE_CHECKING:  # imported for the annotation only: pytest would try to collect the class
+    from node.tools.testnet import Testnet
 
 
 def _ok(*args: str) -> dict:
@@ -26,7 +29,7 @@ def _refused(code: str, *args: str) -> None:
 
 
 def test_a_new_member_joins_by_vote_and_a_member_rotates_its_key(
-    testnet: Testnet, node_process: NodeProcess, tmp_path: Path
+    testnet: "Testnet", node_process: NodeProcess, tmp_path: Path
 ) -> None:
     rpc = ["--rpc", testnet.rpc_urls[0]]
     keys = testnet.dir / "keys"
