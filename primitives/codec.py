@@ -22,8 +22,8 @@ MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 class EncodingError(GodownError):
     """Input that is not canonical godown msgpack (stable code `malformed`)."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(Code.MALFORMED, message)
+    def __init__(self, message: str, code: Code = Code.MALFORMED) -> None:
+        super().__init__(code, message)
 
 
 _INT_MIN, _INT_MAX = -(2**63), 2**64
@@ -92,8 +92,9 @@ def _checked_list(items: list[Any]) -> list[Any]:
     return items
 
 
-def decode(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> Any:
+def decode(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES, max_items: int | None = None) -> Any:
     """Strict inverse of `encode`: refuses oversize, trailing, non-canonical or float input.
+    `max_items` bounds every list and map before it is built (code `oversize`).
 
     The hooks check key order, uniqueness and types container by container while
     msgpack decodes; re-packing the result (its maps already in sorted order) must
@@ -114,12 +115,17 @@ def decode(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> Any:
             list_hook=_checked_list,
             max_str_len=max_bytes,
             max_bin_len=max_bytes,
-            max_array_len=max_bytes,
-            max_map_len=max_bytes,
+            max_array_len=max_items or max_bytes,
+            max_map_len=max_items or max_bytes,
             max_ext_len=0,
         )
     except EncodingError:
         raise
+    except ValueError as exc:
+        bounded = max_items is not None and ("max_array_len" in str(exc) or "max_map_len" in str(exc))
+        if bounded:  # msgpack's words for a container over its bound
+            raise EncodingError(f"a list or map holds more than {max_items} items", Code.OVERSIZE) from None
+        raise EncodingError(f"not valid msgpack: {exc.__class__.__name__}") from None
     except Exception as exc:  # msgpack raises many unrelated types for bad input
         raise EncodingError(f"not valid msgpack: {exc.__class__.__name__}") from None
     if type(value) is float:

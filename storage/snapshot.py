@@ -66,10 +66,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import msgpack
-
 from primitives import codec
 from primitives.block import Header
+from primitives.codec import EncodingError
 from primitives.errors import Code, GodownError
 from primitives.hashing import EMPTY_ROOT
 from storage.chain import ChainStore, CommittedHeight, FrozenState
@@ -126,37 +125,16 @@ def _refuse(code: Code, message: str) -> SnapshotError:
 
 
 def _strict_decode(data: bytes, what: str, max_bytes: int, max_items: int) -> Any:
-    """Canonical msgpack with every container bounded by `max_items` before anything is
-    built: msgpack refuses the oversize input; re-encoding must give back `data`."""
+    """Canonical msgpack (`codec.decode`) with every container bounded by `max_items`
+    before anything is built; refusals become snapshot errors with the same code."""
     if not isinstance(data, bytes):
         raise _refuse(Code.MALFORMED, f"{what} must be bytes")
     if len(data) > max_bytes:
         raise _refuse(Code.OVERSIZE, f"{what} of {len(data)} bytes exceeds the limit of {max_bytes}")
     try:
-        value = msgpack.unpackb(
-            data,
-            raw=False,
-            use_list=True,
-            strict_map_key=False,
-            max_str_len=max_bytes,
-            max_bin_len=max_bytes,
-            max_array_len=max_items,
-            max_map_len=16,
-            max_ext_len=0,
-        )
-    except ValueError as exc:
-        if "exceeds max_" in str(exc):
-            raise _refuse(Code.OVERSIZE, f"{what} has a list longer than {max_items}") from None
-        raise _refuse(Code.MALFORMED, f"{what} is not valid msgpack ({exc.__class__.__name__})") from None
-    except Exception as exc:  # msgpack raises many unrelated types for bad input
-        raise _refuse(Code.MALFORMED, f"{what} is not valid msgpack ({exc.__class__.__name__})") from None
-    try:
-        again = codec.encode(value)
-    except GodownError as exc:
-        raise _refuse(Code.MALFORMED, f"{what}: {exc.message}") from None
-    if again != data:
-        raise _refuse(Code.MALFORMED, f"{what} is not in canonical form")
-    return value
+        return codec.decode(data, max_bytes=max_bytes, max_items=max_items)
+    except EncodingError as exc:
+        raise _refuse(exc.code, f"{what}: {exc.message}") from None
 
 
 def _is_hash(v: Any) -> bool:
