@@ -78,12 +78,12 @@ def _solo(ledger: Ledger) -> bool:
 
 
 def _own_validator(config: NodeConfig, ledger: Ledger, key: KeyPair) -> Validator | None:
-    """This node's entry in the validator set (current, or approved and pending), else
-    the genesis one. A node that joined by state sync may not be in the set of the
-    height it installed: it follows the chain as an observer until its set governs. Any
-    other node key in none of them is refused (no validator would let it connect)."""
+    """This node's entry in the committed validator set (in force, or approved and
+    pending; genesis writes the first). A node that joined by state sync may not be in
+    the set of the height it installed: it follows the chain as an observer until its
+    set governs. Any other node key is refused (no validator would let it connect)."""
     current, pending = contracts.validator_schedule(ledger.state)
-    known = [*current, *(pending[1] if pending else ()), *ledger.genesis.validators]
+    known = [*current, *(pending[1] if pending else ())]
     validator = next((v for v in known if v.node_id == key.id), None)
     if validator is None and config.state_sync_trust is None:
         raise GodownError(

@@ -6,6 +6,7 @@ its own host. Nothing here writes a key into another organisation's folder."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -15,6 +16,8 @@ from pathlib import Path
 from node.tools.participants import Participants
 from node.tools.testnet import Testnet
 from primitives.keys import KeyPair
+from tests.e2e import netns
+from tests.waiting import free_port
 
 
 def godown(*args: str) -> str:
@@ -33,6 +36,19 @@ class Host:
     p2p_port: int
     rpc_host: str
     rpc_port: int
+
+
+def places(stack: contextlib.ExitStack, count: int) -> tuple[list[Host], list[list[str]], netns.Hosts | None]:
+    """Where `count` organisations' nodes live, with the command prefix that runs on
+    each: a network namespace apiece (removed when `stack` closes), or — where
+    namespaces cannot be made, which it says — loopback ports and no prefix."""
+    reason = netns.available()
+    if reason is not None:
+        print(f"network namespaces unavailable ({reason}): running the loopback variant")
+        return [Host("127.0.0.1", free_port(), "127.0.0.1", free_port()) for _ in range(count)], [[]] * count, None
+    hosts = stack.enter_context(netns.Hosts(count))
+    where = [Host(hosts.addr(i), 26656, hosts.addr(i), 26650) for i in range(count)]
+    return where, [hosts.wrap(i) for i in range(count)], hosts
 
 
 def _validating(p: Participants) -> list[tuple[str, KeyPair]]:

@@ -25,11 +25,9 @@ from node.tools.participants import Participants
 from primitives.card import MemberCard
 from primitives.errors import Code, GodownError
 from primitives.keys import KeyPair
-from tests.e2e import netns
-from tests.e2e.formation import Host, init_host, make_card, node_entry
 from tests.e2e.formation import form as form_consortium
+from tests.e2e.formation import init_host, make_card, node_entry, places
 from tests.e2e.manifests import BackgroundLoad, Manifest, Net, emit, wait_until
-from tests.waiting import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
@@ -55,7 +53,7 @@ def _gov(
 
 def _signers(client: RpcClient, height: int) -> set[str]:
     commit = client.block(height)["commit"]
-    return {v[0] if isinstance(v, list) else v["validator"] for v in commit["votes"]}
+    return {validator for validator, _ in commit["votes"]}
 
 
 def _scheduled(client: RpcClient) -> int:
@@ -65,18 +63,9 @@ def _scheduled(client: RpcClient) -> int:
 
 
 def test_four_to_five_to_four_with_state_sync_and_key_rotations(tmp_path: Path) -> None:
-    reason = netns.available()
-    if reason is not None:
-        print(f"network namespaces unavailable ({reason}): running the loopback variant")
     p = Participants.generate(devices=4)
     with contextlib.ExitStack() as stack:
-        if reason is None:
-            hosts = stack.enter_context(netns.Hosts(5))
-            where = [Host(hosts.addr(i), 26656, hosts.addr(i), 26650) for i in range(5)]
-            wraps = [hosts.wrap(i) for i in range(5)]
-        else:
-            where = [Host("127.0.0.1", free_port(), "127.0.0.1", free_port()) for _ in range(5)]
-            wraps = [[] for _ in range(5)]
+        where, wraps, hosts = places(stack, 5)
         testnet = form_consortium(tmp_path, "e2e-membership", p, where[:4], 1000, snapshot_every=SNAPSHOT_EVERY)
         names = [n["name"] for n in testnet.nodes]
         cons = Consortium(testnet, wrap=dict(zip(names, wraps)))
@@ -158,7 +147,7 @@ def test_four_to_five_to_four_with_state_sync_and_key_rotations(tmp_path: Path) 
         _same_headers_from(net, "bank5", int(offer["trust_height"]), head)
         emit(
             "membership",
-            namespaces=reason is None,
+            namespaces=hosts is not None,
             effective_height=effective,
             state_sync_s=round(synced_s, 1),
             approval_to_new_set_voting_s=round(in_effect_s, 1),

@@ -16,10 +16,8 @@ import pytest
 
 from node.tools.launcher import Consortium
 from node.tools.participants import Participants
-from tests.e2e import netns
-from tests.e2e.formation import Host, form
+from tests.e2e.formation import form, places
 from tests.e2e.manifests import BackgroundLoad, Manifest, Net, emit
-from tests.waiting import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -46,19 +44,11 @@ def _check_everything(net: Net, acks: list, head: int) -> None:
 
 
 def test_ceremony_formed_consortium_across_hosts(tmp_path: Path) -> None:
-    reason = netns.available()
-    if reason is not None:
-        print(f"network namespaces unavailable ({reason}): running the loopback variant")
     p = Participants.generate(devices=4)
     with contextlib.ExitStack() as stack:
-        if reason is None:
-            hosts = stack.enter_context(netns.Hosts(NODES))
-            where = [Host(hosts.addr(i), 26656, hosts.addr(i), 26650) for i in range(NODES)]
-            wrap = {name: hosts.wrap(i) for i, name in enumerate(("warehouse", "bank", "insurer", "guarantor"))}
-        else:
-            where = [Host("127.0.0.1", free_port(), "127.0.0.1", free_port()) for _ in range(NODES)]
-            wrap = {}
+        where, wraps, hosts = places(stack, NODES)
         testnet = form(tmp_path, "e2e-multihost", p, where, view_change_timeout_ms=1000)
+        wrap = dict(zip((n["name"] for n in testnet.nodes), wraps))
         net = Net(tmp_path, Manifest("multihost"), formed=(testnet, Consortium(testnet, wrap=wrap), p))
         stack.callback(net.stop_all)
         net.start()
@@ -73,7 +63,7 @@ def test_ceremony_formed_consortium_across_hosts(tmp_path: Path) -> None:
         with BackgroundLoad(net, via=others, cases=2, reports_per_case=3) as load:
             load.wait_acks(20, timeout=60)
             cut_at = time.monotonic()
-            if reason is None:
+            if hosts is not None:
                 hosts.isolate(index)
             else:
                 net.cons.procs[victim].send_signal(signal.SIGSTOP)
@@ -81,7 +71,7 @@ def test_ceremony_formed_consortium_across_hosts(tmp_path: Path) -> None:
             load.wait_acks(before + 40, timeout=60)  # the other three keep committing
             time.sleep(max(0.0, CUT_S - (time.monotonic() - cut_at)))
             committed_while_cut = len(load.acks) - before
-            if reason is None:
+            if hosts is not None:
                 hosts.heal(index)
             else:
                 net.cons.procs[victim].send_signal(signal.SIGCONT)
@@ -94,7 +84,7 @@ def test_ceremony_formed_consortium_across_hosts(tmp_path: Path) -> None:
         _check_everything(net, acks, head)
         emit(
             "multihost",
-            namespaces=reason is None,
+            namespaces=hosts is not None,
             acked=len(acks),
             head=head,
             committed_while_cut=committed_while_cut,

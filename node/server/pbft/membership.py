@@ -19,7 +19,11 @@ from primitives.genesis import Validator
 log = logging.getLogger("godown.pbft")
 
 
-def validator_sets(core: NodeCore) -> tuple[tuple[Validator, ...], tuple[int, tuple[Validator, ...]] | None]:
+Sets = tuple[tuple[Validator, ...], tuple[int, tuple[Validator, ...]] | None]
+"""(validators in force, (effective height, scheduled validators) or None)."""
+
+
+def validator_sets(core: NodeCore) -> Sets:
     """(set in force, scheduled change) in committed state."""
     return contracts.validator_schedule(core.ledger.state)
 
@@ -36,9 +40,9 @@ def initial_changes(core: NodeCore) -> tuple[tuple[str, ...], dict[str, bytes], 
     return ids, keys, changes
 
 
-def allowlist(core: NodeCore) -> dict[str, tuple[bytes, str]]:
+def allowlist(core: NodeCore, sets: Sets | None = None) -> dict[str, tuple[bytes, str]]:
     """Peers a node talks to: every validator in force or scheduled, but itself."""
-    current, pending = validator_sets(core)
+    current, pending = sets if sets is not None else validator_sets(core)
     known = [*current, *(pending[1] if pending else ())]
     return {v.node_id: (v.node_pub, v.p2p_addr) for v in known if v.node_id != core.node_id}
 
@@ -59,7 +63,8 @@ class MembershipFollower:
         """Call after applying block `height`, before the replica's `on_executed(height)`;
         the driver performs what the replica answers."""
         ready = None
-        _, pending = validator_sets(self.core)
+        sets = validator_sets(self.core)  # read once per block
+        pending = sets[1]
         if pending is not None and pending[0] != self._told:
             after, nxt = pending
             expected = after_height_for(self.replica.config, height)
@@ -68,7 +73,7 @@ class MembershipFollower:
             ready = self.replica.schedule_validators(after, ids, {v.node_id: v.node_pub for v in nxt})
             self._told = after
             log.info("validator set change scheduled", extra={"after_height": after, "validators": list(ids)})
-        peers = allowlist(self.core)
+        peers = allowlist(self.core, sets)
         if peers != self._peers:
             self._peers = peers
             self.p2p.set_peers(peers)
