@@ -87,6 +87,8 @@ class Code(str, Enum):
     BAD_KEY_FILE = "bad_key_file"
     BAD_CONFIG = "bad_config"
     STORE_DAMAGED = "store_damaged"
+    DISK_FULL = "disk_full"
+    NOT_READY = "not_ready"
     BAD_BLOCK = "bad_block"
     BAD_CERTIFICATE = "bad_certificate"
     UNAVAILABLE = "unavailable"
@@ -113,6 +115,8 @@ HTTP_STATUS: dict[Code, int] = {
     Code.RATE_LIMITED: 429,
     Code.UNSUPPORTED_MEDIA: 415,
     Code.UNAVAILABLE: 503,
+    Code.DISK_FULL: 507,
+    Code.NOT_READY: 503,
     Code.INTERNAL: 500,
 }
 """HTTP status per code; any code not listed is a client error answered with 422."""
