@@ -55,15 +55,18 @@ def node_init(
 @node.command("start")
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False))
 @click.option("--log-level", default="info", show_default=True)
+@click.option("--misbehave", default=None, hidden=True, help="fault tests only; needs GODOWN_TEST_SWITCHES=1")
 @friendly
-def node_start(config_path: str, log_level: str) -> None:
+def node_start(config_path: str, log_level: str, misbehave: str | None) -> None:
     """Run one node in the foreground until SIGINT/SIGTERM."""
     import asyncio
 
     from node.server.config import NodeConfig
     from node.server.logs import setup_logging
+    from node.server.pbft.misbehaviour import Misbehaviour
     from node.server.serve import serve_forever
 
+    what = Misbehaviour.parse(misbehave) if misbehave is not None else None
     config = NodeConfig.load(config_path)
     setup_logging(log_level, node=config.name)
-    asyncio.run(serve_forever(config))
+    asyncio.run(serve_forever(config, what))

@@ -22,6 +22,7 @@ from node.server.config import NodeConfig
 from node.server.core import NodeCore
 from node.server.ledger import Ledger
 from node.server.pbft import ReplicaDriver
+from node.server.pbft.misbehaviour import Misbehaviour
 from node.server.pbft.statesync import TrustAnchor, sync_state
 from node.server.rpc import make_app
 from node.server.solo import SoloEngine
@@ -98,8 +99,9 @@ def _own_validator(config: NodeConfig, ledger: Ledger, key: KeyPair) -> Validato
     return validator
 
 
-async def start_node(config: NodeConfig) -> RunningNode:
-    """Open everything and start serving; returns once the RPC listens."""
+async def start_node(config: NodeConfig, misbehaviour: Misbehaviour | None = None) -> RunningNode:
+    """Open everything and start serving; returns once the RPC listens. `misbehaviour` is
+    for fault tests only (see `node.server.pbft.misbehaviour`)."""
     sys.setswitchinterval(float(os.environ.get("GODOWN_SWITCH_S", SWITCH_INTERVAL_S)))
     genesis = Genesis.load(config.genesis)
     key = KeyPair.load(config.key_file)
@@ -120,7 +122,9 @@ async def start_node(config: NodeConfig) -> RunningNode:
         config.mempool_max_txs,
         member_id=validator.member if validator else config.member_id,
     )
-    engine: SoloEngine | ReplicaDriver = SoloEngine(core) if _solo(ledger) else ReplicaDriver(core, config)
+    engine: SoloEngine | ReplicaDriver = (
+        SoloEngine(core) if _solo(ledger) else ReplicaDriver(core, config, misbehaviour)
+    )
     runner = web.AppRunner(make_app(core, config.rpc_token), access_log=None, handle_signals=False)
     try:
         await runner.setup()
@@ -139,8 +143,8 @@ async def start_node(config: NodeConfig) -> RunningNode:
     return RunningNode(core, runner, task, engine)
 
 
-async def serve_forever(config: NodeConfig) -> None:
-    node = await start_node(config)
+async def serve_forever(config: NodeConfig, misbehaviour: Misbehaviour | None = None) -> None:
+    node = await start_node(config, misbehaviour)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

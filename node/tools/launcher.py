@@ -19,11 +19,15 @@ from primitives.errors import Code, GodownError
 @dataclass
 class Consortium:
     """The nodes of a testnet as child processes. `wrap` prefixes a node's command
-    (e.g. `ip netns exec HOST` to run it inside a network namespace of its own)."""
+    (e.g. `ip netns exec HOST` to run it inside a network namespace of its own);
+    `args` and `env` add to one node's command line and environment (fault tests
+    start a misbehaving node so: `--misbehave KIND` with `GODOWN_TEST_SWITCHES=1`)."""
 
     testnet: Testnet
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     wrap: dict[str, list[str]] = field(default_factory=dict)
+    args: dict[str, list[str]] = field(default_factory=dict)
+    env: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def start(self, name: str) -> None:
         node = next((n for n in self.testnet.nodes if n["name"] == name), None)
@@ -31,7 +35,7 @@ class Consortium:
             raise GodownError(Code.NOT_FOUND, f"no node {name} in {self.testnet.dir}")
         log_path = self.testnet.dir / node["name"] / "node.log"
         log = open(log_path, "ab")
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env.get(name, {}))
         self.procs[name] = subprocess.Popen(
             [
                 *self.wrap.get(name, []),
@@ -42,6 +46,7 @@ class Consortium:
                 "start",
                 "--config",
                 str(self.testnet.config_path(node)),
+                *self.args.get(name, []),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -34,6 +34,7 @@ from node.server.pbft.catchup import BlockFetcher
 from node.server.pbft.forwarding import Forwarder
 from node.server.pbft.frames import BLOCKS, CONSENSUS, FETCH, FORWARDED_TXS, MAX_FRAME, decode_frame, encode_frame
 from node.server.pbft.membership import MembershipFollower, allowlist, initial_changes
+from node.server.pbft.misbehaviour import Misbehaviour, Outgoing, Saboteur
 from node.server.pbft.proposals import Proposals, digest_of, parent_of
 from node.server.pbft.statesync import CHUNK, CHUNKED, OFFER, OFFERED, SnapshotServer
 from node.server.pbft.wal import WriteAheadLog
@@ -68,9 +69,10 @@ def _replica_config(core: NodeCore, validators: tuple[str, ...]) -> ReplicaConfi
 
 
 class ReplicaDriver:
-    def __init__(self, core: NodeCore, config: NodeConfig) -> None:
+    def __init__(self, core: NodeCore, config: NodeConfig, misbehaviour: Misbehaviour | None = None) -> None:
         self.core = core
         self.config = config
+        self.saboteur: Saboteur | None = None
         params = core.genesis.consensus
         self.tick_s = params.tick_ms / 1000
         ids, keys, changes = initial_changes(core)
@@ -109,6 +111,11 @@ class ReplicaDriver:
         self._ticks = 0
         self._view = self.replica.view
         core.on_admitted.append(self.forwarder.forward)
+        if misbehaviour is not None:  # fault tests only
+            self.p2p.max_frame = 2 * MAX_FRAME  # so that `garbage` can send frames above the limit
+            self.saboteur = Saboteur(
+                misbehaviour, core, self.p2p.connected_peers, lambda: self.replica.view, self._send_raw
+            )
         self._update_status()
 
     # ---- lifecycle ----------------------------------------------------------------------
@@ -152,6 +159,8 @@ class ReplicaDriver:
         if not self.replica.is_primary and core.mempool.ready():
             self._perform(self.replica.expect_progress())
         self._perform(self.replica.tick())
+        if self.saboteur is not None:
+            self._send_all(self.saboteur.tick())
         self._ticks += 1
         if self._ticks % STATUS_EVERY_TICKS == 0:
             self._update_status()
@@ -247,6 +256,9 @@ class ReplicaDriver:
         if len(core.mempool) < self.max_txs and now - self._ready_since < self.batch_timeout_s:
             return
         txs = core.mempool.take(self.max_txs)
+        if self.saboteur is not None:
+            txs, back = self.saboteur.choose(txs)
+            core.mempool.release(back)
         if not txs:
             return
         block = core.ledger.build_block(txs, now_ms(), view=r.view, proposer=core.node_id)
@@ -334,6 +346,22 @@ class ReplicaDriver:
         self.forwarder.on_view_changed(self.core.mempool.pending())
 
     def _send_frame(self, peer: str | None, doc: dict[str, Any]) -> None:
+        if self.saboteur is not None:
+            self._send_all(self.saboteur.outgoing(peer, doc))
+        else:
+            self._send_doc(peer, doc)
+
+    def _send_all(self, frames: Outgoing) -> None:
+        for peer, doc in frames:
+            self._send_doc(peer, doc)
+
+    def _send_raw(self, peer: str, frame: bytes) -> None:
+        try:
+            self.p2p.send(peer, frame)
+        except GodownError:
+            pass
+
+    def _send_doc(self, peer: str | None, doc: dict[str, Any]) -> None:
         frame = encode_frame(doc)
         try:
             if peer is None:
