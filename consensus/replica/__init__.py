@@ -184,6 +184,21 @@ class Replica:
         """The `after_height` for a change approved by block `approved_at` (same on every replica)."""
         return after_height_for(self.config, approved_at)
 
+    def authentic_proposal(self, pp: PrePrepare) -> bool:
+        """Whether this PRE-PREPARE could be accepted here, now or once the chain gets to it:
+        sent by the primary of its view (in the set governing its height), for a view not
+        behind ours and at most n ahead, inside the window, its payload matching its digest,
+        and signed. Cheap checks first, the signature last. The driver asks before it
+        holds, decodes or checks anything of a proposal, so a replica that is not the
+        primary cannot make a node spend memory or CPU on proposals."""
+        ctx = self._ctx
+        ep = ctx.epoch(pp.height)
+        if ep is None or pp.sender != ep.primary_of(pp.view) or pp.sender == ctx.me:
+            return False
+        if not ctx.view <= pp.view <= ctx.view + ep.n or not ctx.in_window(pp.height):
+            return False
+        return ctx.digest_of(pp.payload) == pp.digest and ctx.signed_by_sender(pp)
+
     def in_flight_payloads(self) -> list[bytes]:
         """Payloads accepted or proven above the last committed height (the driver skips
         re-proposing what they carry)."""

@@ -37,6 +37,9 @@ class NodeMetrics:
             buckets=(0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.25, 0.5, 1.0, 2.0),
         )
         self.view_changes = Counter("godown_view_changes", "View changes seen", registry=r)
+        self.frames_dropped = Counter(
+            "godown_p2p_frames_dropped", "Frames from peers dropped because the inbox was full", registry=r
+        )
         self.rpc_errors = Counter("godown_rpc_errors", "RPC errors answered, by code", ["code"], registry=r)
 
     def render(self) -> bytes:

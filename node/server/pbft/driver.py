@@ -45,6 +45,8 @@ from primitives.tx import SignedTx
 
 log = logging.getLogger("godown.pbft")
 
+MAX_INBOX_FRAMES = 4096
+MAX_INBOX_BYTES = 256 * 1024 * 1024
 STATUS_EVERY_TICKS = 10  # refresh what /v1/status shows of consensus (it lists peers: not free)
 
 
@@ -95,7 +97,7 @@ class ReplicaDriver:
         self.max_txs = params.max_block_txs
         self.batch_timeout_s = params.batch_timeout_ms / 1000
         self.max_drift_ms = params.max_clock_drift_ms
-        self.proposals = Proposals(core)
+        self.proposals = Proposals(core, max_held=2 * params.window)
         self.forwarder = Forwarder(
             core, self.replica, self._send_frame, self.p2p.connected_peers, params.view_change_timeout_ms / 2000
         )
@@ -103,7 +105,8 @@ class ReplicaDriver:
         self.wal = WriteAheadLog(store)
         self.membership = MembershipFollower(core, self.replica, self.p2p)
         self.snapshots = SnapshotServer(store, core.genesis.chain_id, config.snapshot_every, self._send_frame)
-        self._inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        self._inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()  # bounded in `_enqueue`
+        self._inbox_bytes = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._proposed: dict[int, list[SignedTx]] = {}
         self._proposed_at: dict[int, float] = {}  # our proposals: when, for the round-time metric
@@ -123,7 +126,7 @@ class ReplicaDriver:
         loop = asyncio.get_running_loop()
 
         def on_frame(peer: str, frame: bytes) -> None:  # called on the p2p (trio) thread
-            loop.call_soon_threadsafe(self._inbox.put_nowait, (peer, frame))
+            loop.call_soon_threadsafe(self._enqueue, peer, frame)
 
         self.p2p.set_on_frame(on_frame)
         await asyncio.to_thread(self.p2p.start)
@@ -141,17 +144,30 @@ class ReplicaDriver:
             if wait > 0:
                 try:
                     item = await asyncio.wait_for(self._inbox.get(), wait)
-                    self._on_frame(*item)
+                    self._take(*item)
                 except TimeoutError:
                     pass
             for _ in range(min(self._inbox.qsize(), 256)):
-                self._on_frame(*self._inbox.get_nowait())
+                self._take(*self._inbox.get_nowait())
             if loop.time() >= next_tick:
                 next_tick = max(next_tick + self.tick_s, loop.time() - self.tick_s)
                 self._on_tick()
             self._maybe_propose()
 
     # ---- inputs -------------------------------------------------------------------------
+    def _enqueue(self, peer: str, frame: bytes) -> None:
+        """Frames from the p2p thread, bounded by count and bytes: past the bound a frame is
+        dropped (consensus re-sends what matters) and counted."""
+        if self._inbox.qsize() >= MAX_INBOX_FRAMES or self._inbox_bytes + len(frame) > MAX_INBOX_BYTES:
+            self.core.metrics.frames_dropped.inc()
+            return
+        self._inbox_bytes += len(frame)
+        self._inbox.put_nowait((peer, frame))
+
+    def _take(self, peer: str, frame: bytes) -> None:
+        self._inbox_bytes -= len(frame)
+        self._on_frame(peer, frame)
+
     def _on_tick(self) -> None:
         core = self.core
         self.forwarder.flush()
@@ -191,20 +207,23 @@ class ReplicaDriver:
 
     def _on_message(self, peer: str, raw: bytes) -> None:
         msg = decode_message(raw)  # signed by its sender (the replica checks): peers may relay others' votes
-        if isinstance(msg, PrePrepare) and not self._admit_proposal(peer, msg):
+        if isinstance(msg, PrePrepare):
+            if not self.replica.authentic_proposal(msg):
+                self._perform(self.replica.step(msg))  # refused there with its code (or a stale duplicate)
+                return
             if msg.height > self.core.ledger.height + 1:  # held until its parent executes: start meanwhile
-                self.proposals.check_signatures_ahead(msg)
-            return
+                if self.proposals.hold(peer, msg):
+                    self.proposals.check_signatures_ahead(msg)
+                return
+            if not self._admit_proposal(peer, msg):
+                return
         self._perform(self.replica.step(msg))
         if isinstance(msg, PrePrepare):
             self.proposals.check_signatures_ahead(msg)  # after our PREPARE went out: that is the critical path
 
     def _admit_proposal(self, peer: str, pp: PrePrepare) -> bool:
-        """Check a proposal against our executed head; hold it if we are not there yet."""
+        """Check an authentic proposal for the height after our executed head against it."""
         ledger = self.core.ledger
-        if pp.height > ledger.height + 1:
-            self.proposals.hold(peer, pp)
-            return False
         if pp.height <= ledger.height:
             return True  # the replica refuses it as already committed
         try:
