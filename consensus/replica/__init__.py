@@ -217,6 +217,16 @@ class Replica:
         self._view_changes.pending = True
         return self._ctx.flush()
 
+    def request_overdue(self) -> Ready:
+        """The driver has held a client request past its deadline while this view's primary
+        did not order it, though it may be ordering others (a censoring primary): ask for
+        the next view, as at a request timeout (Castro–Liskov keep a timer per request).
+        Ignored outside the validator set and during a view change."""
+        ctx = self._ctx
+        if ctx.is_member and not ctx.in_view_change:
+            self._view_changes.start(ctx.view + 1)
+        return ctx.flush()
+
     def step(self, msg: Message) -> Ready:
         """Handle one message from a peer. Invalid input changes nothing and is listed in
         `Ready.rejections` with its code."""

@@ -129,6 +129,11 @@ class Mempool:
         self._recheck(expected)
         return out
 
+    def in_turn(self, stx: SignedTx) -> bool:
+        """Whether this pending transaction is its sender's next to commit (a correct
+        primary can order it now: no nonce gap before it)."""
+        return stx.tx.nonce == self._next_nonce(stx.tx.sender)
+
     def ready(self) -> bool:
         """Whether at least one transaction could be taken now."""
         return bool(self._ready)

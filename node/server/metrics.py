@@ -40,6 +40,9 @@ class NodeMetrics:
         self.frames_dropped = Counter(
             "godown_p2p_frames_dropped", "Frames from peers dropped because the inbox was full", registry=r
         )
+        self.requests_overdue = Counter(
+            "godown_requests_overdue", "View changes asked for because a client request passed its deadline", registry=r
+        )
         self.rpc_errors = Counter("godown_rpc_errors", "RPC errors answered, by code", ["code"], registry=r)
 
     def render(self) -> bytes:

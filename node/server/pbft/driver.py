@@ -31,6 +31,7 @@ from consensus.signing import Ed25519Signer, Ed25519Verifier
 from node.server.config import NodeConfig
 from node.server.core import NodeCore, now_ms
 from node.server.pbft.catchup import BlockFetcher
+from node.server.pbft.deadlines import RequestDeadlines
 from node.server.pbft.forwarding import Forwarder
 from node.server.pbft.frames import BLOCKS, CONSENSUS, FETCH, FORWARDED_TXS, MAX_FRAME, decode_frame, encode_frame
 from node.server.pbft.membership import MembershipFollower, allowlist, initial_changes
@@ -47,6 +48,8 @@ log = logging.getLogger("godown.pbft")
 
 MAX_INBOX_FRAMES = 4096
 MAX_INBOX_BYTES = 256 * 1024 * 1024
+REQUEST_TIMEOUT_FACTOR = 2
+"""A client request's deadline at a backup, in view-change timeouts (see `deadlines`)."""
 STATUS_EVERY_TICKS = 10  # refresh what /v1/status shows of consensus (it lists peers: not free)
 
 
@@ -114,6 +117,10 @@ class ReplicaDriver:
         self._ticks = 0
         self._view = self.replica.view
         core.on_admitted.append(self.forwarder.forward)
+        self.deadlines = RequestDeadlines(
+            REQUEST_TIMEOUT_FACTOR * params.view_change_timeout_ms / 1000, max_tracked=config.mempool_max_txs
+        )
+        core.on_admitted.append(lambda stx: self.deadlines.arrived(stx.tx_id, time.monotonic()))
         if misbehaviour is not None:  # fault tests only
             self.p2p.max_frame = 2 * MAX_FRAME  # so that `garbage` can send frames above the limit
             self.saboteur = Saboteur(
@@ -174,12 +181,26 @@ class ReplicaDriver:
         self.forwarder.resend_stale()
         if not self.replica.is_primary and core.mempool.ready():
             self._perform(self.replica.expect_progress())
+        self._check_deadlines()
         self._perform(self.replica.tick())
         if self.saboteur is not None:
             self._send_all(self.saboteur.tick())
         self._ticks += 1
         if self._ticks % STATUS_EVERY_TICKS == 0:
             self._update_status()
+
+    def _check_deadlines(self) -> None:
+        """A backup's per-request deadlines (see `deadlines`): relay, then change the view."""
+        r = self.replica
+        if r.is_primary or not r.is_validator or r.in_view_change:
+            return
+        verdict = self.deadlines.check(self.core.mempool, time.monotonic())
+        if verdict.relay:
+            self.forwarder.relay_to_all(verdict.relay)
+        if verdict.overdue:
+            log.warning("a client request is past its deadline: asking for a view change", extra={"view": r.view})
+            self.core.metrics.requests_overdue.inc()
+            self._perform(r.request_overdue())
 
     def _on_frame(self, peer: str, frame: bytes) -> None:
         try:
@@ -362,6 +383,7 @@ class ReplicaDriver:
         self._proposed.clear()
         self._proposed_at.clear()
         self.proposals.drop_held()
+        self.deadlines.new_view(time.monotonic())
         self.forwarder.on_view_changed(self.core.mempool.pending())
 
     def _send_frame(self, peer: str | None, doc: dict[str, Any]) -> None:

@@ -80,6 +80,14 @@ class Forwarder:
             self.forward(stx)
         self.flush()
 
+    def relay_to_all(self, txs: Iterable[SignedTx]) -> None:
+        """Waiting transactions to every validator (a request past half its deadline): the
+        other backups then hold them too and time the primary themselves."""
+        raws = [stx.encode() for stx in txs]
+        log.info("relaying waiting transactions to every validator", extra={"txs": len(raws)})
+        for i in range(0, len(raws), FORWARD_MAX_TXS):
+            self.send(None, {"t": FORWARDED_TXS, "txs": raws[i : i + FORWARD_MAX_TXS]})
+
     def resend_stale(self) -> None:
         """Forwarded transactions that still wait. If the primary looks gone — our stream
         to it is down, or we are in a view change — send them to every validator, as a
