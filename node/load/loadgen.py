@@ -43,6 +43,7 @@ POLL_S = 0.01
 WAIT_S = 30.0
 """How long `run_bench` waits by default for every node to answer (a consortium just started)."""
 PROBE_TIMEOUT_S = 2.0
+PROBE_EVERY_S = 0.2
 STRAGGLER_GRACE_S = 5.0
 """Once a quorum answers, how much longer the others get before they count as down."""
 
@@ -110,7 +111,7 @@ def reachable(net: Testnet, wait_s: float = WAIT_S) -> tuple[Testnet, tuple[str,
             break
         if quorum_since is not None and now - quorum_since > STRAGGLER_GRACE_S:
             break
-        time.sleep(0.2)
+        time.sleep(PROBE_EVERY_S)
     down = tuple(n["name"] for n in net.nodes if n["name"] not in answered)
     if have < need:
         raise GodownError(
