@@ -7,11 +7,16 @@ shares the machine's cores with the nodes). They go in phases — a phase only
 depends on earlier ones — as msgpack batches to every node in turn. A batch's
 latency runs from its submission until every node has published the highest
 block that holds one of its transactions on its WebSocket event stream.
+
+A consortium with nodes down is measured too, as long as a quorum of validators
+answers (it can still commit): the load goes to the nodes that answer, latency is
+counted on them, and the figures name the nodes left out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import secrets
 import statistics
@@ -27,6 +32,7 @@ from node.client.txs import NonceBook
 from node.load.workload import financing_workload
 from node.tools.participants import participants_of
 from node.tools.testnet import Testnet
+from primitives.block import quorum_size
 from primitives.errors import Code, GodownError
 from primitives.tx import SignedTx
 
@@ -34,6 +40,12 @@ REPORTS_PER_CASE = 38  # ~80% of a case's transactions are device reports (DESIG
 TXS_PER_CASE = REPORTS_PER_CASE + 12  # plus two ratings per run
 BATCH_TXS = 250
 POLL_S = 0.01
+WAIT_S = 30.0
+"""How long `run_bench` waits by default for every node to answer (a consortium just started)."""
+PROBE_TIMEOUT_S = 2.0
+PROBE_EVERY_S = 0.2
+STRAGGLER_GRACE_S = 5.0
+"""Once a quorum answers, how much longer the others get before they count as down."""
 
 
 @dataclass
@@ -56,6 +68,59 @@ class _Heights:
         if not times or any(t is None for t in times):
             return None
         return max(t for t in times if t is not None)
+
+
+def _probe(node: dict[str, Any]) -> dict[str, Any] | None:
+    """A node's status, or None if it does not answer."""
+    client = RpcClient(node["rpc_url"], node.get("token"), timeout=PROBE_TIMEOUT_S)
+    try:
+        return client.status()
+    except GodownError:
+        return None
+    finally:
+        client.close()
+
+
+def _quorum(net: Testnet, answered: dict[str, dict[str, Any]]) -> tuple[int, int]:
+    """(validators that answered, validators a quorum needs), by the validator set an
+    answering node reports (the testnet's nodes until one answers)."""
+    ids = {str(v) for s in list(answered.values())[:1] for v in s.get("validators", ())}
+    if not ids:
+        ids = {str(n.get("node_id")) for n in net.nodes}
+    have = sum(1 for n in net.nodes if n["name"] in answered and n.get("node_id") in ids)
+    return have, quorum_size(len(ids))
+
+
+def reachable(net: Testnet, wait_s: float = WAIT_S) -> tuple[Testnet, tuple[str, ...]]:
+    """The part of `net` that answers, and the names of the nodes that do not. Waits up
+    to `wait_s` for every node, but only `STRAGGLER_GRACE_S` more once a quorum of
+    validators answers. Fewer than a quorum is an `unavailable` error: such a consortium
+    commits nothing, so there is nothing to measure."""
+    answered: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + wait_s
+    quorum_since: float | None = None
+    while True:
+        for node in net.nodes:
+            if node["name"] not in answered and (status := _probe(node)) is not None:
+                answered[node["name"]] = status
+        have, need = _quorum(net, answered)
+        now = time.monotonic()
+        if have >= need and quorum_since is None:
+            quorum_since = now
+        if len(answered) == len(net.nodes) or now > deadline:
+            break
+        if quorum_since is not None and now - quorum_since > STRAGGLER_GRACE_S:
+            break
+        time.sleep(PROBE_EVERY_S)
+    down = tuple(n["name"] for n in net.nodes if n["name"] not in answered)
+    if have < need:
+        raise GodownError(
+            Code.UNAVAILABLE,
+            f"{have} validators answer, a quorum needs {need} (down: {', '.join(down)}); nothing would commit",
+        )
+    up = dataclasses.replace(net, nodes=tuple(n for n in net.nodes if n["name"] in answered))
+    assert up.nodes and len(up.nodes) + len(down) == len(net.nodes)
+    return up, down
 
 
 def build_load(net: Testnet, cases: int) -> list[list[SignedTx]]:
@@ -172,7 +237,7 @@ async def drive_load(net: Testnet, phases: list[list[SignedTx]], rate: int, dura
         await watcher
     lat = sorted(latencies)
     return {
-        "nodes": len(names),
+        "nodes_measured": len(names),
         "submitted": counts["submitted"],
         "committed": counts["committed"],
         "rejected": counts["rejected"],
@@ -184,13 +249,16 @@ async def drive_load(net: Testnet, phases: list[list[SignedTx]], rate: int, dura
     }
 
 
-def run_bench(testnet_dir: str, duration: float = 20.0, rate: int = 0, cases: int = 0) -> dict[str, Any]:
-    """Build the load, drive it, return the figures (one JSON object)."""
+def run_bench(
+    testnet_dir: str, duration: float = 20.0, rate: int = 0, cases: int = 0, wait_s: float = WAIT_S
+) -> dict[str, Any]:
+    """Build the load, drive it on the nodes that answer, return the figures (one JSON
+    object: `nodes` in the testnet, `nodes_measured`, the names of those `down`)."""
     net = Testnet.load(testnet_dir)
-    for node in net.nodes:
-        RpcClient(node["rpc_url"]).wait_ready(timeout=30)
+    up, down = reachable(net, wait_s)
     if not cases:
         target = (rate or 3000) * duration
         cases = max(4, int(target // TXS_PER_CASE))
-    phases = build_load(net, cases)
-    return asyncio.run(drive_load(net, phases, rate, duration * 3))
+    phases = build_load(up, cases)
+    figures = asyncio.run(drive_load(up, phases, rate, duration * 3))
+    return {"nodes": len(net.nodes), "down": list(down), **figures}

@@ -1,8 +1,18 @@
-"""Prometheus metrics of one node (its own registry, so several nodes can share a process in tests)."""
+"""Prometheus metrics of one node (its own registry, so several nodes can share a process in tests).
+
+docs/operations.md says which of them to alert on, and how.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from primitives.errors import Code
+
+if TYPE_CHECKING:  # node.server.health imports the core, which imports this module
+    from node.server.health import EngineHealth
 
 
 class NodeMetrics:
@@ -44,6 +54,26 @@ class NodeMetrics:
             "godown_requests_overdue", "View changes asked for because a client request passed its deadline", registry=r
         )
         self.rpc_errors = Counter("godown_rpc_errors", "RPC errors answered, by code", ["code"], registry=r)
+        self.in_view_change = Gauge("godown_in_view_change", "1 while a view change is under way", registry=r)
+        self.peers_down = Gauge(
+            "godown_peers_down", "Validators of the current set this node holds no connection to", registry=r
+        )
+        self.blocks_behind = Gauge(
+            "godown_blocks_behind", "Blocks between this node's head and the height its peers have shown", registry=r
+        )
+        self.mempool_fullness = Gauge(
+            "godown_mempool_fullness", "Mempool transactions as a share of its capacity (0 to 1)", registry=r
+        )
+        self.refused.labels(Code.MEMPOOL_FULL.value)  # the series an alert watches exists from the start
+
+    def show_consensus(self, health: EngineHealth, mempool_fullness: float) -> None:
+        """Publish what the consensus engine found when it refreshed its status."""
+        assert 0.0 <= mempool_fullness
+        self.in_view_change.set(1 if health.in_view_change else 0)
+        self.peers.set(len(health.connected))
+        self.peers_down.set(len(health.peers_down))
+        self.blocks_behind.set(health.blocks_behind)
+        self.mempool_fullness.set(min(1.0, mempool_fullness))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

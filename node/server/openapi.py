@@ -11,7 +11,19 @@ from typing import Any
 
 from primitives.errors import Code, http_status
 
+PUBLIC_PATHS = frozenset({"/v1/health", "/v1/ready", "/openapi.json", "/docs/transactions"})
+"""Answered without the bearer token: probes carry none, and these reveal nothing sensitive."""
+
 ENDPOINTS: tuple[tuple[str, str, str, str], ...] = (
+    ("get", "/v1/health", "health", "Liveness: 200 {alive: true} while the node answers. No bearer token needed."),
+    (
+        "get",
+        "/v1/ready",
+        "ready",
+        "Readiness: 200 {ready: true, height, reasons: []} when caught up with its peers, reaching a quorum of "
+        "validators (itself included), and in the validator set or scheduled to join it; else 503 with error code "
+        "not_ready and reasons [{reason: catching_up|no_quorum|not_validator, message}]. No bearer token needed.",
+    ),
     ("get", "/v1/status", "status", "Chain id, node id, height, head hash, view, validators, peers, sync state."),
     (
         "post",
@@ -67,6 +79,13 @@ ENDPOINTS: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
+def _error_response(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     from contracts.registry import TX_TYPES
 
@@ -87,11 +106,12 @@ def openapi_document() -> dict[str, Any]:
     for method, path, op_id, summary in ENDPOINTS:
         responses: dict[str, Any] = {"200": {"description": "OK"}}
         for s in statuses:
-            responses[str(s)] = {
-                "description": "client error",
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-            }
+            responses[str(s)] = _error_response("client error")
+        if op_id == "ready":
+            responses[str(http_status(Code.NOT_READY))] = _error_response("not ready: code not_ready, with reasons")
         op: dict[str, Any] = {"operationId": op_id, "summary": summary, "responses": responses}
+        if path in PUBLIC_PATHS:
+            op["security"] = []  # overrides the document's bearer requirement
         params = [p.strip("{}") for p in path.split("/") if p.startswith("{")]
         if params:
             op["parameters"] = [
@@ -111,10 +131,12 @@ def openapi_document() -> dict[str, Any]:
         "info": {
             "title": "godown node RPC",
             "version": "1",
-            "description": "Bytes are lowercase hex. Transaction bodies by type: see externalDocs.",
+            "description": "Bytes are lowercase hex. Transaction bodies by type: see externalDocs. "
+            "The bearer token is needed when the node's config sets one, except where an operation says otherwise.",
         },
         "externalDocs": {"description": "Transaction types and their bodies", "url": "/docs/transactions"},
         "paths": paths,
+        "security": [{"bearer": []}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {

@@ -3,7 +3,9 @@
 Bad input never gets a 5xx: every error is `{"error": {"code", "message"}}`
 with a 4xx status chosen by `primitives.errors.http_status`. Bytes are lowercase
 hex. Reads and writes need a bearer token when the config sets one (it must
-when the RPC listens beyond loopback).
+when the RPC listens beyond loopback); the probes of load balancers and
+orchestrators (`/v1/health`, `/v1/ready`) and the API's documentation do not: a
+probe carries no token, and they reveal nothing a client could not learn anyway.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from aiohttp.typedefs import Middleware
 
 import contracts
 from node.server.core import NodeCore
-from node.server.openapi import openapi_document, tx_types_page
+from node.server.health import readiness
+from node.server.openapi import PUBLIC_PATHS, openapi_document, tx_types_page
 from primitives import codec
 from primitives.block import Block
 from primitives.codec import jsonable
@@ -84,7 +87,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 def auth_middleware(token: str | None) -> Middleware:
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if token and request.path not in ("/openapi.json", "/docs/transactions"):
+        if token and request.path not in PUBLIC_PATHS:
             given = request.headers.get("Authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
                 return error_response(Code.UNAUTHORIZED, "a valid bearer token is required")
@@ -182,6 +185,23 @@ class Routes:
 
     async def status(self, request: web.Request) -> web.Response:
         return _json(self.core.status())
+
+    async def health(self, request: web.Request) -> web.Response:
+        """Alive: the node's event loop answers (what a liveness probe restarts on)."""
+        return _json({"alive": True})
+
+    async def ready(self, request: web.Request) -> web.Response:
+        """200 when the node should get traffic; else 503 `not_ready` with the reasons."""
+        reasons = readiness(self.core)
+        doc: dict[str, Any] = {
+            "ready": not reasons,
+            "height": self.core.ledger.height,
+            "reasons": [{"reason": r.reason, "message": r.message} for r in reasons],
+        }
+        if not reasons:
+            return _json(doc)
+        message = "; ".join(r.message for r in reasons)
+        return _json({**doc, "error": {"code": Code.NOT_READY.value, "message": message}}, http_status(Code.NOT_READY))
 
     async def submit(self, request: web.Request) -> web.Response:
         core = self.core
@@ -378,6 +398,8 @@ def make_app(core: NodeCore, token: str | None = None) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[errors_middleware, auth_middleware(token)])
     app[CORE] = core
     r = Routes(core)
+    app.router.add_get("/v1/health", r.health)
+    app.router.add_get("/v1/ready", r.ready)
     app.router.add_get("/v1/status", r.status)
     app.router.add_post("/v1/txs", r.submit)
     app.router.add_get("/v1/txs/{tx_id}", r.get_tx)

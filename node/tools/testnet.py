@@ -33,23 +33,59 @@ OTHER_MEMBERS = (("borrower", "borrower"), ("borrower2", "borrower"), ("bank2", 
 DEVICE_KINDS = ("scale", "rfid-gate", "climate", "door")
 
 
-def free_port_block(count: int, start: int | None = None) -> int:
-    """A base port such that base..base+count-1 are free on loopback now. The search
-    starts at a random place, so testnets created at the same time rarely collide."""
-    port = start if start is not None else random.randrange(20000, 50000)
-    while port < 60000:
-        ok = True
-        for p in range(port, port + count):
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", p))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return port
-        port += count + 7
-    raise GodownError(Code.UNAVAILABLE, "no free block of loopback ports")
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LINUX_EPHEMERAL = (32768, 60999)
+"""Linux's default ephemeral range, assumed where the kernel does not say."""
+LOWEST_PORT = 20000
+"""Testnet ports stay above this: well clear of the registered services below it."""
+
+
+def ephemeral_port_range(path: Path = EPHEMERAL_RANGE_FILE) -> tuple[int, int]:
+    """The kernel's ephemeral range (inclusive): outgoing connections take their local
+    port from it, so a listening port chosen there can be taken before a node binds it."""
+    try:
+        low, high = (int(v) for v in path.read_text(encoding="ascii").split())
+    except (OSError, ValueError):
+        return LINUX_EPHEMERAL
+    assert 0 < low <= high <= 65535, (low, high)
+    return low, high
+
+
+def listening_window(count: int, ephemeral: tuple[int, int]) -> tuple[int, int]:
+    """Where a block of `count` listening ports may start (`start <= base < stop`): below
+    the ephemeral range if there is room (the usual case), else above it."""
+    low, high = ephemeral
+    if low - LOWEST_PORT >= count:
+        window = (LOWEST_PORT, low - count + 1)
+    elif 65536 - (high + 1) >= count:
+        window = (high + 1, 65536 - count + 1)
+    else:
+        raise GodownError(Code.UNAVAILABLE, f"no room for {count} ports outside the ephemeral range {low}-{high}")
+    assert window[0] < window[1] and (window[1] - 1 + count <= low or window[0] > high)
+    return window
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_block(count: int, start: int | None = None, ephemeral: tuple[int, int] | None = None) -> int:
+    """A base port such that base..base+count-1 are free on loopback now and outside the
+    kernel's ephemeral range (see `listening_window`). The search starts at a random
+    place (or `start`), so testnets created at the same time rarely collide."""
+    first, stop = listening_window(count, ephemeral or ephemeral_port_range())
+    span = stop - first
+    offset = (start - first) % span if start is not None else random.randrange(span)
+    for step in range(span):
+        base = first + (offset + step) % span
+        if all(_bindable(p) for p in range(base, base + count)):
+            return base
+    raise GodownError(Code.UNAVAILABLE, f"no free block of {count} loopback ports in {first}-{stop + count - 2}")
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,20 @@ class BlockFetcher:
         self.send = send
         self._turn = 0
         self._fetching_until = 0.0
+        self._peak = 0
+
+    @property
+    def peak(self) -> int:
+        """The highest height the replica has asked to fetch up to: one that at least one
+        correct peer committed (its catch-up target, the (f+1)-th highest height peers
+        signed for), or — when a replica outside the set probes a quiet chain — the end
+        of the heights it can judge, which may lie a little above the chain's head."""
+        return self._peak
+
+    def behind(self, height: int) -> int:
+        """How many blocks a node whose head is `height` lacks of what its peers have shown,
+        while it is catching up; 0 once the replica stops asking (it has what they have)."""
+        return max(0, self._peak - height) if self.catching_up else 0
 
     @property
     def catching_up(self) -> bool:
@@ -30,6 +44,7 @@ class BlockFetcher:
         return time.monotonic() < self._fetching_until
 
     def request(self, action: FetchBlocks) -> None:
+        self._peak = max(self._peak, action.to_height)
         if not action.peers:
             return
         peer = action.peers[self._turn % len(action.peers)]

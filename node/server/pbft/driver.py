@@ -413,10 +413,16 @@ class ReplicaDriver:
             log.warning("frame not sent", extra={"peer": peer, "code": exc.code.value})
 
     def _update_status(self) -> None:
-        r = self.replica
+        """Refresh what /v1/status and /v1/ready show of consensus, and its gauges."""
+        from node.server.health import EngineHealth  # belongs with the imports above (kept in this method for now)
+
+        r, core = self.replica, self.core
         peers = self.p2p.connected_peers()
-        self.core.metrics.peers.set(len(peers))
-        self.core.engine_status = {
+        health = EngineHealth(
+            core.node_id, r.validators, frozenset(peers), self.fetcher.behind(core.ledger.height), r.in_view_change
+        )
+        core.metrics.show_consensus(health, len(core.mempool) / max(1, self.config.mempool_max_txs))
+        core.engine_status = {
             "view": r.view,
             "primary": r.primary_id,
             "in_view_change": r.in_view_change,
@@ -424,4 +430,5 @@ class ReplicaDriver:
             "peers": peers,
             "sync": "catching up" if self.fetcher.catching_up else "synced",
             "snapshot": self.snapshots.offer(),
+            **health.status_fields(),
         }
