@@ -122,6 +122,16 @@ HTTP_STATUS: dict[Code, int] = {
 """HTTP status per code; any code not listed is a client error answered with 422."""
 
 
+VOID_RESULTS: frozenset[str] = frozenset(
+    c.value for c in (Code.WRONG_CHAIN, Code.UNKNOWN_SENDER, Code.BAD_SIGNATURE, Code.BAD_NONCE)
+)
+"""Results of a committed transaction that did not act for its sender: a forged signature,
+or a nonce out of turn — what a faulty primary can put in a block. Such a copy stays in
+its block with its result, but it is not the transaction's commit: the tx index, the
+mempools and waiting clients ignore it, so the sender's real transaction (same id) can
+still commit. (A correct primary never proposes one: admission and nonce order keep them out.)"""
+
+
 def http_status(code: Code) -> int:
     """The RPC status for a code: never 5xx for a client's mistake."""
     return HTTP_STATUS.get(code, 422)

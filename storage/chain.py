@@ -16,7 +16,8 @@ Key layout (big-endian 8-byte heights, so key order is height order):
     C:<h>                commit certificate of block h
     R:<h>                {"state_root", "results_root", "block_digest"} after executing h
     N:<block hash>       h
-    T:<tx id>            be8(h) be4(index) result-utf8 (first occurrence wins)
+    T:<tx id>            be8(h) be4(index) result-utf8 (first occurrence wins; void results,
+                         `primitives.errors.VOID_RESULTS`, are not indexed)
     S:<state key>        state value (the StateTree's index)
     W:<seq>              consensus write-ahead log record
     m:wal_floor          next sequence number after a truncation (numbers never repeat)
@@ -44,7 +45,7 @@ from typing import Any
 
 from primitives import codec
 from primitives.block import ZERO_HASH, Block, Commit, Header, results_root
-from primitives.errors import Code, GodownError, NodeFault
+from primitives.errors import VOID_RESULTS, Code, GodownError, NodeFault
 from primitives.hashing import EMPTY_ROOT, merkle_root, sha256
 from primitives.tx import SignedTx
 from storage.kv import KV, Batch, LevelKV
@@ -595,6 +596,8 @@ class ChainStore:
             ops = batch.ops
             for i, (tx, result) in enumerate(zip(block.txs, block.results)):
                 key = _TX + tx.tx_id
+                if result in VOID_RESULTS:
+                    continue  # not the sender's act (see VOID_RESULTS): the id stays free
                 if key not in ops and get(key) is None:  # first occurrence wins
                     ops[key] = _TX_LOC.pack(h, i) + result.encode()
             batch.put(_HEAD, codec.encode({"height": h, "hash": block_hash}))

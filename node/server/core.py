@@ -23,7 +23,7 @@ from node.server.metrics import NodeMetrics
 from node.server.sigpool import SignaturePool
 from primitives.block import Block, Commit
 from primitives.codec import jsonable
-from primitives.errors import Code, GodownError, Rejected
+from primitives.errors import VOID_RESULTS, Code, GodownError, Rejected
 from primitives.genesis import Genesis
 from primitives.keys import KeyPair
 from primitives.tx import SignedTx
@@ -139,7 +139,7 @@ class NodeCore:
         self.ledger.commit(block, commit, outcome)
         t2 = time.perf_counter()
         c2 = time.thread_time()
-        self.mempool.committed(block.txs)
+        self.mempool.committed([t for t, r in zip(block.txs, outcome.results) if r not in VOID_RESULTS])
         m = self.metrics
         m.execute_seconds.observe(t1 - t0)
         m.commit_seconds.observe(t2 - t1)
@@ -181,7 +181,7 @@ class NodeCore:
             )
         if tx_events or self._waiters:
             for index, (stx, code) in enumerate(zip(block.txs, outcome.results)):
-                waiters = self._waiters.pop(stx.tx_id, None)
+                waiters = self._waiters.pop(stx.tx_id, None) if code not in VOID_RESULTS else None
                 if not tx_events and waiters is None:
                     continue
                 loc = {"tx_id": stx.tx_id_hex, "height": block.height, "index": index, "result": code}

@@ -30,6 +30,7 @@ from consensus.replica import Replica
 from consensus.signing import Ed25519Signer, Ed25519Verifier
 from node.server.config import NodeConfig
 from node.server.core import NodeCore, now_ms
+from node.server.health import EngineHealth
 from node.server.pbft.catchup import BlockFetcher
 from node.server.pbft.deadlines import RequestDeadlines
 from node.server.pbft.forwarding import Forwarder
@@ -414,8 +415,6 @@ class ReplicaDriver:
 
     def _update_status(self) -> None:
         """Refresh what /v1/status and /v1/ready show of consensus, and its gauges."""
-        from node.server.health import EngineHealth  # belongs with the imports above (kept in this method for now)
-
         r, core = self.replica, self.core
         peers = self.p2p.connected_peers()
         health = EngineHealth(
