@@ -227,6 +227,13 @@ class Replica:
             self._view_changes.start(ctx.view + 1)
         return ctx.flush()
 
+    def request_suspect(self) -> Ready:
+        """The driver has held a client request past its deadline without evidence that the
+        primary passed it over: for the next few ticks join the first other validator that
+        asks for a later view (instead of waiting for f+1 of them)."""
+        self._view_changes.suspect()
+        return self._ctx.flush()
+
     def step(self, msg: Message) -> Ready:
         """Handle one message from a peer. Invalid input changes nothing and is listed in
         `Ready.rejections` with its code."""

@@ -88,6 +88,15 @@ class ViewChanges:
     """The NEW-VIEW of the latest view entered."""
     replied: dict[tuple[str, int, str], int] = field(default_factory=dict)
     """(peer, view, kind) -> tick of our last answer to that peer."""
+    suspect_until: int = -1
+    """Until this tick one other validator's VIEW-CHANGE is enough to join it (`suspect`)."""
+
+    def suspect(self) -> None:
+        """A request of ours is past its deadline: join the next asker, and any already waiting."""
+        ctx = self.ctx
+        self.suspect_until = ctx.ticks + 2 * ctx.config.resend_interval
+        if ctx.is_member and not ctx.in_view_change:
+            self._join_higher()
 
     def on_commit(self) -> None:
         self.attempt = 0
@@ -197,7 +206,8 @@ class ViewChanges:
         self._check_quorum(self.ctx.view)
 
     def _join_higher(self) -> None:
-        """f+1 peers want a higher view: join the smallest of them (PBFT liveness rule)."""
+        """f+1 peers want a higher view: join the smallest of them (PBFT liveness rule); one
+        is enough while we suspect the primary ourselves (`suspect`)."""
         ctx = self.ctx
         latest: dict[str, int] = {}
         for v, by in self.received.items():
@@ -207,6 +217,8 @@ class ViewChanges:
                         latest[s] = max(latest.get(s, 0), v)
         if len(latest) >= ctx.current.f + 1:
             self.start(min(latest.values()))
+        elif ctx.ticks <= self.suspect_until and ctx.view + 1 in latest.values():
+            self.start(ctx.view + 1)  # only the next view: one faulty asker cannot send us far ahead
 
     def _valid_proof(self, p: Proof, above: int) -> bool:
         if p.height <= above or self.ctx.digest_of(p.payload) != p.digest:

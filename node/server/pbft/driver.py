@@ -121,7 +121,8 @@ class ReplicaDriver:
         self.deadlines = RequestDeadlines(
             REQUEST_TIMEOUT_FACTOR * params.view_change_timeout_ms / 1000, max_tracked=config.mempool_max_txs
         )
-        core.on_admitted.append(lambda stx: self.deadlines.arrived(stx.tx_id, time.monotonic()))
+        self._relaying = False  # admitting transactions another node forwarded (not our clients')
+        core.on_admitted.append(lambda stx: self.deadlines.arrived(stx.tx_id, time.monotonic(), not self._relaying))
         if misbehaviour is not None:  # fault tests only
             self.p2p.max_frame = 2 * MAX_FRAME  # so that `garbage` can send frames above the limit
             self.saboteur = Saboteur(
@@ -202,6 +203,8 @@ class ReplicaDriver:
             log.warning("a client request is past its deadline: asking for a view change", extra={"view": r.view})
             self.core.metrics.requests_overdue.inc()
             self._perform(r.request_overdue())
+        elif verdict.suspect:
+            self._perform(r.request_suspect())
 
     def _on_frame(self, peer: str, frame: bytes) -> None:
         try:
@@ -274,11 +277,15 @@ class ReplicaDriver:
 
     async def _admit_forwarded(self, txs: list[SignedTx]) -> None:
         await self.core.check_signatures_now(txs)
-        for stx in txs:
-            try:
-                self.core.submit(stx)
-            except GodownError:
-                pass  # duplicates and stale nonces are expected here
+        self._relaying = True
+        try:
+            for stx in txs:
+                try:
+                    self.core.submit(stx)
+                except GodownError:
+                    pass  # duplicates and stale nonces are expected here
+        finally:
+            self._relaying = False
 
     # ---- proposing ----------------------------------------------------------------------
     def _maybe_propose(self) -> None:
@@ -355,6 +362,7 @@ class ReplicaDriver:
         if checks:
             futures.wait(checks)  # the rest of this block's signatures, on the workers' cores
         self.core.apply(block, action.certificate)
+        self.deadlines.committed(block.txs, self.core.mempool)
         self.wal.synced_by_commit()
         self.snapshots.on_commit(action.height)
         scheduled = self.membership.after_execute(action.height)
