@@ -47,13 +47,12 @@ class Space:
         """Whether free space is below the reserve (new transactions are refused)."""
         return self.free < self.reserve
 
-    def refusal(self) -> NodeFault:
-        """The `disk_full` error a submission gets while space is low."""
+    def refusal(self, consequence: str = "new transactions are refused until space is freed") -> NodeFault:
+        """The `disk_full` error for work refused while space is low."""
         return NodeFault(
             Code.DISK_FULL,
             f"disk nearly full on this node: {self.free} bytes free on the filesystem of {self.path}, below the"
-            f" {self.reserve}-byte reserve kept for committing blocks; new transactions are refused until space"
-            " is freed",
+            f" {self.reserve}-byte reserve kept for committing blocks; {consequence}",
         )
 
 
@@ -78,9 +77,9 @@ class SpaceWatch:
             self._last, self._at = measure(self.path), now
         return self._last
 
-    def require_room(self) -> None:
-        """Raise `disk_full` if free space is below the reserve (fresh reading)."""
+    def require_room(self, consequence: str) -> None:
+        """Raise `disk_full` (saying `consequence`) if free space is below the reserve, by a fresh reading."""
         self._last = None
         space = self.sample()
         if space.low:
-            raise space.refusal()
+            raise space.refusal(consequence)

@@ -103,9 +103,9 @@ class NodeCore:
         space = watch.sample()
         if space.low != self._space_low:
             self._space_low = space.low
-            fields = {"code": Code.DISK_FULL.value, "free_bytes": space.free, "reserve_bytes": space.reserve}
+            fields = {"free_bytes": space.free, "reserve_bytes": space.reserve, "path": str(space.path)}
             if space.low:
-                log.error("disk nearly full: refusing new transactions", extra={**fields, "path": str(space.path)})
+                log.error("disk nearly full: refusing new transactions", extra={"code": Code.DISK_FULL.value, **fields})
             else:
                 log.info("disk space back: accepting transactions again", extra=fields)
         if space.low:

@@ -45,6 +45,12 @@ EXIT_STORE_FAULT = 74
 """Exit status after a write failed for another reason (sysexits' EX_IOERR)."""
 
 
+DAMAGED_ADVICE = (
+    "the node does not start on a damaged store: move its data dir aside (keep it for inspection) and start"
+    " with an empty one, which fetches the chain from peers or joins by state sync (docs/storage-faults.md)"
+)
+
+
 def stop_for_storage_fault(fault: NodeFault, doing: str, **fields: int | str) -> NoReturn:
     """End the process after a write to the store failed while the node runs.
 
@@ -77,8 +83,8 @@ def check_wal_records(store: ChainStore) -> None:
         except GodownError as exc:
             raise NodeFault(
                 Code.STORE_DAMAGED,
-                f"store damaged: consensus write-ahead log record {seq} is unreadable ({exc.message}); the node"
-                " cannot know which votes it sent, so it refuses to start (docs/storage-faults.md)",
+                f"store damaged: consensus write-ahead log record {seq} is unreadable ({exc.message}): the node"
+                f" cannot know which votes it sent; {DAMAGED_ADVICE}",
             ) from None
 
 
@@ -128,8 +134,13 @@ class Ledger:
         if data_dir is not None:
             Path(data_dir).mkdir(parents=True, exist_ok=True)
             space = SpaceWatch(data_dir)
-            space.require_room()
-        store = ChainStore.open(MemoryKV()) if data_dir is None else ChainStore.open_path(Path(data_dir) / "chain")
+            space.require_room("the node does not start until space is freed (nothing committed is lost)")
+        try:
+            store = ChainStore.open(MemoryKV()) if data_dir is None else ChainStore.open_path(Path(data_dir) / "chain")
+        except NodeFault as fault:
+            if fault.code is not Code.STORE_DAMAGED:
+                raise
+            raise NodeFault(Code.STORE_DAMAGED, f"{fault.message}; {DAMAGED_ADVICE}") from None
         try:
             check_wal_records(store)
             if not store.is_initialized:

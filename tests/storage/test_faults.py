@@ -285,11 +285,11 @@ def test_space_watch_refuses_below_the_reserve(tmp_path: Path) -> None:
     mount = tmp_path / "fs"
     with tmpfs(mount, "8m"):
         watch = SpaceWatch(mount)
-        watch.require_room()
+        watch.require_room("test")
         fill(mount, RESERVE_MIN // 2)
         with pytest.raises(GodownError) as err:
-            watch.require_room()
+            watch.require_room("test")
         assert err.value.code == Code.DISK_FULL and "reserve" in err.value.message
         remount(mount, "16m")
-        watch.require_room()
+        watch.require_room("test")
         assert not watch.sample().low

@@ -38,11 +38,6 @@ def fill(path: Path, leave: int, name: str = "filler") -> Path:
     return filler
 
 
-def free_bytes(path: Path) -> int:
-    st = os.statvfs(path)
-    return st.f_bavail * st.f_frsize
-
-
 @contextmanager
 def tmpfs(path: Path, size: str = "8m") -> Iterator[Path]:
     """Mount a tmpfs of `size` on `path` (created empty if missing) for the block; skip
