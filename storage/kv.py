@@ -236,8 +236,8 @@ class LevelKV(KV):
                 extra={
                     "store": self.path,
                     "detail": self.torn_tail.describe(),
-                    "meaning": "a write cut short by a crash; it never completed, so it was never acknowledged,"
-                    " and LevelDB dropped it: the store reopens at the last complete write",
+                    "meaning": "a write cut short by a crash never completed, so it was never acknowledged;"
+                    " LevelDB dropped it and the store reopens at the last complete write (peers supply the rest)",
                 },
             )
 

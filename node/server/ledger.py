@@ -62,16 +62,19 @@ def stop_for_storage_fault(fault: NodeFault, doing: str, **fields: int | str) ->
     through the event loop, whose callers could swallow an exception.
     """
     assert fault.code in (Code.DISK_FULL, Code.INTERNAL, Code.STORE_DAMAGED), fault.code
-    log.critical(
-        "store write failed: node stopping",
-        extra={"code": fault.code.value, "doing": doing, "reason": fault.message, **fields},
-    )
-    for handler in logging.getLogger().handlers:
-        handler.flush()
-    advice = "free space, then start the node again" if fault.code is Code.DISK_FULL else "check the disk"
-    sys.stderr.write(f"error [{fault.code.value}]: {doing} failed: {fault.message}; {advice}\n")
-    sys.stderr.flush()
-    os._exit(EXIT_DISK_FULL if fault.code is Code.DISK_FULL else EXIT_STORE_FAULT)
+    status = EXIT_DISK_FULL if fault.code is Code.DISK_FULL else EXIT_STORE_FAULT
+    try:  # the log may sit on the full disk too: whatever happens here, the process ends
+        log.critical(
+            "store write failed: node stopping",
+            extra={"code": fault.code.value, "doing": doing, "reason": fault.message, **fields},
+        )
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        advice = "free space, then start the node again" if fault.code is Code.DISK_FULL else "check the disk"
+        sys.stderr.write(f"error [{fault.code.value}]: {doing} failed: {fault.message}; {advice}\n")
+        sys.stderr.flush()
+    finally:
+        os._exit(status)
 
 
 def check_wal_records(store: ChainStore) -> None:

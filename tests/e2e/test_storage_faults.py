@@ -90,8 +90,9 @@ def no_traceback(text: str) -> None:
 @pytest.mark.timeout(360)
 def test_full_disk_refuses_resumes_stops_and_recovers(make_net: MakeNet) -> None:
     net = make_net(Manifest("disk-full"))
-    victim = net.names[-1]
-    others = net.names[:-1]
+    first_primary = Genesis.load(net.testnet.dir / "genesis.json").validator_ids[0]
+    victim = next(n for n in reversed(net.names) if net.node(n)["node_id"] != first_primary)  # a backup
+    others = [n for n in net.names if n != victim]
     mount = data_dir(net, victim)
     with tmpfs(mount, "8m"):
         try:
@@ -372,8 +373,8 @@ def _kill_loop(make_net: MakeNet, iterations: int, name: str) -> None:
             victim = rng.choice(victims)
             time.sleep(rng.uniform(0.05, 1.5))
             net.kill(victim, signal.SIGKILL)
-            head, torn = start_check(net, victim)  # hash chain, state root, write-ahead log
             others = max(net.heights([n for n in net.names if n != victim]).values())
+            head, torn = start_check(net, victim)  # hash chain, state root, write-ahead log
             t0 = time.monotonic()
             net.start_node(victim)
             ready = time.monotonic() - t0
