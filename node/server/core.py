@@ -6,7 +6,8 @@ decide *which* block commits; they all hand it to `NodeCore.apply`.
 
 Storage faults (docs/storage-faults.md): while free space on the data dir is below its
 reserve, `submit` refuses with `disk_full` (HTTP 507) and accepts again by itself once
-space returns; a block that cannot be stored ends the process (`stop_for_storage_fault`).
+space returns; a block that cannot be stored, or whose execution finds the store
+unreadable, ends the process (`stop_for_storage_fault`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from node.server.metrics import NodeMetrics
 from node.server.sigpool import SignaturePool
 from primitives.block import Block, Commit
 from primitives.codec import jsonable
-from primitives.errors import Code, GodownError, Rejected
+from primitives.errors import Code, GodownError, NodeFault, Rejected
 from primitives.genesis import Genesis
 from primitives.keys import KeyPair
 from primitives.tx import SignedTx
@@ -157,14 +158,16 @@ class NodeCore:
         """Execute (unless already executed) and persist a committed block, then tell everyone."""
         c0 = time.thread_time()
         t0 = time.perf_counter()
-        if outcome is None:
-            outcome = self.ledger.execute(block)
-        t1 = time.perf_counter()
-        c1 = time.thread_time()
         try:
+            if outcome is None:
+                outcome = self.ledger.execute(block)
+            t1 = time.perf_counter()
+            c1 = time.thread_time()
             self.ledger.commit(block, commit, outcome)
-        except WriteFailed as fault:  # never skip a committed block: stop, recover from disk at the next start
-            stop_for_storage_fault(fault, f"storing committed block {block.height}", height=block.height)
+        except NodeFault as fault:  # never skip a committed block: stop, recover from disk at the next start
+            if not isinstance(fault, WriteFailed) and fault.code is not Code.STORE_DAMAGED:
+                raise
+            stop_for_storage_fault(fault, f"applying committed block {block.height}", height=block.height)
         t2 = time.perf_counter()
         c2 = time.thread_time()
         self.mempool.committed(block.txs)

@@ -52,7 +52,8 @@ DAMAGED_ADVICE = (
 
 
 def stop_for_storage_fault(fault: NodeFault, doing: str, **fields: int | str) -> NoReturn:
-    """End the process after a write to the store failed while the node runs.
+    """End the process after a write to the store failed (or a read found it damaged)
+    while the node runs.
 
     Why not carry on: a committed block that cannot be stored must not be skipped, and a
     consensus vote must not be sent before its write-ahead record is durable; the store
@@ -65,7 +66,7 @@ def stop_for_storage_fault(fault: NodeFault, doing: str, **fields: int | str) ->
     status = EXIT_DISK_FULL if fault.code is Code.DISK_FULL else EXIT_STORE_FAULT
     try:  # the log may sit on the full disk too: whatever happens here, the process ends
         log.critical(
-            "store write failed: node stopping",
+            "storage fault: node stopping",
             extra={"code": fault.code.value, "doing": doing, "reason": fault.message, **fields},
         )
         for handler in logging.getLogger().handlers:

@@ -135,9 +135,9 @@ def test_full_disk_refuses_resumes_stops_and_recovers(make_net: MakeNet) -> None
             assert proc.returncode == EXIT_DISK_FULL
             text = net.log(victim)
             no_traceback(text)
-            assert '"msg":"store write failed: node stopping"' in text and '"code":"disk_full"' in text
+            assert '"msg":"storage fault: node stopping"' in text and '"code":"disk_full"' in text
             assert "error [disk_full]:" in text
-            stop_line = json.loads(next(ln for ln in text.splitlines() if "store write failed" in ln))
+            stop_line = json.loads(next(ln for ln in text.splitlines() if "storage fault: node stopping" in ln))
 
             # still full: start refused with a clear error
             net.cons.start(victim)

@@ -7,13 +7,15 @@ from __future__ import annotations
 import os
 import shutil
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import plyvel
 import pytest
 
 from consensus.records import VoteRecord, encode_record
-from node.server.ledger import check_wal_records
+from node.server.ledger import EXIT_DISK_FULL, check_wal_records
 from primitives.errors import Code, GodownError
 from primitives.hashing import sha256
 from storage.chain import ChainStore
@@ -293,3 +295,47 @@ def test_space_watch_refuses_below_the_reserve(tmp_path: Path) -> None:
         remount(mount, "16m")
         watch.require_room("test")
         assert not watch.sample().low
+
+
+WAL_WRITER = """
+import sys
+from node.server.logs import setup_logging
+from node.server.pbft.wal import WriteAheadLog
+from storage.chain import ChainStore
+
+setup_logging("info")
+wal = WriteAheadLog(ChainStore.open_path(sys.argv[1]))
+record = bytes.fromhex(sys.argv[2])
+done = 0
+while True:
+    wal.persist([record] * 50, sync=True)
+    done += 1
+    print(done, flush=True)
+"""
+
+
+def test_wal_write_on_a_full_disk_ends_the_process(tmp_path: Path) -> None:
+    """A real process appending write-ahead records until its tmpfs is full: it stops with
+    exit 75 and one clear line, no traceback; every append it acknowledged is on disk."""
+    mount = tmp_path / "fs"
+    with tmpfs(mount, "1m"):
+        db = mount / "chain"
+        proc = subprocess.run(
+            [sys.executable, "-c", WAL_WRITER, str(db), vote(7).hex()],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        assert proc.returncode == EXIT_DISK_FULL, proc.stderr[-2000:]
+        assert "Traceback" not in proc.stderr
+        assert '"msg":"storage fault: node stopping"' in proc.stderr
+        assert '"doing":"writing consensus write-ahead records"' in proc.stderr
+        assert "error [disk_full]: writing consensus write-ahead records failed" in proc.stderr
+        acknowledged = int(proc.stdout.split()[-1])
+        remount(mount, "8m")
+        s = ChainStore.open_path(db)
+        try:
+            assert len(s.wal_records()) == 50 * acknowledged
+        finally:
+            s.close()
