@@ -615,7 +615,7 @@ class ChainStore:
         their recorded digest, header equals the stored header, txs_root and
         results_root recompute. Finally the state tree rebuilt from the state index must
         have the root recorded after the head, and the write-ahead log's sequence numbers
-        must run without a gap from its floor.
+        must run without a gap.
         """
         self._check_wal()
         kv = self._kv

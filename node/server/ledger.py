@@ -42,7 +42,8 @@ EXIT_DISK_FULL = 75
 """Exit status after a write failed for lack of space (sysexits' EX_TEMPFAIL: start
 again once space is freed)."""
 EXIT_STORE_FAULT = 74
-"""Exit status after a write failed for another reason (sysexits' EX_IOERR)."""
+"""Exit status after a write failed for another reason, or a read found the store
+damaged (sysexits' EX_IOERR)."""
 
 
 DAMAGED_ADVICE = (
