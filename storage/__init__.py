@@ -2,7 +2,7 @@
 authenticated state tree with proofs, and the chain store built on them."""
 
 from storage.chain import ChainStore, ProvenEntry, Roots, StateView, TxLocation
-from storage.kv import KV, Batch, LevelKV, MemoryKV
+from storage.kv import KV, Batch, LevelKV, MemoryKV, WriteFailed
 from storage.state_tree import EMPTY, StateProof, StateTree, verify_proof
 
 __all__ = [
@@ -18,5 +18,6 @@ __all__ = [
     "StateTree",
     "StateView",
     "TxLocation",
+    "WriteFailed",
     "verify_proof",
 ]

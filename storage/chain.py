@@ -617,8 +617,10 @@ class ChainStore:
         `deep_blocks` heights (all if None) are also decoded in full: stored bytes match
         their recorded digest, header equals the stored header, txs_root and
         results_root recompute. Finally the state tree rebuilt from the state index must
-        have the root recorded after the head.
+        have the root recorded after the head, and the write-ahead log's sequence numbers
+        must run without a gap.
         """
+        self._check_wal()
         kv = self._kv
         if not self.is_initialized:
             if kv.get(_RESTORE) is not None:
@@ -670,6 +672,20 @@ class ChainStore:
             raise _damaged(self._height, "head record does not name the last block")
         if self._tree.root != prev_roots.state_root:
             raise _damaged(self._height, "state recomputed from the state index does not match the recorded state root")
+
+    def _check_wal(self) -> None:
+        """Write-ahead log records are appended with consecutive numbers and only ever
+        dropped from the front, so a gap means records were lost (a consensus vote this
+        node made could be forgotten): refuse."""
+        cut = len(_WAL)
+        expected: int | None = None
+        for key, _ in self._kv.iterate(_WAL):
+            if len(key) != cut + 8:
+                raise _damaged(None, f"write-ahead log key {key.hex()} is malformed")
+            seq = struct.unpack(">Q", key[cut:])[0]
+            if expected is not None and seq != expected:
+                raise _damaged(None, f"write-ahead log record {expected} is missing (the next one is {seq})")
+            expected = seq + 1
 
     def _check_base(self, base: int) -> None:
         """The base of a restored store: below the head, its header stored and hashing to it."""

@@ -7,17 +7,44 @@ implementations to the same behaviour, as py-evm does for its database backends.
 
 Writes happen only through `Batch` + `KV.write`, so every change a block makes lands
 atomically in one (synced) LevelDB WriteBatch.
+
+Storage faults (docs/storage-faults.md): LevelDB opens with `paranoid_checks`, so a
+damaged record in a log or table file refuses the store (`store_damaged`) instead of
+being skipped silently — without it LevelDB drops the damaged part of a log, synced
+records included, and replays the rest. A torn last write (a record cut short at the
+end of the newest log) is still dropped by LevelDB's recovery, as it should be: it was
+never acknowledged; `LevelKV` logs it. A failed write (`WriteFailed`, `disk_full` on
+ENOSPC) leaves the handle refusing every later write until the store is reopened:
+after a failed append LevelDB may report a later synced write as done and still lose
+it at the next open (measured with plyvel 1.5.1 / LevelDB 1.22 on a full tmpfs).
 """
 
 from __future__ import annotations
 
 import bisect
+import errno
+import logging
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Self
 
 from primitives.errors import Code, NodeFault
+from storage.leveldb_log import TornTail, torn_tail
+
+log = logging.getLogger("godown.storage")
+
+_NO_SPACE = tuple(os.strerror(e) for e in (errno.ENOSPC, errno.EDQUOT))
+
+
+class WriteFailed(NodeFault):
+    """A write did not reach the store (`disk_full` when the filesystem is out of space,
+    `internal` for any other I/O error). Nothing of the batch is visible to readers."""
+
+
+def _no_space(message: str) -> bool:
+    return any(s in message for s in _NO_SPACE)
 
 
 class Batch:
@@ -173,7 +200,7 @@ class MemoryKV(KV):
 
 
 class LevelKV(KV):
-    """LevelDB through plyvel. Opening a locked or corrupt directory raises a NodeFault
+    """LevelDB through plyvel. Opening a locked, damaged or full store raises a NodeFault
     with a message naming the directory, never a raw plyvel traceback."""
 
     def __init__(self, path: str | Path, *, create_if_missing: bool = True) -> None:
@@ -181,25 +208,49 @@ class LevelKV(KV):
 
         self.path = str(path)
         self._plyvel = plyvel
+        self._failed: WriteFailed | None = None
+        self.torn_tail: TornTail | None = torn_tail(self.path)
+        """The incomplete last write LevelDB's recovery dropped at this open, if any."""
         try:
             self._db: Any = plyvel.DB(
                 self.path,
                 create_if_missing=create_if_missing,
+                paranoid_checks=True,  # a damaged record refuses the store instead of being skipped
                 bloom_filter_bits=10,  # misses (new tx ids, absent state keys) skip disk reads
                 write_buffer_size=16 * 1024 * 1024,
                 lru_cache_size=16 * 1024 * 1024,
             )
         except plyvel.IOError as exc:
-            msg = str(exc)
-            if "lock" in msg.lower():
-                raise NodeFault(
-                    Code.BAD_CONFIG, f"store {self.path} is in use by another process (LevelDB lock held)"
-                ) from None
-            raise NodeFault(Code.BAD_CONFIG, f"cannot open store {self.path}: {msg}") from None
+            raise self._open_failed(str(exc)) from None
         except plyvel.CorruptionError as exc:
-            raise NodeFault(Code.STORE_DAMAGED, f"store {self.path} is corrupt: {exc}") from None
+            raise NodeFault(
+                Code.STORE_DAMAGED,
+                f"store {self.path} is damaged: {_text(exc)} (a log or table file holds bytes LevelDB cannot"
+                " trust; refusing to open it rather than lose committed records)",
+            ) from None
         except plyvel.Error as exc:
-            raise NodeFault(Code.STORE_DAMAGED, f"cannot open store {self.path}: {exc}") from None
+            raise NodeFault(Code.STORE_DAMAGED, f"cannot open store {self.path}: {_text(exc)}") from None
+        if self.torn_tail is not None:
+            log.warning(
+                "store recovered from a torn last write",
+                extra={
+                    "store": self.path,
+                    "detail": self.torn_tail.describe(),
+                    "meaning": "a write cut short by a crash never completed, so it was never acknowledged;"
+                    " LevelDB dropped it and the store reopens at the last complete write (peers supply the rest)",
+                },
+            )
+
+    def _open_failed(self, message: str) -> NodeFault:
+        if "lock" in message.lower():
+            return NodeFault(Code.BAD_CONFIG, f"store {self.path} is in use by another process (LevelDB lock held)")
+        if _no_space(message):
+            return NodeFault(
+                Code.DISK_FULL,
+                f"cannot open store {self.path}: no space left on its filesystem (opening writes the recovered"
+                " log into a table); free space, then start again — nothing committed is lost",
+            )
+        return NodeFault(Code.BAD_CONFIG, f"cannot open store {self.path}: {message}")
 
     def _db_or_fail(self) -> Any:
         if self._db is None:
@@ -207,7 +258,11 @@ class LevelKV(KV):
         return self._db
 
     def _read_failed(self, exc: Exception) -> NodeFault:
-        return NodeFault(Code.STORE_DAMAGED, f"store {self.path} cannot be read: {exc}")
+        return NodeFault(
+            Code.STORE_DAMAGED,
+            f"store {self.path} is damaged: reading it failed ({_text(exc)}): a table file is missing, cut short"
+            " or garbled",
+        )
 
     def get(self, key: bytes) -> bytes | None:
         db = self._db_or_fail()
@@ -271,6 +326,8 @@ class LevelKV(KV):
 
     def write(self, batch: Batch, sync: bool = True) -> None:
         db = self._db_or_fail()
+        if self._failed is not None:
+            raise self._failed
         try:
             with db.write_batch(sync=sync) as wb:
                 for key, value in batch.ops.items():
@@ -279,9 +336,22 @@ class LevelKV(KV):
                     else:
                         wb.put(key, value)
         except self._plyvel.Error as exc:  # plyvel's IOError family on disk trouble
-            raise NodeFault(Code.INTERNAL, f"write to store {self.path} failed: {exc}") from None
+            self._failed = self._write_failed(_text(exc))
+            raise self._failed from None
+
+    def _write_failed(self, message: str) -> WriteFailed:
+        later = "; this store refuses further writes until it is reopened"
+        if _no_space(message):
+            return WriteFailed(Code.DISK_FULL, f"no space left on the filesystem of store {self.path}{later}")
+        return WriteFailed(Code.INTERNAL, f"write to store {self.path} failed: {message}{later}")
 
     def close(self) -> None:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+def _text(exc: Exception) -> str:
+    """plyvel's error text (it carries LevelDB's status as bytes)."""
+    arg = exc.args[0] if exc.args else exc
+    return arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)

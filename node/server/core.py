@@ -3,6 +3,11 @@ committed blocks, answer queries, notify subscribers and waiting clients.
 
 The engines (`node/server/solo.py` for one validator, `node/server/pbft/` for PBFT)
 decide *which* block commits; they all hand it to `NodeCore.apply`.
+
+Storage faults (docs/storage-faults.md): while free space on the data dir is below its
+reserve, `submit` refuses with `disk_full` (HTTP 507) and accepts again by itself once
+space returns; a block that cannot be stored, or whose execution finds the store
+unreadable, ends the process (`stop_for_storage_fault`).
 """
 
 from __future__ import annotations
@@ -17,16 +22,17 @@ from typing import Any
 
 import contracts
 from node.server.events import EventBus
-from node.server.ledger import Ledger
+from node.server.ledger import Ledger, stop_for_storage_fault
 from node.server.mempool import Mempool
 from node.server.metrics import NodeMetrics
 from node.server.sigpool import SignaturePool
 from primitives.block import Block, Commit
 from primitives.codec import jsonable
-from primitives.errors import VOID_RESULTS, Code, GodownError, Rejected
+from primitives.errors import VOID_RESULTS, Code, GodownError, NodeFault, Rejected
 from primitives.genesis import Genesis
 from primitives.keys import KeyPair
 from primitives.tx import SignedTx
+from storage.kv import WriteFailed
 
 log = logging.getLogger("godown.node")
 
@@ -57,6 +63,7 @@ class NodeCore:
         self.tx_arrived = asyncio.Event()
         self._waiters: dict[bytes, list[asyncio.Future[dict[str, Any]]]] = {}
         self.engine_status: dict[str, Any] = {}
+        self._space_low = False  # last free-space verdict, to log each change once
         self.on_admitted: list[Callable[[SignedTx], None]] = []  # e.g. forward to the primary
         self.metrics.height.set(ledger.height)
 
@@ -73,7 +80,8 @@ class NodeCore:
     # --- transactions -------------------------------------------------------
     def submit(self, stx: SignedTx) -> None:
         """Admit one transaction to the mempool (a client's or one another node forwarded);
-        raises `Rejected` with its code."""
+        raises `Rejected` with its code, or `disk_full` while free space is below the reserve."""
+        self._require_room()
         try:
             self.mempool.add(stx)
         except GodownError as exc:
@@ -86,6 +94,24 @@ class NodeCore:
         self.tx_arrived.set()
         for hook in self.on_admitted:
             hook(stx)
+
+    def _require_room(self) -> None:
+        """Refuse new work while the data dir's filesystem is below its reserve; log each
+        change of verdict once (not once per refused transaction)."""
+        watch = self.ledger.space
+        if watch is None:
+            return
+        space = watch.sample()
+        if space.low != self._space_low:
+            self._space_low = space.low
+            fields = {"free_bytes": space.free, "reserve_bytes": space.reserve, "path": str(space.path)}
+            if space.low:
+                log.error("disk nearly full: refusing new transactions", extra={"code": Code.DISK_FULL.value, **fields})
+            else:
+                log.info("disk space back: accepting transactions again", extra=fields)
+        if space.low:
+            self.metrics.refused.labels(Code.DISK_FULL.value).inc()
+            raise space.refusal()
 
     def check_signatures(self, txs: Iterable[SignedTx]) -> list[Future[None]]:
         """Start checking these signatures on worker threads (see `node.server.sigpool`)."""
@@ -132,11 +158,16 @@ class NodeCore:
         """Execute (unless already executed) and persist a committed block, then tell everyone."""
         c0 = time.thread_time()
         t0 = time.perf_counter()
-        if outcome is None:
-            outcome = self.ledger.execute(block)
-        t1 = time.perf_counter()
-        c1 = time.thread_time()
-        self.ledger.commit(block, commit, outcome)
+        try:
+            if outcome is None:
+                outcome = self.ledger.execute(block)
+            t1 = time.perf_counter()
+            c1 = time.thread_time()
+            self.ledger.commit(block, commit, outcome)
+        except NodeFault as fault:  # never skip a committed block: stop, recover from disk at the next start
+            if not isinstance(fault, WriteFailed) and fault.code is not Code.STORE_DAMAGED:
+                raise
+            stop_for_storage_fault(fault, f"applying committed block {block.height}", height=block.height)
         t2 = time.perf_counter()
         c2 = time.thread_time()
         self.mempool.committed([t for t, r in zip(block.txs, outcome.results) if r not in VOID_RESULTS])
@@ -211,5 +242,15 @@ class NodeCore:
             "state_root": self.ledger.store.state_root.hex(),
             "validators": [v.node_id for v in contracts.validator_schedule(self.ledger.state)[0]],
             "mempool": len(self.mempool),
+            "storage": self._storage_status(),
             **self.engine_status,
         }
+
+    def _storage_status(self) -> dict[str, Any]:
+        """Free space and the reserve of the data dir's filesystem, and whether new
+        transactions are accepted ({} for a store in memory)."""
+        watch = self.ledger.space
+        if watch is None:
+            return {}
+        space = watch.sample()
+        return {"free_bytes": space.free, "reserve_bytes": space.reserve, "accepting": not space.low}

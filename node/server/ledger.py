@@ -4,28 +4,93 @@ This is the seam between consensus and application (CometBFT's ABCI): `build_blo
 makes a proposal from the head, `check_proposal` is what a validator checks before
 voting, `execute` computes results and state changes without persisting, and
 `commit` persists block, certificate and state in one synced batch.
+
+Storage faults (docs/storage-faults.md): `open` refuses a damaged store (hash chain,
+state root, write-ahead log) with `store_damaged` and a filesystem without its reserve
+of free space with `disk_full`; a write that fails while the node runs ends the process
+through `stop_for_storage_fault`, so that no committed block is skipped and no vote is
+sent without its write-ahead record.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import contracts
+from consensus.records import decode_record
 from primitives.block import Block, Commit, Head, Header, check_successor, txs_root
-from primitives.errors import Code, GodownError
+from primitives.errors import Code, GodownError, NodeFault
 from primitives.genesis import Genesis
 from primitives.hashing import EMPTY_ROOT
 from primitives.tx import SignedTx
 from storage.chain import ChainStore
 from storage.kv import MemoryKV
+from storage.space import SpaceWatch
 
 log = logging.getLogger("godown.ledger")
 
 NONCE_WINDOW = 100_000
+
+EXIT_DISK_FULL = 75
+"""Exit status after a write failed for lack of space (sysexits' EX_TEMPFAIL: start
+again once space is freed)."""
+EXIT_STORE_FAULT = 74
+"""Exit status after a write failed for another reason, or a read found the store
+damaged (sysexits' EX_IOERR)."""
+
+
+DAMAGED_ADVICE = (
+    "the node does not start on a damaged store: move its data dir aside (keep it for inspection) and start"
+    " with an empty one, which fetches the chain from peers or joins by state sync (docs/storage-faults.md)"
+)
+
+
+def stop_for_storage_fault(fault: NodeFault, doing: str, **fields: int | str) -> NoReturn:
+    """End the process after a write to the store failed (or a read found it damaged)
+    while the node runs.
+
+    Why not carry on: a committed block that cannot be stored must not be skipped, and a
+    consensus vote must not be sent before its write-ahead record is durable; the store
+    handle refuses writes after a failure anyway (`storage.kv.WriteFailed`). Every block
+    and record acknowledged before was synced, so the next start recovers from disk and
+    catches up from peers. The process ends at once (as after a crash) rather than
+    through the event loop, whose callers could swallow an exception.
+    """
+    assert fault.code in (Code.DISK_FULL, Code.INTERNAL, Code.STORE_DAMAGED), fault.code
+    status = EXIT_DISK_FULL if fault.code is Code.DISK_FULL else EXIT_STORE_FAULT
+    try:  # the log may sit on the full disk too: whatever happens here, the process ends
+        log.critical(
+            "storage fault: node stopping",
+            extra={"code": fault.code.value, "doing": doing, "reason": fault.message, **fields},
+        )
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        advice = "free space, then start the node again" if fault.code is Code.DISK_FULL else "check the disk"
+        sys.stderr.write(f"error [{fault.code.value}]: {doing} failed: {fault.message}; {advice}\n")
+        sys.stderr.flush()
+    finally:
+        os._exit(status)
+
+
+def check_wal_records(store: ChainStore) -> None:
+    """Every consensus write-ahead record must decode: the replica rebuilds its votes from
+    them, so an unreadable one is `store_damaged`, named by its sequence number."""
+    for seq, raw in store.wal_entries():
+        try:
+            decode_record(raw)
+        except GodownError as exc:
+            raise NodeFault(
+                Code.STORE_DAMAGED,
+                f"store damaged: consensus write-ahead log record {seq} is unreadable ({exc.message}): the node"
+                f" cannot know which votes it sent; {DAMAGED_ADVICE}",
+            ) from None
 
 
 class SignatureCache:
@@ -64,19 +129,35 @@ class Ledger:
         self.store = store
         self.genesis = genesis
         self.signatures = SignatureCache()
+        self.space: SpaceWatch | None = None  # free space of the data dir (None: a store in memory)
 
     @staticmethod
     def open(data_dir: str | Path | None, genesis: Genesis) -> Ledger:
-        """Open (or create) the store; refuse one that belongs to another genesis or is damaged."""
+        """Open (or create) the store; refuse one that belongs to another genesis, is
+        damaged, or sits on a filesystem without its reserve of free space."""
+        space: SpaceWatch | None = None
         if data_dir is not None:
             Path(data_dir).mkdir(parents=True, exist_ok=True)
-        store = ChainStore.open(MemoryKV()) if data_dir is None else ChainStore.open_path(Path(data_dir) / "chain")
-        if not store.is_initialized:
-            store.init_genesis(genesis.hash(), contracts.genesis_state(genesis))
-        elif store.genesis_hash != genesis.hash():
+            space = SpaceWatch(data_dir)
+            space.require_room("the node does not start until space is freed (nothing committed is lost)")
+        try:
+            store = ChainStore.open(MemoryKV()) if data_dir is None else ChainStore.open_path(Path(data_dir) / "chain")
+        except NodeFault as fault:
+            if fault.code is not Code.STORE_DAMAGED:
+                raise
+            raise NodeFault(Code.STORE_DAMAGED, f"{fault.message}; {DAMAGED_ADVICE}") from None
+        try:
+            check_wal_records(store)
+            if not store.is_initialized:
+                store.init_genesis(genesis.hash(), contracts.genesis_state(genesis))
+            elif store.genesis_hash != genesis.hash():
+                raise GodownError(Code.BAD_CONFIG, f"data in {data_dir} belongs to another genesis")
+        except BaseException:
             store.close()
-            raise GodownError(Code.BAD_CONFIG, f"data in {data_dir} belongs to another genesis")
-        return Ledger(store, genesis)
+            raise
+        ledger = Ledger(store, genesis)
+        ledger.space = space
+        return ledger
 
     def close(self) -> None:
         self.store.close()

@@ -1,11 +1,17 @@
 """The consensus write-ahead log as the driver uses it: records durable before
 anything that depends on them is sent, and compacted every few stable
-checkpoints so that a restart reads only what it still needs."""
+checkpoints so that a restart reads only what it still needs.
+
+A record that cannot be written (disk full, I/O error) ends the process
+(`stop_for_storage_fault`): the driver would otherwise go on to send what depends on
+it, and the replica would believe in a vote its disk does not hold."""
 
 from __future__ import annotations
 
 from consensus.records import compact
+from node.server.ledger import stop_for_storage_fault
 from storage.chain import ChainStore
+from storage.kv import WriteFailed
 
 WAL_COMPACT_EVERY = 4  # stable checkpoints between write-ahead log compactions
 
@@ -23,7 +29,10 @@ class WriteAheadLog:
         synced at once if this step sends, else left for the next synced write (the
         next send's, or the block commit that usually follows), saving an fsync per
         round. Nothing unsent is lost by a crash that forgets them."""
-        self.store.wal_append_many(records, sync=sync)
+        try:
+            self.store.wal_append_many(records, sync=sync)
+        except WriteFailed as fault:
+            stop_for_storage_fault(fault, "writing consensus write-ahead records", records=len(records))
         self.unsynced = not sync
 
     def synced_by_commit(self) -> None:
@@ -43,5 +52,8 @@ class WriteAheadLog:
         if not entries:
             return
         kept = compact([raw for _, raw in entries])
-        store.wal_append_many(kept)
-        store.wal_truncate_below(entries[-1][0] + 1)
+        try:
+            store.wal_append_many(kept)
+            store.wal_truncate_below(entries[-1][0] + 1)
+        except WriteFailed as fault:
+            stop_for_storage_fault(fault, "compacting the consensus write-ahead log")
