@@ -25,6 +25,11 @@ def test_four_nodes_agree_at_every_height(make_net: MakeNet) -> None:
     roots = {n: net.status(n)["state_root"] for n in net.names}
     assert len({net.status(n)["head_hash"] for n in net.names}) == 1
     assert len(set(roots.values())) == 1, roots
+    # a correct primary is never timed out: no request passed its deadline, no view changed
+    assert {n: net.status(n)["view"] for n in net.names} == {n: 0 for n in net.names}
+    for n in net.names:
+        metrics = str(net.client(n).get("/metrics"))
+        assert "godown_requests_overdue_total 0.0" in metrics, f"{n} timed out a correct primary"
     emit(
         "normal_operation",
         txs=len(acks),

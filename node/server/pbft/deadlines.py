@@ -7,9 +7,10 @@ node) is timed from its arrival or from the start of the current view, whichever
 is later. The oldest one that a correct primary could order now — its sender's
 next nonce, no gap before it — decides:
 
-- at half the request timeout it and the other waiting ones go to every validator
-  (as a PBFT client retransmits to all replicas), so the other backups hold it
-  too and time the primary themselves;
+- at half the request timeout it (with the few waiting right behind it) goes to
+  every validator, as a PBFT client retransmits to all replicas, so the other
+  backups hold it too and time the primary themselves (only a few: under a long
+  queue the oldest request waits at half its timeout at a correct primary too);
 - at the request timeout, if the primary has meanwhile committed a transaction
   that reached this node from its own clients *after* it (it was overtaken), or
   put a copy of it into a block that did not commit it (a void result: a forged
@@ -59,7 +60,7 @@ NOTHING = Verdict()
 
 
 class RequestDeadlines:
-    def __init__(self, timeout_s: float, max_tracked: int, max_relay: int = 2000) -> None:
+    def __init__(self, timeout_s: float, max_tracked: int, max_relay: int = 16) -> None:
         self.timeout_s = timeout_s
         self.max_tracked = max_tracked
         self.max_relay = max_relay
