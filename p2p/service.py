@@ -69,6 +69,12 @@ STREAM_TIMEOUT = 5.0
 WRITE_TIMEOUT = 10.0
 MIN_BACKOFF = 0.05
 MAX_BACKOFF = 2.0
+KEEPALIVE_S = 1.0
+"""An idle writer sends an empty frame this often, so that its peer hears from it."""
+SILENT_AFTER_S = 5.0
+"""A peer we have a stream to but have not heard from for this long sits behind a dead
+connection (a cut link sends no RST; TCP keeps it for many minutes): it is closed and dialed
+afresh, so a healed link carries traffic again within seconds (CometBFT pings for the same)."""
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
 
@@ -110,6 +116,7 @@ class _Outbox:
         self.received_bytes = 0
         self.dropped_frames = 0
         self.reconnects = 0
+        self.heard_at = 0.0  # trio clock: when anything last arrived from this peer
 
     def wake(self) -> None:
         """Runs on the trio thread: let the writer look at the queue again."""
@@ -517,9 +524,11 @@ class P2PService:
             box.connected = True
             log.info("p2p stream open: member=%s peer_id=%s", box.member_id, box.pid)
             ended = _StreamEnd()
+            box.heard_at = max(box.heard_at, trio.current_time())
             try:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._watch_stream, stream, box, ended)
+                    nursery.start_soon(self._watch_silence, host, box)
                     await self._pump(host, box, stream, ended)
                     nursery.cancel_scope.cancel()  # the watcher waits in a read: safe to cancel
             finally:
@@ -551,12 +560,25 @@ class P2PService:
                     box.connect_event = trio.Event()
                     if not network.get_connections(box.pid):
                         return None
+        except trio.Cancelled:
+            raise
+        except Exception as exc:  # libp2p raises many unrelated types on dial and negotiation
+            log.debug("p2p dial failed: member=%s peer_id=%s error=%r", box.member_id, box.pid, exc)
+            return None
+        try:
             with trio.fail_after(STREAM_TIMEOUT):
                 return await host.new_stream(box.pid, [self._protocol])
         except trio.Cancelled:
             raise
-        except Exception as exc:  # libp2p raises many unrelated types on dial and negotiation
-            log.debug("p2p open failed: member=%s peer_id=%s error=%r", box.member_id, box.pid, exc)
+        except Exception as exc:
+            # A connection on which no stream opens is dead (a cut link sends no RST: TCP
+            # would keep it for many minutes): drop it, so that the next attempt dials afresh
+            # and a healed link carries traffic again within a back-off step.
+            log.info("p2p stream did not open, dropping the connection: member=%s error=%r", box.member_id, exc)
+            with trio.move_on_after(1.0) as scope:
+                scope.shield = True
+                with contextlib.suppress(Exception):
+                    await network.close_peer(box.pid)
             return None
 
     async def _pump(self, host: IHost, box: _Outbox, stream: INetStream, ended: _StreamEnd) -> None:
@@ -572,9 +594,12 @@ class P2PService:
             batch = box.take(self._batch_bytes)
             if not batch:
                 assert box.wake_event is not None
-                await box.wake_event.wait()
-                box.wake_event = trio.Event()
-                continue
+                with trio.move_on_after(KEEPALIVE_S) as idle:
+                    await box.wake_event.wait()
+                if not idle.cancelled_caught:
+                    box.wake_event = trio.Event()
+                    continue
+                batch = [b""]  # keepalive: an empty frame, never delivered
             data = encode_frames(batch)
             try:
                 async with trio.open_nursery() as nursery:
@@ -606,6 +631,19 @@ class P2PService:
         with contextlib.suppress(Exception):
             await host.get_network().close_peer(box.pid)
 
+    async def _watch_silence(self, host: IHost, box: _Outbox) -> None:
+        """Close the connection to a peer that has gone silent (see `SILENT_AFTER_S`)."""
+        while True:
+            await trio.sleep(KEEPALIVE_S)
+            if trio.current_time() - box.heard_at > SILENT_AFTER_S:
+                log.info("p2p peer silent for %.0f s, closing connection: member=%s", SILENT_AFTER_S, box.member_id)
+                box.heard_at = trio.current_time()
+                with trio.move_on_after(1.0) as scope:
+                    scope.shield = True
+                    with contextlib.suppress(Exception):
+                        await host.get_network().close_peer(box.pid)
+                return
+
     async def _watch_stream(self, stream: INetStream, box: _Outbox, ended: _StreamEnd) -> None:
         """The remote never writes on our stream: any read result means it closed or reset."""
         with contextlib.suppress(Exception):
@@ -629,6 +667,7 @@ class P2PService:
                 data = await stream.read(READ_SIZE)
                 if not data:
                     break
+                box.heard_at = trio.current_time()
                 try:
                     frames = decoder.feed(data)
                 except GodownError as exc:
@@ -649,6 +688,8 @@ class P2PService:
                         await stream.reset()
                     return
                 for frame in frames:
+                    if not frame:
+                        continue  # a keepalive
                     box.received_frames += 1
                     box.received_bytes += len(frame)
                     self._deliver(box.member_id, frame)

@@ -87,6 +87,19 @@ class Hosts:
     def heal(self, i: int) -> None:
         _ip("link", "set", self._veth(i), "up")
 
+    def deafen(self, i: int) -> None:
+        """A one-way cut: host i still sends, but nothing the other hosts send reaches it (a
+        blackhole route to its address on each of them; the root namespace, where the test
+        reads every node's RPC, still reaches it). Over TCP its streams soon stall too."""
+        for j in range(self.count):
+            if j != i:
+                _ip("-n", self.ns(j), "route", "add", "blackhole", f"{self.addr(i)}/32")
+
+    def undeafen(self, i: int) -> None:
+        for j in range(self.count):
+            if j != i:
+                _ip("-n", self.ns(j), "route", "del", "blackhole", f"{self.addr(i)}/32", check=False)
+
     def destroy(self) -> None:
         for item in reversed(self.made):
             kind, name = item.split(":", 1)

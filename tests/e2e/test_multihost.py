@@ -54,8 +54,7 @@ def test_ceremony_formed_consortium_across_hosts(tmp_path: Path) -> None:
         net.start()
         acks = net.run_round(via=net.names, cases=2, reports_per_case=3)
 
-        # a backup's link is cut (cutting the primary's is #10's ground: there the three
-        # others do not always agree on a view change promptly, see the note of #9)
+        # a backup's link is cut (cutting the primary's, and one-way cuts: test_partitions)
         primary = net.primary()
         victim = next(n for n in reversed(net.names) if n != primary)
         index = net.names.index(victim)
