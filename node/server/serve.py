@@ -151,7 +151,14 @@ async def serve_forever(config: NodeConfig, misbehaviour: Misbehaviour | None = 
         loop.add_signal_handler(sig, stopping.set)
     done = asyncio.ensure_future(stopping.wait())
     await asyncio.wait({done, node.engine_task}, return_when=asyncio.FIRST_COMPLETED)
-    if node.engine_task.done() and not node.engine_task.cancelled() and node.engine_task.exception():
-        log.error("consensus engine stopped", exc_info=node.engine_task.exception())
+    failure = None
+    if node.engine_task.done() and not node.engine_task.cancelled():
+        failure = node.engine_task.exception()
+        if failure is not None:
+            log.error("consensus engine stopped", exc_info=failure)
     log.info("node stopping", extra={"node_name": config.name})
     await node.stop()
+    if failure is not None:  # exit non-zero, so that a supervisor restarts the node
+        if isinstance(failure, GodownError):
+            raise failure
+        raise NodeFault(Code.INTERNAL, f"the consensus engine stopped: {failure!r} (see the node log)")

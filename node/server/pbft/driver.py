@@ -42,7 +42,7 @@ from node.server.pbft.statesync import CHUNK, CHUNKED, OFFER, OFFERED, SnapshotS
 from node.server.pbft.wal import WriteAheadLog
 from p2p.service import P2PService
 from primitives.block import Commit
-from primitives.errors import Code, GodownError
+from primitives.errors import Code, GodownError, NodeFault
 from primitives.tx import SignedTx
 
 log = logging.getLogger("godown.pbft")
@@ -229,6 +229,8 @@ class ReplicaDriver:
                 pass  # late answers to our state sync, which is over
             else:
                 raise GodownError(Code.MALFORMED, f"unknown frame kind {kind!r}")
+        except NodeFault:
+            raise  # this node's own fault (its disk, say), not the peer's: the engine stops
         except (GodownError, KeyError, TypeError, ValueError) as exc:
             log.warning("bad frame from peer", extra={"peer": peer, "error": str(exc)[:200]})
 
