@@ -85,18 +85,18 @@ def test_genesis(store: ChainStore) -> None:
 
 def test_commit_and_read_back(store: ChainStore) -> None:
     txs = [signed_tx(0, "a"), signed_tx(1, "b")]
-    block = next_block(store, txs, ["ok", "bad_nonce"])
+    block = next_block(store, txs, ["ok", "unknown_case"])
     commit = certify(block)
     root = store.commit_block(block, commit, {b"note/0": b"a", b"member/bob": None})
     assert store.head_height == 1 and store.head_hash == block.hash()
     assert root == store.state_root == store.state_root_at(1)
     assert store.state_root_at(0) != root
-    assert store.get_block(1) == block and store.get_block(1).results == ("ok", "bad_nonce")  # type: ignore[union-attr]
+    assert store.get_block(1) == block and store.get_block(1).results == ("ok", "unknown_case")  # type: ignore[union-attr]
     assert store.get_block_by_hash(block.hash()) == block
     assert store.get_commit(1) == commit
     assert store.get_block(2) is None and store.get_commit(2) is None and store.get_block(0) is None
     loc = store.get_tx(txs[1].tx_id)
-    assert loc is not None and (loc.height, loc.index, loc.result) == (1, 1, "bad_nonce")
+    assert loc is not None and (loc.height, loc.index, loc.result) == (1, 1, "unknown_case")
     found = store.get_signed_tx(txs[0].tx_id)
     assert found is not None and found[0] == txs[0]
     assert store.get_tx(sha256(b"never")) is None
@@ -106,9 +106,28 @@ def test_commit_and_read_back(store: ChainStore) -> None:
     assert nxt.header.state_root == root
     from primitives.block import results_root
 
-    assert nxt.header.results_root == results_root(["ok", "bad_nonce"]) == store.results_root_at(1)
+    assert nxt.header.results_root == results_root(["ok", "unknown_case"]) == store.results_root_at(1)
     store.commit_block(nxt, certify(nxt), {})
     assert store.state_root_at(2) == root  # no state change, same root
+
+
+def test_void_results_leave_the_id_free(store: ChainStore) -> None:
+    """A forged or out-of-turn copy (a void result) stays in its block but is not the
+    transaction's commit: the index skips it, and the real one indexes where it commits."""
+    from primitives.errors import VOID_RESULTS
+    from primitives.tx import SignedTx
+
+    real = signed_tx(0, "real")
+    forged = SignedTx(real.tx, real.tx_bytes, bytes(64))
+    assert forged.tx_id == real.tx_id and "bad_signature" in VOID_RESULTS
+    first = next_block(store, [forged], ["bad_signature"])
+    store.commit_block(first, certify(first), {})
+    assert store.get_tx(real.tx_id) is None
+    assert store.get_block(1).results == ("bad_signature",)  # type: ignore[union-attr]
+    second = next_block(store, [real], ["ok"])
+    store.commit_block(second, certify(second), {})
+    loc = store.get_tx(real.tx_id)
+    assert loc is not None and (loc.height, loc.index, loc.result) == (2, 0, "ok")
 
 
 def test_proofs_from_the_store(store: ChainStore) -> None:
