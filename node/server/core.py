@@ -90,7 +90,7 @@ class NodeCore:
             self.metrics.refused.labels(exc.code.value).inc()
             raise exc from None
         self.metrics.admitted.inc()
-        self.metrics.mempool.set(len(self.mempool))
+        self.metrics.show_mempool(len(self.mempool), self.mempool.capacity)
         self.tx_arrived.set()
         for hook in self.on_admitted:
             hook(stx)
@@ -176,7 +176,7 @@ class NodeCore:
         m.commit_seconds.observe(t2 - t1)
         m.blocks.inc()
         m.height.set(block.height)
-        m.mempool.set(len(self.mempool))
+        m.show_mempool(len(self.mempool), self.mempool.capacity)
         for code, count in Counter(outcome.results).items():
             m.txs.labels(code).inc(count)
         log.info(

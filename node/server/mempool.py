@@ -42,6 +42,10 @@ class Mempool:
     def __len__(self) -> int:
         return len(self._txs)
 
+    @property
+    def capacity(self) -> int:
+        return self._max
+
     def __contains__(self, tx_id: bytes) -> bool:
         return tx_id in self._txs
 

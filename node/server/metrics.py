@@ -66,14 +66,17 @@ class NodeMetrics:
         )
         self.refused.labels(Code.MEMPOOL_FULL.value)  # the series an alert watches exists from the start
 
-    def show_consensus(self, health: EngineHealth, mempool_fullness: float) -> None:
+    def show_consensus(self, health: EngineHealth) -> None:
         """Publish what the consensus engine found when it refreshed its status."""
-        assert 0.0 <= mempool_fullness
         self.in_view_change.set(1 if health.in_view_change else 0)
         self.peers.set(len(health.connected))
         self.peers_down.set(len(health.peers_down))
         self.blocks_behind.set(health.blocks_behind)
-        self.mempool_fullness.set(min(1.0, mempool_fullness))
+
+    def show_mempool(self, size: int, capacity: int) -> None:
+        """The mempool's size and fullness, whichever engine runs (set where it changes)."""
+        self.mempool.set(size)
+        self.mempool_fullness.set(min(1.0, size / max(1, capacity)))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

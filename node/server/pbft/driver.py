@@ -439,7 +439,7 @@ class ReplicaDriver:
         health = EngineHealth(
             core.node_id, r.validators, frozenset(peers), self.fetcher.behind(core.ledger.height), r.in_view_change
         )
-        core.metrics.show_consensus(health, len(core.mempool) / max(1, self.config.mempool_max_txs))
+        core.metrics.show_consensus(health)
         core.engine_status = {
             "view": r.view,
             "primary": r.primary_id,
