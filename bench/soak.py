@@ -41,8 +41,10 @@ def main() -> None:
     result = run_soak(net, Consortium(net), cfg)
     for line in result.lines():
         print(line, flush=True)
-    for problem in result.problems:
+    for problem in result.problems[:50]:
         print(f"PROBLEM: {problem}", file=sys.stderr)
+    if len(result.problems) > 50:
+        print(f"... and {len(result.problems) - 50} more", file=sys.stderr)
     if result.problems or args.keep:
         print(f"testnet and node logs kept in {work}", file=sys.stderr)
         sys.exit(1 if result.problems else 0)

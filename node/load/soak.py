@@ -34,9 +34,10 @@ from primitives.errors import Code, GodownError
 from primitives.tx import SignedTx
 
 FAULT_KINDS = ("kill", "stop")
-WAIT_MS = 5_000  # how long one submission waits for the commit before the client looks again
+WAIT_MS = 1_000  # how long one submission waits for the commit before the client looks again
 LOOKUP_S = 5.0  # how long a client polls one node for a transaction it holds pending
-HTTP_TIMEOUT_S = 12.0  # above WAIT_MS: a paused node's answer may come after SIGCONT
+HTTP_TIMEOUT_S = 2.0  # above WAIT_MS, and short: a paused node must not hold the load up for long
+SUSPECT_S = 3.0  # a node that did not answer gets no new requests for this long
 MONITOR_TIMEOUT_S = 3.0
 REREAD_BLOCKS = 20  # after a fault, the monitor reads the victim's last blocks again
 MAX_BLOCKS_PER_PASS = 200
@@ -151,6 +152,7 @@ class ClientLedger:
     def __init__(self) -> None:
         self.acks: dict[str, Acked] = {}
         self.unacked: dict[str, SignedTx] = {}
+        self.conflicts: list[tuple[Acked, Acked]] = []
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()
 
@@ -159,7 +161,8 @@ class ClientLedger:
         assert a.height > 0 and a.index >= 0, doc
         with self._lock:
             old = self.acks.setdefault(a.tx_id, a)
-            assert (old.height, old.index, old.result) == (a.height, a.index, a.result), (old, a)
+            if (old.height, old.index, old.result) != (a.height, a.index, a.result):
+                self.conflicts.append((old, a))  # two nodes told different commits of one transaction
 
     def give_up(self, txs: list[SignedTx]) -> None:
         with self._lock:
@@ -326,6 +329,7 @@ class PacedLoad:
         self.stop = threading.Event()
         self._next_at = 0.0
         self._turn = 0
+        self._suspect: dict[str, float] = {}  # node -> until when it gets no new requests
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="soak-client")
         self._thread = threading.Thread(target=self._run, name="soak-load", daemon=True)
         self.error: BaseException | None = None
@@ -374,7 +378,7 @@ class PacedLoad:
                 break
             txs = phase[i : i + self.cfg.chunk]
             self._next_at = max(self._next_at, time.monotonic() - 1.0) + len(txs) / self.cfg.rate
-            first = self.nodes.names[self._turn % len(self.nodes.names)]
+            first = self._pick(self._turn)
             self._turn += 1
             self.ledger.count("submitted", len(txs))
             futures.append(self._pool.submit(self._deliver, txs, first))
@@ -385,12 +389,11 @@ class PacedLoad:
         """Get a commit answer for each transaction, trying node after node; gives up
         after `give_up_s`. Whether all were acknowledged."""
         pending = {t.tx_id_hex: t for t in txs}
-        names = self.nodes.names
-        turn = names.index(first)
+        turn = self.nodes.names.index(first)
         deadline = time.monotonic() + self.cfg.give_up_s
         while pending and time.monotonic() < deadline:
-            name = names[turn % len(names)]
-            turn += 1
+            name = self._pick(turn)
+            turn = self.nodes.names.index(name) + 1
             client = self.nodes.client(name)
             batch = list(pending.values())
             try:
@@ -402,11 +405,22 @@ class PacedLoad:
                 self._look_up(client, name, pending)
             except GodownError:
                 self.ledger.count("unanswered_requests")
+                self._suspect[name] = time.monotonic() + SUSPECT_S
                 time.sleep(0.2)
             if pending:
                 self.ledger.count("retransmitted", len(pending))
         self.ledger.give_up(list(pending.values()))
         return not pending
+
+    def _pick(self, turn: int) -> str:
+        """The node whose turn it is, or the next one not suspected of being down (a
+        client that keeps no node-health state would wait on a paused node each time)."""
+        names, now = self.nodes.names, time.monotonic()
+        for i in range(len(names)):
+            name = names[(turn + i) % len(names)]
+            if self._suspect.get(name, 0.0) <= now:
+                return name
+        return names[turn % len(names)]
 
     def _look_up(self, client: RpcClient, name: str, pending: dict[str, SignedTx]) -> None:
         """Ask the node about transactions it admitted but did not answer for in time,
@@ -594,9 +608,9 @@ def run_soak(testnet: Testnet, cons: Consortium, cfg: SoakConfig, log: Log = _sa
             wait_for(lambda: load.error is not None or injector.error is not None, cfg.duration_s)
             elapsed = time.monotonic() - began
             load.stop.set()
+            monitor.end_measuring()
             injector.finish()
             load.finish()
-            monitor.end_measuring()
             settle_s, heights = _settle(nodes, ledger, cfg.settle_s)
             wait_for(lambda: monitor.has_read(heights), cfg.bound_s)
             fates = {tx_id: _fate(nodes, tx_id) for tx_id in ledger.unacked}
@@ -678,6 +692,7 @@ def _judge(
 ) -> SoakResult:
     """The figures, and every broken promise spelt out."""
     lost, unverified, problems = _ack_problems(ledger, monitor)
+    problems += [f"one transaction acknowledged twice, differently: {a} and {b}" for a, b in ledger.conflicts]
     kinds = {t: _fate_kind(f) for t, f in fates.items()}
     problems += [
         f"unacknowledged {t} not committed alike everywhere: {fates[t]}" for t, k in kinds.items() if k == "split"
@@ -708,6 +723,7 @@ def _judge(
         "rate_tx_s": cfg.rate,
         "submitted": ledger.counts["submitted"],
         "acknowledged": len(ledger.acks),
+        "rounds": ledger.counts["rounds"],
         "results": dict(Counter(a.result for a in ledger.acks.values())),
         "retransmitted": ledger.counts["retransmitted"],
         "unanswered_requests": ledger.counts["unanswered_requests"],
