@@ -13,6 +13,7 @@ exits 1 if a promise was broken, keeping the testnet's folder (node logs) for a 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import shutil
 import sys
@@ -33,9 +34,16 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=None, help="replays the fault schedule (default: random)")
     ap.add_argument("--rate", type=int, default=SoakConfig.rate, help="tx/s offered in total")
     ap.add_argument("--keep", action="store_true", help="keep the testnet folder even when all is well")
+    ap.add_argument(
+        "--patient-client",
+        action="store_true",
+        help="a client that waits long on a silent node and keeps sending to it (the soak's first client)",
+    )
     args = ap.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(2**32)
     cfg = SoakConfig(duration_s=args.duration, seed=seed, rate=args.rate)
+    if args.patient_client:
+        cfg = dataclasses.replace(cfg, wait_ms=5_000, client_timeout_s=12.0, suspect_s=0.0)
     work = Path(tempfile.mkdtemp(prefix="godown-soak-"))
     net = init_testnet(work / "net", nodes=4, chain_id="soak", consensus=ConsensusParams(view_change_timeout_ms=1000))
     result = run_soak(net, Consortium(net), cfg)

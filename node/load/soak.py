@@ -34,10 +34,8 @@ from primitives.errors import Code, GodownError
 from primitives.tx import SignedTx
 
 FAULT_KINDS = ("kill", "stop")
-WAIT_MS = 1_000  # how long one submission waits for the commit before the client looks again
 LOOKUP_S = 5.0  # how long a client polls one node for a transaction it holds pending
-HTTP_TIMEOUT_S = 2.0  # above WAIT_MS, and short: a paused node must not hold the load up for long
-SUSPECT_S = 3.0  # a node that did not answer gets no new requests for this long
+HTTP_TIMEOUT_S = 2.0  # the soak's own status and look-up requests
 MONITOR_TIMEOUT_S = 3.0
 REREAD_BLOCKS = 20  # after a fault, the monitor reads the victim's last blocks again
 MAX_BLOCKS_PER_PASS = 200
@@ -62,16 +60,23 @@ class SoakConfig:
     bound_s: float = 60.0  # a node not caught up, or a chain not advancing, this long is a failure
     settle_s: float = 30.0
     give_up_s: float = 90.0  # a client stops retransmitting a transaction after this long
+    # the load's client: how long a submission waits for the commit, how long a request may
+    # go unanswered (above the wait; short, so a paused node does not hold the load up), and
+    # how long a node that did not answer gets no new requests
+    wait_ms: int = 1_000
+    client_timeout_s: float = 2.0
+    suspect_s: float = 3.0
 
     def __post_init__(self) -> None:
         assert self.duration_s > 0 and self.rate > 0 and self.chunk > 0
         assert self.fault_every_s[0] <= self.fault_every_s[1] and self.fault_down_s[0] <= self.fault_down_s[1]
+        assert self.client_timeout_s * 1000 > self.wait_ms >= 0
 
     def time_bound_s(self) -> float:
         """The longest a soak can take, start-up and checks included, if every wait runs
         into its bound: what a caller's timeout should allow."""
         faults_end = self.fault_down_s[1] + 2 * self.bound_s + 30  # `FaultInjector.finish`
-        load_end = self.give_up_s + 2 * HTTP_TIMEOUT_S  # `PacedLoad.finish`
+        load_end = self.give_up_s + 2 * self.client_timeout_s  # `PacedLoad.finish`
         return START_S + self.duration_s + faults_end + load_end + self.settle_s + self.bound_s + 60
 
 
@@ -203,7 +208,7 @@ class Monitor:
     def stop(self) -> None:
         self._stop.set()
         for t in self._threads:
-            t.join(timeout=2 * HTTP_TIMEOUT_S)
+            t.join(timeout=2 * MONITOR_TIMEOUT_S + 1)
 
     def rewind(self, name: str, blocks: int = REREAD_BLOCKS) -> None:
         """Read the node's last blocks again: after a restart they come from its disk."""
@@ -323,7 +328,7 @@ class PacedLoad:
 
     def __init__(self, testnet: Testnet, cfg: SoakConfig, ledger: ClientLedger, log: Log) -> None:
         self.testnet, self.cfg, self.ledger, self.log = testnet, cfg, ledger, log
-        self.nodes = Nodes(testnet, HTTP_TIMEOUT_S)
+        self.nodes = Nodes(testnet, cfg.client_timeout_s)
         self.participants: Participants = participants_of(testnet)
         self.nonces = NonceBook()
         self.stop = threading.Event()
@@ -341,7 +346,7 @@ class PacedLoad:
     def finish(self) -> None:
         """Stop submitting new requests; wait for those under way (bounded by `give_up_s`)."""
         self.stop.set()
-        self._thread.join(timeout=self.cfg.give_up_s + 2 * HTTP_TIMEOUT_S)
+        self._thread.join(timeout=self.cfg.give_up_s + 2 * self.cfg.client_timeout_s)
         self._pool.shutdown(wait=True, cancel_futures=True)
         self.nodes.close()
 
@@ -397,7 +402,7 @@ class PacedLoad:
             client = self.nodes.client(name)
             batch = list(pending.values())
             try:
-                answers = client.submit_many(batch, wait_ms=WAIT_MS)
+                answers = client.submit_many(batch, wait_ms=self.cfg.wait_ms)
                 for stx, answer in zip(batch, answers, strict=True):
                     if answer.get("code") == "committed":
                         self.ledger.ack(stx, answer, name)
@@ -405,7 +410,7 @@ class PacedLoad:
                 self._look_up(client, name, pending)
             except GodownError:
                 self.ledger.count("unanswered_requests")
-                self._suspect[name] = time.monotonic() + SUSPECT_S
+                self._suspect[name] = time.monotonic() + self.cfg.suspect_s
                 time.sleep(0.2)
             if pending:
                 self.ledger.count("retransmitted", len(pending))
@@ -721,6 +726,7 @@ def _judge(
         "seed": cfg.seed,
         "nodes": len(monitor.nodes.names),
         "rate_tx_s": cfg.rate,
+        "client": {"wait_ms": cfg.wait_ms, "timeout_s": cfg.client_timeout_s, "suspect_s": cfg.suspect_s},
         "submitted": ledger.counts["submitted"],
         "acknowledged": len(ledger.acks),
         "rounds": ledger.counts["rounds"],
