@@ -197,6 +197,7 @@ class Monitor:
         self._view: dict[str, tuple[int, bool]] = {}
         self.measuring = threading.Event()  # stalls count only while load runs
         self._top = (0, time.monotonic())
+        self._advanced = False  # a stall counts from the first block under load (not the first round's signing)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._follow, args=(n,), daemon=True) for n in nodes.names]
@@ -223,7 +224,7 @@ class Monitor:
             self.measuring.clear()
 
     def _stalled(self, since: float, now: float) -> None:
-        if now - since > self.longest_stall_s:
+        if self._advanced and now - since > self.longest_stall_s:
             self.longest_stall_s, self.stall_began = now - since, since
 
     def has_read(self, heights: dict[str, int | None]) -> bool:
@@ -259,6 +260,7 @@ class Monitor:
             if height > top:
                 if self.measuring.is_set():
                     self._stalled(since, now)
+                    self._advanced = True
                 self._top = (height, now)
             elif not self.measuring.is_set():
                 self._top = (top, now)
