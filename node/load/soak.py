@@ -102,6 +102,7 @@ class Fault:
     at_s: float
     down_s: float
     recovered_s: float | None = None
+    in_step_s: float | None = None  # from recovery until every node was in one view and at the head
 
 
 class Nodes:
@@ -125,12 +126,16 @@ class Nodes:
                 self._all.append(mine[name])
         return mine[name]
 
-    def height(self, name: str) -> int | None:
-        """The node's height, or None while it does not answer."""
+    def status(self, name: str) -> dict[str, Any] | None:
+        """The node's status, or None while it does not answer."""
         try:
-            return int(self.client(name).status()["height"])
+            return self.client(name).status()
         except GodownError:
             return None
+
+    def height(self, name: str) -> int | None:
+        status = self.status(name)
+        return None if status is None else int(status["height"])
 
     def heights(self, names: list[str] | None = None) -> dict[str, int | None]:
         return {n: self.height(n) for n in names or self.names}
@@ -161,8 +166,9 @@ class ClientLedger:
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()
 
-    def ack(self, stx: SignedTx, doc: dict[str, Any], via: str) -> None:
-        a = Acked(stx.tx_id_hex, int(doc["height"]), int(doc["index"]), str(doc["result"]), via)
+    def ack(self, tx_id: str, doc: dict[str, Any], via: str) -> None:
+        """Note a node's answer that the transaction committed (a submission's or a look-up's)."""
+        a = Acked(tx_id, int(doc["height"]), int(doc["index"]), str(doc["result"]), via)
         assert a.height > 0 and a.index >= 0, doc
         with self._lock:
             old = self.acks.setdefault(a.tx_id, a)
@@ -278,11 +284,12 @@ class Monitor:
                 doc = None
             with self._lock:
                 if doc is not None:
-                    self._record(name, h, doc)
+                    self.record(name, h, doc)
                 self.cursor[name] = max(self.cursor[name], h)
         return head >= start
 
-    def _record(self, name: str, height: int, doc: dict[str, Any]) -> None:
+    def record(self, name: str, height: int, doc: dict[str, Any]) -> None:
+        """Note the block (an RPC block view) the node served at `height`."""
         assert int(doc["height"]) == height, (name, height, doc["height"])
         content = tuple((str(t["tx_id"]), str(t["result"])) for t in doc["txs"])
         digest = hashlib.sha256(json.dumps(content).encode()).hexdigest()
@@ -302,11 +309,15 @@ class Monitor:
         return out
 
     def mismatches(self) -> list[int]:
-        """Heights served with one hash but different transactions or result codes."""
+        """Heights served with one block hash but different transactions or result codes
+        (the hash covers the header only; results are certified one block later)."""
         out = []
         for h in sorted({h for per in self.served.values() for h in per}):
-            digests = {d for per in self.served.values() for _, d in per.get(h, ())}
-            if len(digests) > 1:
+            by_hash: dict[str, set[str]] = {}
+            for per in self.served.values():
+                for block_hash, digest in per.get(h, ()):
+                    by_hash.setdefault(block_hash, set()).add(digest)
+            if any(len(d) > 1 for d in by_hash.values()):
                 out.append(h)
         return out
 
@@ -407,7 +418,7 @@ class PacedLoad:
                 answers = client.submit_many(batch, wait_ms=self.cfg.wait_ms)
                 for stx, answer in zip(batch, answers, strict=True):
                     if answer.get("code") == "committed":
-                        self.ledger.ack(stx, answer, name)
+                        self.ledger.ack(stx.tx_id_hex, answer, name)
                         del pending[stx.tx_id_hex]
                 self._look_up(client, name, pending)
             except GodownError:
@@ -434,7 +445,7 @@ class PacedLoad:
         until they commit, it no longer knows one, or `LOOKUP_S` passes."""
         until = time.monotonic() + LOOKUP_S
         while pending:
-            for tx_id, stx in list(pending.items()):
+            for tx_id in list(pending):
                 try:
                     doc = client.tx(tx_id)
                 except GodownError as exc:
@@ -442,7 +453,7 @@ class PacedLoad:
                         return  # not here (refused, or lost with a restart): the next node gets it
                     raise
                 if doc.get("status") == "committed":
-                    self.ledger.ack(stx, doc, name)
+                    self.ledger.ack(tx_id, doc, name)
                     del pending[tx_id]
             if not pending or time.monotonic() > until:
                 return
@@ -504,12 +515,19 @@ class FaultInjector:
                 fault = self._inject(victim, kind, down)
                 if fault.recovered_s is None:
                     self.stuck.append(victim)
-                    self.log(f"{victim} did not catch up within {self.cfg.bound_s:.0f} s: no more faults")
+                    proc = self.cons.procs.get(victim)
+                    state = "running" if proc is not None and proc.poll() is None else "not running"
+                    tail = self.cons.log_tail(victim, 10)
+                    self.log(f"{victim} ({state}) did not catch up in {self.cfg.bound_s:.0f} s: no more faults\n{tail}")
                     return
+                recovered = time.monotonic()
                 if not wait_for(self._in_step, self.cfg.bound_s):
                     self.stuck.append("*")
                     self.log(f"the nodes did not come into step within {self.cfg.bound_s:.0f} s: no more faults")
                     return
+                fault.in_step_s = round(time.monotonic() - recovered, 2)
+                if fault.in_step_s > 2.0:
+                    self.log(f"every node in one view and at the head {fault.in_step_s} s after that")
         except BaseException as exc:  # reported by the soak, never swallowed
             self.error = exc
             raise
@@ -546,20 +564,23 @@ class FaultInjector:
         del self._down[name]
 
     def _primary(self, among: list[str]) -> str | None:
-        for name in among:
-            try:
-                node_id = self.nodes.client(name).status()["primary"]
-            except GodownError:
-                continue
-            return next((str(n["name"]) for n in self.cons.testnet.nodes if n["node_id"] == node_id), None)
-        return None
+        """The primary most of `among` name (one alone in a view change names another)."""
+        named = Counter(str(s["primary"]) for s in map(self.nodes.status, among) if s is not None)
+        if not named:
+            return None
+        node_id = named.most_common(1)[0][0]
+        return next((str(n["name"]) for n in self.cons.testnet.nodes if n["node_id"] == node_id), None)
 
     def _in_step(self) -> bool:
-        """Every node answers and is at least at the highest height any had a moment ago."""
-        first = self.nodes.heights()
-        if any(h is None for h in first.values()):
+        """Every node answers, in one view and not changing it (a node alone in a view change
+        takes no part: it counts as faulty), and reaches the highest height any had a moment ago."""
+        first = {n: self.nodes.status(n) for n in self.nodes.names}
+        answers = [s for s in first.values() if s is not None]
+        if len(answers) < len(first) or len({(s.get("view"), bool(s.get("in_view_change"))) for s in answers}) > 1:
             return False
-        top = max(h for h in first.values() if h is not None)
+        if any(s.get("in_view_change") for s in answers):
+            return False
+        top = max(int(s["height"]) for s in answers)
         return wait_for(lambda: all((self.nodes.height(n) or -1) >= top for n in self.nodes.names), 5.0)
 
 
@@ -625,7 +646,7 @@ def run_soak(testnet: Testnet, cons: Consortium, cfg: SoakConfig, log: Log = _sa
             injector.restore()
             monitor.stop()
             nodes.close()
-    result = _judge(cfg, ledger, monitor, injector, fates, heights)
+    result = judge(cfg, ledger, monitor, injector, fates, heights)
     result.figures.update(duration_s=round(elapsed, 1), settle_s=settle_s)
     result.figures["longest_no_commit_at_s"] = round(max(0.0, monitor.stall_began - began), 1)
     result.figures["started_unix"] = round(started_unix, 1)
@@ -689,7 +710,7 @@ def _ack_problems(ledger: ClientLedger, monitor: Monitor) -> tuple[int, int, lis
     return lost, unverified, problems
 
 
-def _judge(
+def judge(
     cfg: SoakConfig,
     ledger: ClientLedger,
     monitor: Monitor,
@@ -750,6 +771,7 @@ def _judge(
         "faults_on_primary": sum(f.primary for f in injector.faults),
         "recovery_max_s": recovery,
         "unrecovered": len(unrecovered),
+        "longest_in_step_wait_s": max((f.in_step_s for f in injector.faults if f.in_step_s is not None), default=None),
         "longest_no_commit_s": round(monitor.longest_stall_s, 2),
     }
     return SoakResult(figures, list(injector.faults), problems)

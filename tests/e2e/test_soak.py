@@ -14,13 +14,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from node.load.soak import SoakConfig, run_soak
+from node.load.soak import ClientLedger, FaultInjector, Monitor, Nodes, SoakConfig, judge, run_soak
+from node.tools import testnet as tn
+from node.tools.launcher import Consortium
 from tests.e2e.manifests import MakeNet, Manifest
-
-pytestmark = pytest.mark.e2e
 
 SHORT = SoakConfig(duration_s=120.0)
 LONG = SoakConfig(duration_s=float(os.environ.get("GODOWN_SOAK_SECONDS", "900")))
@@ -40,12 +42,41 @@ def soak(make_net: MakeNet, name: str, cfg: SoakConfig) -> None:
     assert all(s is None or s <= cfg.bound_s for s in f["recovery_max_s"].values()), (replay, f)
 
 
+@pytest.mark.e2e
 @pytest.mark.timeout(SHORT.time_bound_s())
 def test_soak(make_net: MakeNet) -> None:
     soak(make_net, "soak", SHORT)
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 @pytest.mark.timeout(LONG.time_bound_s())
 def test_long_soak(make_net: MakeNet) -> None:
     soak(make_net, "long-soak", LONG)
+
+
+def _block(height: int, block_hash: str, txs: list[tuple[str, str]]) -> dict[str, Any]:
+    return {"height": height, "hash": block_hash, "txs": [{"tx_id": t, "result": r} for t, r in txs]}
+
+
+def test_the_checks_see_broken_promises(tmp_path: Path) -> None:
+    """The soak's verdict can fail: a fork, one block served with different results, an
+    acknowledged transaction missing from a chain, an unacknowledged one committed on
+    some nodes only, a node left behind."""
+    testnet = tn.Testnet(
+        tmp_path, "c", ({"name": "a", "rpc_url": "127.0.0.1:1"}, {"name": "b", "rpc_url": "127.0.0.1:2"})
+    )
+    nodes = Nodes(testnet, 1.0)
+    monitor, ledger = Monitor(nodes), ClientLedger()
+    ledger.ack("t1", {"height": 1, "index": 0, "result": "ok"}, "a")
+    monitor.record("a", 1, _block(1, "h1", [("t1", "ok")]))
+    monitor.record("b", 1, _block(1, "h1'", [("t2", "ok")]))
+    monitor.record("a", 2, _block(2, "h2", [("t3", "ok")]))
+    monitor.record("b", 2, _block(2, "h2", [("t3", "bad_nonce")]))
+    fates = {"u1": {"a": "committed@1:ok", "b": "absent"}, "u2": {"a": "absent", "b": "absent"}}
+    injector = FaultInjector(Consortium(testnet), nodes, monitor, SHORT, print)
+    result = judge(SHORT, ledger, monitor, injector, fates, {"a": 1, "b": 0})
+    f = result.figures
+    assert (f["lost"], f["forks"], f["result_mismatches"]) == (1, 1, 1)
+    assert (f["unacked_split"], f["unacked_nowhere"], f["behind"]) == (1, 1, ["b"])
+    assert len(result.problems) == 5, result.problems
