@@ -4,7 +4,7 @@ paused (SIGSTOP) and resumed, then the checks of `node.load.soak` (nothing
 acknowledged lost, no fork, nobody left behind) and the longest recovery per
 fault kind.
 
-Prints one JSON line {"figure": "soak", ...} (and one with the faults and view changes);
+Prints one JSON line {"bench": "soak", ...} (and one with the faults and view changes);
 exits 1 if a promise was broken, keeping the testnet's folder (node logs) for a look.
 
     python bench/soak.py [--duration 900] [--seed N] [--rate 150]
@@ -47,7 +47,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="godown-soak-"))
     net = init_testnet(work / "net", nodes=4, chain_id="soak", consensus=ConsensusParams(view_change_timeout_ms=1000))
     result = run_soak(net, Consortium(net), cfg)
-    for line in result.lines():
+    for line in result.lines(key="bench"):
         print(line, flush=True)
     for problem in result.problems[:50]:
         print(f"PROBLEM: {problem}", file=sys.stderr)

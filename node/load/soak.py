@@ -593,13 +593,14 @@ class SoakResult:
     problems: list[str] = field(default_factory=list)
     views: list[tuple[float, str, int, bool]] = field(default_factory=list)  # (t, node, view, changing)
 
-    def lines(self) -> list[str]:
+    def lines(self, key: str = "figure") -> list[str]:
         """The figures, then the faults and every node's view changes with their times
-        (seconds from the start, `started_unix` in the figures; node logs carry Unix times)."""
+        (seconds from the start, `started_unix` in the figures; node logs carry Unix times).
+        `key` names the line as the tests ("figure") or the benchmarks ("bench") do."""
         events = {"faults": [asdict(f) for f in self.faults], "views": self.views}
         return [
-            json.dumps({"figure": "soak", **self.figures}, sort_keys=True),
-            json.dumps({"figure": "soak_events", "seed": self.figures["seed"], **events}),
+            json.dumps({key: "soak", **self.figures}, sort_keys=True),
+            json.dumps({key: "soak_events", "seed": self.figures["seed"], **events}),
         ]
 
 
