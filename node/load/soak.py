@@ -409,7 +409,11 @@ class PacedLoad:
         pending = {t.tx_id_hex: t for t in txs}
         turn = self.nodes.names.index(first)
         deadline = time.monotonic() + self.cfg.give_up_s
+        attempts = 0
         while pending and time.monotonic() < deadline:
+            if attempts == 1:  # what the first request left without a commit answer
+                self.ledger.count("retransmitted_txs", len(pending))
+            attempts += 1
             name = self._pick(turn)
             turn = self.nodes.names.index(name) + 1
             client = self.nodes.client(name)
@@ -425,8 +429,6 @@ class PacedLoad:
                 self.ledger.count("unanswered_requests")
                 self._suspect[name] = time.monotonic() + self.cfg.suspect_s
                 time.sleep(0.2)
-            if pending:
-                self.ledger.count("retransmitted", len(pending))
         self.ledger.give_up(list(pending.values()))
         return not pending
 
@@ -755,7 +757,7 @@ def judge(
         "acknowledged": len(ledger.acks),
         "rounds": ledger.counts["rounds"],
         "results": dict(Counter(a.result for a in ledger.acks.values())),
-        "retransmitted": ledger.counts["retransmitted"],
+        "retransmitted_txs": ledger.counts["retransmitted_txs"],
         "unanswered_requests": ledger.counts["unanswered_requests"],
         "unacknowledged": len(ledger.unacked),
         "unacked_committed_everywhere": fate_counts["everywhere"],
