@@ -1,4 +1,4 @@
-"""Manifest 7: the soak — a 4-node consortium (f=1) under paced financing load
+"""Manifest 9: the soak — a 4-node consortium (f=1) under paced financing load
 through every node while one node at a time is killed (-9) and restarted or
 paused (SIGSTOP) and resumed, on a seeded schedule. Nothing acknowledged is
 lost, no two nodes ever serve different blocks for one height, nobody is left
