@@ -140,6 +140,9 @@ class Nodes:
     def heights(self, names: list[str] | None = None) -> dict[str, int | None]:
         return {n: self.height(n) for n in names or self.names}
 
+    def statuses(self) -> dict[str, dict[str, Any] | None]:
+        return {n: self.status(n) for n in self.names}
+
     def close(self) -> None:
         with self._lock:
             for c in self._all:
@@ -486,7 +489,7 @@ class FaultInjector:
         self.rng = random.Random(cfg.seed)
         self.faults: list[Fault] = []
         self.stop = threading.Event()
-        self.stuck: list[str] = []  # nodes that never caught up: no more faults after one
+        self.notes: list[str] = []  # why faults stopped early (a node that never caught up, or never in step)
         self._down: dict[str, str] = {}  # node -> the fault it is under now
         self._began = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="soak-faults", daemon=True)
@@ -516,16 +519,13 @@ class FaultInjector:
                 next_at = time.monotonic() + self.rng.uniform(*self.cfg.fault_every_s)
                 fault = self._inject(victim, kind, down)
                 if fault.recovered_s is None:
-                    self.stuck.append(victim)
                     proc = self.cons.procs.get(victim)
                     state = "running" if proc is not None and proc.poll() is None else "not running"
-                    tail = self.cons.log_tail(victim, 10)
-                    self.log(f"{victim} ({state}) did not catch up in {self.cfg.bound_s:.0f} s: no more faults\n{tail}")
+                    self._give_up(f"{victim} ({state}) never caught up after {kind} at t={fault.at_s} s")
                     return
                 recovered = time.monotonic()
                 if not wait_for(self._in_step, self.cfg.bound_s):
-                    self.stuck.append("*")
-                    self.log(f"the nodes did not come into step within {self.cfg.bound_s:.0f} s: no more faults")
+                    self._give_up(f"after {kind} of {victim} at t={fault.at_s} s the nodes never came into step")
                     return
                 fault.in_step_s = round(time.monotonic() - recovered, 2)
                 if fault.in_step_s > 2.0:
@@ -533,6 +533,15 @@ class FaultInjector:
         except BaseException as exc:  # reported by the soak, never swallowed
             self.error = exc
             raise
+
+    def _give_up(self, why: str) -> None:
+        """No more faults (one more would be a second faulty node): say why, with every
+        node's state (view, view change, height, primary) as it answers now."""
+        fields = ("height", "view", "in_view_change", "primary", "sync", "mempool")
+        states = {n: s and {k: s.get(k) for k in fields} for n, s in self.nodes.statuses().items()}
+        note = f"{why} within {self.cfg.bound_s:.0f} s; no more faults. Nodes now: {states}"
+        self.notes.append(note)
+        self.log(note)
 
     def _inject(self, victim: str, kind: str, down: float) -> Fault:
         others = [n for n in self.nodes.names if n != victim]
@@ -576,7 +585,7 @@ class FaultInjector:
     def _in_step(self) -> bool:
         """Every node answers, in one view and not changing it (a node alone in a view change
         takes no part: it counts as faulty), and reaches the highest height any had a moment ago."""
-        first = {n: self.nodes.status(n) for n in self.nodes.names}
+        first = self.nodes.statuses()
         answers = [s for s in first.values() if s is not None]
         if len(answers) < len(first) or len({(s.get("view"), bool(s.get("in_view_change"))) for s in answers}) > 1:
             return False
@@ -736,9 +745,7 @@ def judge(
     if behind:
         problems.append(f"nodes left behind after {cfg.settle_s:.0f} s of settling: {heights}")
     unrecovered = [f for f in injector.faults if f.recovered_s is None]
-    problems += [f"{f.node} never caught up after {f.kind} at t={f.at_s} s" for f in unrecovered]
-    if injector.stuck == ["*"]:
-        problems.append("after a fault the nodes did not come into step again")
+    problems += injector.notes
     if monitor.longest_stall_s > cfg.bound_s:
         problems.append(f"the chain did not advance for {monitor.longest_stall_s:.1f} s under load")
     if not ledger.acks:
