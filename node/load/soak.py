@@ -149,11 +149,11 @@ class Nodes:
                 c.close()
 
 
-def wait_for(pred: Callable[[], bool], timeout: float, stop: threading.Event | None = None) -> bool:
-    """Poll `pred` until it holds, `timeout` passes or `stop` is set; its last value."""
+def wait_for(pred: Callable[[], bool], timeout: float) -> bool:
+    """Poll `pred` until it holds or `timeout` passes; its last value."""
     deadline = time.monotonic() + timeout
     while not pred():
-        if time.monotonic() > deadline or (stop is not None and stop.is_set()):
+        if time.monotonic() > deadline:
             return pred()
         time.sleep(POLL_S)
     return True
@@ -481,8 +481,9 @@ class PacedLoad:
 class FaultInjector:
     """Every `fault_every_s` (seeded), one fault on a random node: kill -9 and a restart,
     or SIGSTOP and SIGCONT, after `fault_down_s`. Never two at once: a victim counts as
-    faulty until it has caught up, and the next fault waits until every node has reached
-    the head seen when it starts waiting."""
+    faulty until it has caught up, and the next fault waits until every node is in one
+    view and has reached the head seen when it starts waiting. If that takes longer than
+    `bound_s`, faults stop (one more would make two faulty nodes) and the soak says why."""
 
     def __init__(self, cons: Consortium, nodes: Nodes, monitor: Monitor, cfg: SoakConfig, log: Log) -> None:
         self.cons, self.nodes, self.monitor, self.cfg, self.log = cons, nodes, monitor, cfg, log
@@ -777,6 +778,7 @@ def judge(
         "behind": behind,
         "height": top,
         "blocks_read": monitor.blocks_read,
+        "blocks_unreadable": len(monitor.unreadable),
         "faults": {k: sum(f.kind == k for f in injector.faults) for k in FAULT_KINDS},
         "faults_on_primary": sum(f.primary for f in injector.faults),
         "recovery_max_s": recovery,
