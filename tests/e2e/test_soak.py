@@ -19,9 +19,10 @@ from typing import Any
 
 import pytest
 
-from node.load.soak import ClientLedger, FaultInjector, Monitor, Nodes, SoakConfig, judge, run_soak
+from node.load.soak import ClientLedger, FaultInjector, Monitor, Nodes, PacedLoad, SoakConfig, judge, run_soak, wait_for
 from node.tools import testnet as tn
 from node.tools.launcher import Consortium
+from node.tools.testnet import init_testnet
 from tests.e2e.manifests import MakeNet, Manifest
 
 SHORT = SoakConfig(duration_s=120.0)
@@ -80,3 +81,16 @@ def test_the_checks_see_broken_promises(tmp_path: Path) -> None:
     assert (f["lost"], f["forks"], f["result_mismatches"]) == (1, 1, 1)
     assert (f["unacked_split"], f["unacked_nowhere"], f["behind"]) == (1, 1, ["b"])
     assert len(result.problems) == 5, result.problems
+
+
+def test_a_client_gives_up_and_says_so(tmp_path: Path) -> None:
+    """With no node answering, the load gives its transactions up after `give_up_s` and
+    keeps them as unacknowledged (to be looked up at the end), without failing."""
+    net = init_testnet(tmp_path / "net", nodes=4)  # never started: every request is refused
+    ledger = ClientLedger()
+    load = PacedLoad(net, dataclasses.replace(SHORT, give_up_s=1.0), ledger, print)
+    load.start()
+    assert wait_for(lambda: len(ledger.unacked) > 0, 20.0)
+    load.finish()
+    assert load.error is None and not ledger.acks
+    assert ledger.counts["unanswered_requests"] > 0 and ledger.counts["submitted"] >= len(ledger.unacked)
