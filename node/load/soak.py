@@ -348,6 +348,7 @@ class PacedLoad:
         self.participants: Participants = participants_of(testnet)
         self.nonces = NonceBook()
         self.stop = threading.Event()
+        self.aborted = threading.Event()  # set: requests under way stop retrying at once
         self._next_at = 0.0
         self._turn = 0
         self._suspect: dict[str, float] = {}  # node -> until when it gets no new requests
@@ -413,7 +414,7 @@ class PacedLoad:
         turn = self.nodes.names.index(first)
         deadline = time.monotonic() + self.cfg.give_up_s
         attempts = 0
-        while pending and time.monotonic() < deadline:
+        while pending and time.monotonic() < deadline and not self.aborted.is_set():
             if attempts == 1:  # what the first request left without a commit answer
                 self.ledger.count("retransmitted_txs", len(pending))
             attempts += 1
@@ -492,6 +493,8 @@ class FaultInjector:
         self.stop = threading.Event()
         self.notes: list[str] = []  # why faults stopped early (a node that never caught up, or never in step)
         self._down: dict[str, str] = {}  # node -> the fault it is under now
+        self._down_lock = threading.Lock()
+        self._abort = threading.Event()
         self._began = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="soak-faults", daemon=True)
         self.error: BaseException | None = None
@@ -511,6 +514,15 @@ class FaultInjector:
         for name, kind in list(self._down.items()):
             self._end(name, kind)
 
+    def abort(self) -> None:
+        """Stop at once (the soak is failing and its nodes are about to be stopped):
+        resume a paused node, restart none, leave no thread that could start one later."""
+        self._abort.set()
+        self.stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2 * MONITOR_TIMEOUT_S + 5)
+        self.restore()
+
     def _run(self) -> None:
         try:
             next_at = time.monotonic() + self.rng.uniform(*self.cfg.fault_every_s)
@@ -519,13 +531,18 @@ class FaultInjector:
                 down = self.rng.uniform(*self.cfg.fault_down_s)
                 next_at = time.monotonic() + self.rng.uniform(*self.cfg.fault_every_s)
                 fault = self._inject(victim, kind, down)
+                if self._abort.is_set():
+                    return
                 if fault.recovered_s is None:
                     proc = self.cons.procs.get(victim)
                     state = "running" if proc is not None and proc.poll() is None else "not running"
                     self._give_up(f"{victim} ({state}) never caught up after {kind} at t={fault.at_s} s")
                     return
                 recovered = time.monotonic()
-                if not wait_for(self._in_step, self.cfg.bound_s):
+                in_step = wait_for(lambda: self._abort.is_set() or self._in_step(), self.cfg.bound_s)
+                if self._abort.is_set():
+                    return
+                if not in_step:
                     self._give_up(f"after {kind} of {victim} at t={fault.at_s} s the nodes never came into step")
                     return
                 fault.in_step_s = round(time.monotonic() - recovered, 2)
@@ -550,11 +567,15 @@ class FaultInjector:
         fault = Fault(kind, victim, primary == victim, round(time.monotonic() - self._began, 2), round(down, 2))
         self.faults.append(fault)
         self._begin(victim, kind)
-        time.sleep(down)
+        self._abort.wait(down)
         self._end(victim, kind)
         ended = time.monotonic()
         target = max((h for h in self.nodes.heights(others).values() if h is not None), default=0)
-        if wait_for(lambda: (self.nodes.height(victim) or -1) >= target, self.cfg.bound_s):
+
+        def caught_up() -> bool:
+            return self._abort.is_set() or (self.nodes.height(victim) or -1) >= target
+
+        if wait_for(caught_up, self.cfg.bound_s) and not self._abort.is_set():
             fault.recovered_s = round(time.monotonic() - ended, 2)
         self.monitor.rewind(victim)
         role = " (primary)" if fault.primary else ""
@@ -562,18 +583,21 @@ class FaultInjector:
         return fault
 
     def _begin(self, name: str, kind: str) -> None:
-        self._down[name] = kind
+        with self._down_lock:
+            self._down[name] = kind
         if kind == "kill":
             self.cons.kill(name, signal.SIGKILL)
         else:
             self.cons.procs[name].send_signal(signal.SIGSTOP)
 
     def _end(self, name: str, kind: str) -> None:
-        if kind == "kill":
-            self.cons.start(name)
-        else:
-            self.cons.procs[name].send_signal(signal.SIGCONT)
-        del self._down[name]
+        with self._down_lock:  # the injector's thread and `restore` may both get here
+            if self._down.pop(name, None) is None:
+                return
+            if kind == "stop":
+                self.cons.procs[name].send_signal(signal.SIGCONT)
+            elif not self._abort.is_set():
+                self.cons.start(name)
 
     def _primary(self, among: list[str]) -> str | None:
         """The primary most of `among` name (one alone in a view change names another)."""
@@ -656,7 +680,9 @@ def run_soak(testnet: Testnet, cons: Consortium, cfg: SoakConfig, log: Log = _sa
             wait_for(lambda: monitor.has_read(heights), cfg.bound_s)
             fates = {tx_id: _fate(nodes, tx_id) for tx_id in ledger.unacked}
         finally:
-            injector.restore()
+            load.aborted.set()
+            load.stop.set()
+            injector.abort()
             monitor.stop()
             nodes.close()
     result = judge(cfg, ledger, monitor, injector, fates, heights)
