@@ -37,6 +37,9 @@ class ReplicaConfig:
     """Ticks between re-sends of our VIEW-CHANGE or unstable CHECKPOINT."""
     fetch_after: int = 10
     """Ticks without progress while peers are known to be ahead, before fetching blocks."""
+    lone_join_after: int = 0
+    """Ticks a validator may keep asking, alone, for the view after ours before we join it;
+    0 means 20 × request_timeout (see `ViewChanges.tick`)."""
     quorum_override: int | None = None
     reconfigurable: bool = False
     """The application may change the validator set (`Replica.schedule_validators`); the
@@ -74,6 +77,10 @@ class ReplicaConfig:
     def high_span(self) -> int:
         """Heights accepted above the stable checkpoint."""
         return self.log_size or 2 * self.checkpoint_interval + self.window
+
+    @property
+    def lone_join(self) -> int:
+        return self.lone_join_after or 20 * self.request_timeout
 
     @property
     def lead(self) -> int:

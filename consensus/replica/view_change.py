@@ -88,6 +88,8 @@ class ViewChanges:
     """The NEW-VIEW of the latest view entered."""
     replied: dict[tuple[str, int, str], int] = field(default_factory=dict)
     """(peer, view, kind) -> tick of our last answer to that peer."""
+    asked_since: dict[str, int] = field(default_factory=dict)
+    """sender -> tick since which it has been asking for the view after ours (its latest VIEW-CHANGE)."""
     suspect_until: int = -1
     """Until this tick one other validator's VIEW-CHANGE is enough to join it (`suspect`)."""
 
@@ -116,6 +118,8 @@ class ViewChanges:
             self.idle = self.idle + 1 if busy else 0
             if self.idle >= cfg.request_timeout << min(self.attempt, cfg.max_backoff_exponent):
                 self.start(ctx.view + 1)
+            elif self._lone_asker_waited():
+                self.start(ctx.view + 1)
             return
         self.resend += 1
         if self.resend >= cfg.resend_interval and self.mine is not None:
@@ -125,6 +129,19 @@ class ViewChanges:
             self.wait += 1
             if self.wait >= cfg.view_change_timeout << min(max(0, self.attempt - 1), cfg.max_backoff_exponent):
                 self.start(ctx.view + 1)
+
+    def _lone_asker_waited(self) -> bool:
+        """A correct validator whose request timed out while ours did not (a primary paused
+        just long enough, say) asks for the next view alone; it must never vote in our view
+        again (its VIEW-CHANGE promised so), so it stays out — using up the one fault the
+        consortium can take — until the others change the view too. After `lone_join`
+        ticks of it asking we do, which brings it back; a faulty validator can force at
+        most one view change per `lone_join` ticks so."""
+        ctx = self.ctx
+        wanted = self.received.get(ctx.view + 1, {})
+        return any(
+            s != ctx.me and ctx.ticks - self.asked_since.get(s, ctx.ticks) >= ctx.config.lone_join for s in wanted
+        )
 
     def _follow(self) -> None:
         """Outside its epoch's set a replica never asks for a view change; with work pending
@@ -183,6 +200,7 @@ class ViewChanges:
             by.pop(m.sender, None)
         self.received = {v: by for v, by in self.received.items() if by}
         self.received.setdefault(w, {})[m.sender] = m
+        self.asked_since[m.sender] = ctx.ticks  # its latest view-change is this one, from now
         self._hint_progress(m)
         self._join_higher()
         self._check_quorum(ctx.view)
@@ -356,6 +374,7 @@ class ViewChanges:
         self.wait = None
         self.entered = nv
         self.received = {v: m for v, m in self.received.items() if v > w}
+        self.asked_since = {s: t for s, t in self.asked_since.items() if any(s in by for by in self.received.values())}
         self.checkpoints.restart_resend()
         ctx.persist(ViewRecord(w, floor))
         if min_s > ctx.stable_height:

@@ -56,7 +56,7 @@ class Forwarder:
         The transaction stays in our mempool until it commits, so it can be forwarded
         again if a view change replaces the primary or the frame is lost."""
         r = self.replica
-        if r.primary_id == self.core.node_id:
+        if r.primary_id == self.core.node_id and not r.in_view_change:
             return
         self._forwarded_at[stx.tx_id] = time.monotonic()
         if not self._outbox:
@@ -68,9 +68,11 @@ class Forwarder:
     def flush(self) -> None:
         if not self._outbox:
             return
-        primary = self.replica.primary_id
-        if primary != self.core.node_id:
-            self.send(primary, {"t": FORWARDED_TXS, "txs": self._outbox})
+        r = self.replica
+        if r.in_view_change:  # whoever is primary next (perhaps us, if they follow) needs them: to everyone
+            self.send(None, {"t": FORWARDED_TXS, "txs": self._outbox})
+        elif r.primary_id != self.core.node_id:
+            self.send(r.primary_id, {"t": FORWARDED_TXS, "txs": self._outbox})
         self._outbox = []
 
     def on_view_changed(self, pending: Iterable[SignedTx]) -> None:
