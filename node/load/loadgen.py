@@ -172,10 +172,13 @@ def _batch_body(txs: list[SignedTx]) -> bytes:
 
 async def _submit(session: aiohttp.ClientSession, url: str, txs: list[SignedTx]) -> list[dict[str, Any]]:
     body = _batch_body(txs)
-    async with session.post(
-        f"{url}/v1/txs?wait_ms=60000", data=body, headers={"Content-Type": "application/msgpack"}
-    ) as resp:
-        doc = await resp.json()
+    try:
+        async with session.post(
+            f"{url}/v1/txs?wait_ms=60000", data=body, headers={"Content-Type": "application/msgpack"}
+        ) as resp:
+            doc = await resp.json()
+    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+        raise GodownError(Code.UNAVAILABLE, f"{url} did not answer a batch ({exc.__class__.__name__})") from None
     if resp.status >= 400:
         err = doc.get("error", {})
         raise GodownError(Code.UNAVAILABLE, f"{url} refused a batch: {err.get('code')}: {err.get('message')}")
