@@ -24,9 +24,15 @@ class Subscription:
     lagged: bool = False
 
     def wants(self, event: Mapping[str, Any]) -> bool:
-        if self.kinds and event.get("kind") not in self.kinds:
+        if self.kinds and not takes(self.kinds, str(event.get("kind"))):
             return False
         return all(str(event.get(k)) == v for k, v in self.match.items())
+
+
+def takes(kinds: frozenset[str], kind: str) -> bool:
+    """A kind filter takes an event kind by name or by family: `alarm` takes `alarm_raised`
+    and `alarm_resolved` (what the README and OpenAPI promise for `?kinds=alarm`)."""
+    return kind in kinds or kind.split("_", 1)[0] in kinds
 
 
 class EventBus:
@@ -47,7 +53,7 @@ class EventBus:
 
     def wants(self, kind: str) -> bool:
         """Whether any subscriber takes events of this kind (worth building them)."""
-        return any(not sub.kinds or kind in sub.kinds for sub in self._subs)
+        return any(not sub.kinds or takes(sub.kinds, kind) for sub in self._subs)
 
     def publish(self, events: list[dict[str, Any]]) -> None:
         """Called on the event loop after a block is committed."""

@@ -122,3 +122,22 @@ def test_overflow_during_one_publish_drops_subscriber() -> None:
     assert bus.subscribers == 0
     assert not bus.wants("block")
     assert drain(sub) == events[:QUEUE_LIMIT]
+
+
+def test_a_kind_filter_takes_its_family() -> None:
+    """`?kinds=alarm` (as the README and OpenAPI say) delivers alarm_raised and alarm_resolved."""
+    bus = EventBus()
+    alarms = bus.subscribe(frozenset({"alarm"}), {})
+    assert bus.wants("alarm_raised") and bus.wants("alarm_resolved") and not bus.wants("block")
+    bus.publish(
+        [
+            {"kind": "alarm_raised", "alarm": "a1"},
+            {"kind": "block", "height": 3},
+            {"kind": "alarm_resolved", "alarm": "a1"},
+            {"kind": "alarmist", "x": 1},
+        ]
+    )
+    assert [e["kind"] for e in drain(alarms) if e is not None] == ["alarm_raised", "alarm_resolved"]
+    exact = bus.subscribe(frozenset({"alarm_resolved"}), {})
+    bus.publish([{"kind": "alarm_raised"}, {"kind": "alarm_resolved"}])
+    assert [e["kind"] for e in drain(exact) if e is not None] == ["alarm_resolved"]
