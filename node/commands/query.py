@@ -75,6 +75,8 @@ def tx_cmd(
     token: str | None,
 ) -> None:
     """Build, sign and submit any transaction type (see /docs/transactions on a node)."""
-    from node.client.txs import submit_from_cli
+    from node.client.txs import require_ok, submit_from_cli
 
-    echo_json(submit_from_cli(key_file, tx_type, body_json, fields, nonce, chain_id, wait, rpc_url, token))
+    answer = submit_from_cli(key_file, tx_type, body_json, fields, nonce, chain_id, wait, rpc_url, token)
+    echo_json(answer)
+    require_ok(answer)  # refused inside the block is an error too: non-zero exit with its code

@@ -217,6 +217,13 @@ def test_tx_and_query(live: Live) -> None:
     assert isinstance(members, dict) and p.bank.id in {m["id"] for m in members["members"]}
     status = cli_json("status", "--rpc", live.url)
     assert isinstance(status, dict) and status["height"] >= doc["height"] and status["chain_id"] == live.net.chain_id
+    # refused inside the block (admitted, committed with a refusal code): printed, and a non-zero exit
+    refused = run_cli(
+        "tx", "--key", live.key_path("bank"), "--type", "alarm.resolve", "--set", "alarm=no-such-alarm",
+        "--set", "note=none", "--rpc", live.url,
+    )  # fmt: skip
+    assert refused.returncode == 1 and refused.stderr.startswith("error [unknown_alarm]: "), refused
+    assert json.loads(refused.stdout)["result"] == "unknown_alarm" and "Traceback" not in refused.stderr
     # refusals from the node come back with the node's code
     assert_clean_error(run_cli("query", "case", "no-such-case", "--rpc", live.url), "not_found")
     assert_clean_error(run_cli("query", "tx", "zz", "--rpc", live.url), "malformed")
