@@ -45,7 +45,8 @@ ENDPOINTS: tuple[tuple[str, str, str, str], ...] = (
         "/v1/state/{key}",
         "get_state",
         "A state entry (utf-8 key or 0x-hex) with a Merkle proof against the "
-        "state root after the head; the next block's header certifies that root.",
+        "state root after the head; the next block's header certifies that root. "
+        "Only the latest state is kept: ?height=H answers when H is the head, else 404 not_found.",
     ),
     ("get", "/v1/cases/{id}", "get_case", "A financing case."),
     ("get", "/v1/lots/{id}", "get_lot", "A lot (warehouse receipt)."),
@@ -73,7 +74,8 @@ ENDPOINTS: tuple[tuple[str, str, str, str], ...] = (
         "/v1/events",
         "events",
         "WebSocket of committed blocks, transaction results and alarms. Query: "
-        "kinds=block,tx,alarm (comma list) and any field=value equality filter (e.g. sender=…).",
+        "kinds=block,tx,alarm (comma list; a family name such as alarm takes alarm_raised and alarm_resolved) "
+        "and any field=value equality filter (e.g. sender=…).",
     ),
     ("get", "/metrics", "metrics", "Prometheus text format."),
 )

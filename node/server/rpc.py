@@ -281,6 +281,15 @@ class Routes:
         if len(key) > 512:
             raise GodownError(Code.OVERSIZE, "key too long")
         entry = store.prove(key)
+        asked = request.query.get("height")
+        if asked is not None:  # only the latest state is kept: say so rather than answer another height
+            if not (asked.isascii() and asked.isdigit()):
+                raise GodownError(Code.MALFORMED, "height must be a number")
+            if int(asked) != entry.height:
+                raise GodownError(
+                    Code.NOT_FOUND,
+                    f"the state at height {asked} is not kept here; only the latest (height {entry.height})",
+                )
         value = entry.value
         decoded: Any = None
         if value is not None:

@@ -331,6 +331,12 @@ def test_state_entry_with_a_proof_that_verifies_and_fails_when_altered(chain: Ch
     aproof = StateProof.from_json(absent["proof"])
     assert verify_proof(bytes.fromhex(absent["state_root"]), P_LOT + b"no-such-lot", None, aproof)
     assert not verify_proof(bytes.fromhex(absent["state_root"]), P_LOT + b"no-such-lot", b"x", aproof)
+    # ?height= answers the latest height only, and says so for any other
+    assert chain.get(f"/v1/state/0x{key.hex()}?height={doc['height']}").doc["value_raw"] == doc["value_raw"]
+    older = chain.get(f"/v1/state/0x{key.hex()}?height={doc['height'] - 1}")
+    assert (older.status, older.code) == (404, "not_found")
+    bad = chain.get(f"/v1/state/0x{key.hex()}?height=latest-ish")
+    assert (bad.status, bad.code) == (400, "malformed")
     # the next block's header certifies that root
     height = doc["height"]
     ans = chain.client.submit(chain.rating(), wait_ms=10_000)
