@@ -46,6 +46,7 @@ from libp2p import new_host
 from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
 from libp2p.custom_types import TProtocol
 from libp2p.network.config import ConnectionConfig
+from libp2p.network.exceptions import SwarmException
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
@@ -71,7 +72,7 @@ MIN_BACKOFF = 0.05
 MAX_BACKOFF = 2.0
 KEEPALIVE_S = 1.0
 """An idle writer sends an empty frame this often, so that its peer hears from it."""
-SILENT_AFTER_S = 5.0
+SILENT_AFTER_S = 10.0
 """A peer we have a stream to but have not heard from for this long sits behind a dead
 connection (a cut link sends no RST; TCP keeps it for many minutes): it is closed and dialed
 afresh, so a healed link carries traffic again within seconds (CometBFT pings for the same)."""
@@ -570,15 +571,20 @@ class P2PService:
                 return await host.new_stream(box.pid, [self._protocol])
         except trio.Cancelled:
             raise
-        except Exception as exc:
-            # A connection on which no stream opens is dead (a cut link sends no RST: TCP
-            # would keep it for many minutes): drop it, so that the next attempt dials afresh
-            # and a healed link carries traffic again within a back-off step.
+        except (trio.TooSlowError, SwarmException) as exc:
+            # A connection on which no stream opens in time is dead (a cut link sends no RST:
+            # TCP would keep it for many minutes), and one the swarm calls invalid is stale:
+            # drop it, so that the next attempt dials afresh and a healed link carries traffic
+            # again within a back-off step. (A protocol refusal, e.g. a peer still starting, is
+            # an answer: that connection is alive and stays.)
             log.info("p2p stream did not open, dropping the connection: member=%s error=%r", box.member_id, exc)
             with trio.move_on_after(1.0) as scope:
                 scope.shield = True
                 with contextlib.suppress(Exception):
                     await network.close_peer(box.pid)
+            return None
+        except Exception as exc:  # libp2p raises many unrelated types on negotiation
+            log.debug("p2p stream open failed: member=%s peer_id=%s error=%r", box.member_id, box.pid, exc)
             return None
 
     async def _pump(self, host: IHost, box: _Outbox, stream: INetStream, ended: _StreamEnd) -> None:
