@@ -49,8 +49,6 @@ log = logging.getLogger("godown.pbft")
 
 MAX_INBOX_FRAMES = 4096
 MAX_INBOX_BYTES = 256 * 1024 * 1024
-RELAY_ON_VIEW_CHANGE = 16
-"""Oldest waiting transactions sent to every validator when this replica leaves a view."""
 REQUEST_TIMEOUT_FACTOR = 2
 """A client request's deadline at a backup, in view-change timeouts (see `deadlines`)."""
 STATUS_EVERY_TICKS = 10  # refresh what /v1/status shows of consensus (it lists peers: not free)
@@ -397,13 +395,10 @@ class ReplicaDriver:
         self._proposed_at.clear()
         self.proposals.drop_held()
         self.deadlines.new_view(time.monotonic())
+        # In a view change the forwarder sends everything pending to every validator (as a PBFT
+        # client retransmits to all replicas), so the other backups hold client work and time the
+        # old primary too, even when we are the next primary, to whom nothing would be forwarded.
         pending = self.core.mempool.pending()
-        if self.replica.in_view_change and pending:
-            # As a PBFT client retransmits to every replica on its timeout: the other backups
-            # then hold client work too, time this view themselves and join the view change
-            # (one that holds none would never time the primary; we may be the next primary,
-            # to whom nothing is forwarded).
-            self.forwarder.relay_to_all(pending[:RELAY_ON_VIEW_CHANGE])
         self.forwarder.on_view_changed(pending)
 
     def _send_frame(self, peer: str | None, doc: dict[str, Any]) -> None:

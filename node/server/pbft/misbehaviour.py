@@ -190,11 +190,11 @@ class Saboteur:
         rng = self.rng
         junk = [
             rng.randbytes(rng.randrange(1, 4096)),
-            _frame({"t": CONSENSUS, "m": [rng.randbytes(200), b"", b"\xc1"]}),
-            _frame({"t": BLOCKS, "blocks": [[rng.randbytes(300), rng.randbytes(100)]]}),
-            _frame({"t": "f", "from": 0, "to": 10**15}),
-            _frame({"t": "x", "txs": [rng.randbytes(500)]}),
-            _frame({"t": "zz"}),
+            encode_frame({"t": CONSENSUS, "m": [rng.randbytes(200), b"", b"\xc1"]}),
+            encode_frame({"t": BLOCKS, "blocks": [[rng.randbytes(300), rng.randbytes(100)]]}),
+            encode_frame({"t": "f", "from": 0, "to": 10**15}),
+            encode_frame({"t": "x", "txs": [rng.randbytes(500)]}),
+            encode_frame({"t": "zz"}),
         ]
         oversize = b"\x00" * (MAX_FRAME + 1)
         for peer in self.peers():
@@ -228,7 +228,3 @@ class Saboteur:
         ]
         self._acted()
         return [(None, {"t": CONSENSUS, "m": msgs})]
-
-
-def _frame(doc: dict[str, Any]) -> bytes:
-    return encode_frame(doc)
