@@ -8,7 +8,7 @@ reader and the block context: no clock, no randomness, no I/O.
 """
 
 from contracts.context import BlockContext, BlockOutcome, Event, alarm_id_for_tx
-from contracts.executor import Verify, admit, execute_block, next_nonce
+from contracts.executor import NONCE_WINDOW, Verify, admit, execute_block, next_nonce
 from contracts.members import genesis_state, sender_key
 from contracts.rotation import rotate_key_message
 from contracts.state import DictState, StateReader, state_key_for
@@ -31,6 +31,7 @@ __all__ = [
     "Event",
     "StateReader",
     "Verify",
+    "NONCE_WINDOW",
     "admit",
     "alarm_id_for_tx",
     "execute_block",

@@ -191,14 +191,20 @@ ACTIONS: dict[str, Action] = {
 }
 
 
-def plan(ctx: Exec, name: str, args: Mapping[str, Any]) -> Plan:
-    """Check an action against the current state and return what it would do; raise its
-    code otherwise (`bad_action`, `validator_change_pending`, `last_governor`, ...)."""
+def check_action_shape(name: str, args: Mapping[str, Any]) -> Action:
+    """`bad_action` unless `name` is an action and `args` its exact typed arguments: what a
+    proposal alone decides, so admission refuses it (the rest needs the state)."""
     action = ACTIONS.get(name)
     if action is None:
         raise reject(Code.BAD_ACTION, f"no action {name!r}; actions: {', '.join(ACTIONS)}")
     check_fields(name, action.fields, args, Code.BAD_ACTION)
-    p = action.plan(ctx, args)
+    return action
+
+
+def plan(ctx: Exec, name: str, args: Mapping[str, Any]) -> Plan:
+    """Check an action against the current state and return what it would do; raise its
+    code otherwise (`bad_action`, `validator_change_pending`, `last_governor`, ...)."""
+    p = check_action_shape(name, args).plan(ctx, args)
     if p.validators is not None:
         ensure(pending_change(ctx.state) is None, Code.VALIDATOR_CHANGE_PENDING, "a validator-set change is pending")
         ensure(bool(p.validators), Code.LAST_VALIDATOR, "the action would leave no validator")

@@ -56,8 +56,6 @@ def case_apply(ctx: Exec, stx: SignedTx, body: Mapping[str, Any]) -> None:
         require_member(ctx.state, insurer, "insurer")
     if guarantor:
         require_member(ctx.state, guarantor, "guarantor")
-    if body["amount"] <= 0:
-        raise reject(Code.BAD_BODY, "amount must be positive")
     open_record(
         ctx,
         ident=body["case"],
@@ -133,8 +131,6 @@ def case_repay(ctx: Exec, stx: SignedTx, body: Mapping[str, Any]) -> None:
     if rec["state"] not in RUNNING:
         raise wrong_state(rec, "repay")
     amount = body["amount"]
-    if amount <= 0:
-        raise reject(Code.BAD_BODY, "amount must be positive")
     if rec["repaid"] + amount > rec["amount"]:
         raise reject(Code.OVERPAYMENT, f"only {rec['amount'] - rec['repaid']} is outstanding")
     repaid = rec["repaid"] + amount
@@ -151,8 +147,6 @@ def case_release_order(ctx: Exec, stx: SignedTx, body: Mapping[str, Any]) -> Non
     if rec["state"] not in (*RUNNING, "repaid"):
         raise wrong_state(rec, "order a release")
     quantity = body["quantity"]
-    if quantity <= 0:
-        raise reject(Code.BAD_BODY, "quantity must be positive")
     if rec["ordered"] + quantity > freed_quantity(rec):
         raise reject(
             Code.RELEASE_EXCEEDS_REPAID,

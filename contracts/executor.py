@@ -84,11 +84,18 @@ def _spec_for(tx_type: str, role: str) -> TxSpec:
     return spec
 
 
+NONCE_WINDOW = 10_000
+"""Admission takes nonces in [next, next + NONCE_WINDOW), next being the sender's committed
+next nonce: room for a client that pipelines thousands of transactions (a bank in a bench
+phase), while a nonce far ahead, which could only wait in the mempool, is refused."""
+
+
 def admit(
-    state: StateReader, stx: SignedTx, verify: Verify, chain_id: str, now_ms: int, nonce_window: int = 64
+    state: StateReader, stx: SignedTx, verify: Verify, chain_id: str, now_ms: int, nonce_window: int = NONCE_WINDOW
 ) -> None:
     """Mempool checks (raise `Rejected`): chain id, sender registered, signature,
-    expiry, type and role, body schema, nonce within [next, next + window)."""
+    expiry, type and role, everything the body alone decides, nonce within
+    [next, next + window). A transaction refused here keeps its nonce unused."""
     tx = stx.tx
     if tx.chain_id != chain_id:
         raise reject(Code.WRONG_CHAIN, f"chain is {chain_id}, not {tx.chain_id}")

@@ -30,8 +30,6 @@ def lot_receive(ctx: Exec, stx: SignedTx, body: Mapping[str, Any]) -> None:
     if get_lot(ctx, lot_id) is not None:
         raise reject(Code.LOT_EXISTS, f"lot {lot_id} exists")
     require_member(ctx.state, body["owner"])
-    if quantity <= 0:
-        raise reject(Code.BAD_BODY, "quantity must be positive")
     seen = ctx.state.get(P_INBOUND + lot_id.encode())
     if seen is None or seen["warehouse"] != warehouse or seen["zone"] != zone_name:
         raise reject(Code.NO_INBOUND_REPORT, f"no device reported lot {lot_id} coming into {zone_name}")

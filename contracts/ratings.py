@@ -24,12 +24,8 @@ def rating_issue(ctx: Exec, stx: SignedTx, body: Mapping[str, Any]) -> None:
     member = require_member(ctx.state, subject)
     if member["role"] not in RATED_ROLES:
         raise reject(Code.BAD_BODY, f"only {' and '.join(RATED_ROLES)} members are rated")
-    if body["grade"] not in GRADES:
-        raise reject(Code.BAD_BODY, f"grade must be one of {', '.join(GRADES)}")
     if body["valid_until_ms"] <= ctx.now:
         raise reject(Code.BAD_BODY, "valid_until_ms is already past")
-    if len(body["report_hash"]) != 32:
-        raise reject(Code.BAD_BODY, "report_hash must be 32 bytes (SHA-256)")
     ctx.state.put(
         P_RATING + subject.encode(),
         {

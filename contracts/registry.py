@@ -4,16 +4,17 @@ and its handler. The node renders this into its documentation page and the CLI's
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from contracts import alarms, cases, devices, governance, lots, ratings, rotation, supervision
-from contracts.actions import ACTIONS
+from contracts.actions import ACTIONS, check_action_shape
 from contracts.context import Handler
 from contracts.schema import FIELD_TYPES, MAX_INT, Field, check_fields
 from contracts.schema import field as _f
 from primitives.errors import Code
+from primitives.genesis import GRADES
 
 __all__ = ["FIELD_TYPES", "MAX_INT", "TX_TYPES", "Field", "TxSpec"]
 
@@ -28,10 +29,15 @@ class TxSpec:
     fields: tuple[Field, ...]
     doc: str
     handler: Handler
+    rules: Callable[[Mapping[str, Any]], None] | None = None
+    """Rules across fields that the body alone decides (a report's kind and its lot)."""
 
     def check_body(self, body: Mapping[str, Any]) -> None:
-        """`bad_body` unless the body has exactly the known fields with their types."""
+        """Everything the transaction alone decides, checked at admission and again in the
+        block: exactly the known fields, their types and constraints, the cross-field rules."""
         check_fields(self.type, self.fields, body, Code.BAD_BODY)
+        if self.rules is not None:
+            self.rules(body)
 
 
 _CASE = _f("case", "id", "case id")
@@ -44,9 +50,9 @@ _SPECS = (
         ("bank", "insurer", "guarantor"),
         (
             _f("subject", "id", "member rated (a borrower or a warehouse)"),
-            _f("grade", "str", "grade, best first: AAA AA A BBB BB B CCC CC C D"),
+            _f("grade", "str", "grade, best first: AAA AA A BBB BB B CCC CC C D", choices=GRADES),
             _f("valid_until_ms", "int", "the rating expires at this time"),
-            _f("report_hash", "bytes", "SHA-256 of the audit report (32 bytes)"),
+            _f("report_hash", "bytes", "SHA-256 of the audit report (32 bytes)", size=32),
         ),
         "Step A: rate a borrower or warehouse after the qualification audit.",
         ratings.rating_issue,
@@ -56,9 +62,9 @@ _SPECS = (
         ("warehouse",),
         (
             _DEVICE,
-            _f("sign_pub", "bytes", "the device's Ed25519 public key (32 bytes); it signs its own reports"),
+            _f("sign_pub", "bytes", "the device's Ed25519 public key (32 bytes); it signs its own reports", size=32),
             _f("zone", "id", "the warehouse zone (site) it watches"),
-            _f("kind", "str", "scale, rfid, camera, door, temperature or other"),
+            _f("kind", "str", "scale, rfid, camera, door, temperature or other", choices=devices.DEVICE_KINDS),
         ),
         "Step B: the warehouse installs a monitoring device in one of its zones.",
         devices.device_register,
@@ -90,7 +96,7 @@ _SPECS = (
         (
             _f("lot", "str", "the lot reported on (empty for a plain heartbeat)"),
             _f("seq", "int", "the device's sequence number, rising with every report"),
-            _f("kind", "str", "inbound, reading, heartbeat, tamper or outbound"),
+            _f("kind", "str", "inbound, reading, heartbeat, tamper or outbound", choices=devices.REPORT_KINDS),
             _f("quantity", "int", "goods moved (inbound/outbound), in the lot's unit", required=False),
             _f(
                 "envelope",
@@ -101,6 +107,7 @@ _SPECS = (
         ),
         "Steps C/E/F: a device's signed, sealed report; outbound beyond the release orders raises an alarm.",
         devices.device_report,
+        devices.check_report_shape,
     ),
     TxSpec(
         "lot.receive",
@@ -111,7 +118,7 @@ _SPECS = (
             _f("owner", "id", "member who owns the goods"),
             _f("commodity", "str", "what the goods are"),
             _f("unit", "str", "the lot's smallest unit (kg, bale, …)"),
-            _f("quantity", "int", "at most what the devices reported coming in"),
+            _f("quantity", "int", "at most what the devices reported coming in", minimum=1),
         ),
         "Step C: issue the warehouse receipt for goods the devices saw come in.",
         lots.lot_receive,
@@ -121,7 +128,7 @@ _SPECS = (
         ("warehouse",),
         (
             _f("lot", "id", "lot id"),
-            _f("quantity", "int", "quantity handed out"),
+            _f("quantity", "int", "quantity handed out", minimum=1),
         ),
         "Step F: record goods handed out, within the outbound reports and the release orders.",
         lots.lot_release,
@@ -135,7 +142,7 @@ _SPECS = (
             _f("bank", "id", "the lending bank"),
             _f("insurer", "id", "insurer of the goods", required=False),
             _f("guarantor", "id", "guarantor of the loan", required=False),
-            _f("amount", "int", "loan amount in minor currency units"),
+            _f("amount", "int", "loan amount in minor currency units", minimum=1),
             _f("maturity_ms", "int", "maturity time"),
         ),
         "Step C/D: the borrower applies for a loan against a lot; a lot backs one open case only.",
@@ -172,21 +179,21 @@ _SPECS = (
     TxSpec(
         "case.extend_decide",
         ("bank",),
-        (_CASE, _f("approve", "int", "1 approve, 0 refuse")),
+        (_CASE, _f("approve", "int", "1 approve, 0 refuse", choices=(0, 1))),
         "Decide an extension; approval needs the policy's consents, the lot intact and no open alarm.",
         cases.case_extend_decide,
     ),
     TxSpec(
         "case.repay",
         ("bank",),
-        (_CASE, _f("amount", "int", "amount repaid (minor units)")),
+        (_CASE, _f("amount", "int", "amount repaid (minor units)", minimum=1)),
         "Step F: the bank confirms a (partial) repayment; it frees a pro-rata share of the lot.",
         cases.case_repay,
     ),
     TxSpec(
         "case.release_order",
         ("bank",),
-        (_CASE, _f("quantity", "int", "quantity allowed to leave")),
+        (_CASE, _f("quantity", "int", "quantity allowed to leave", minimum=1)),
         "Step F: order goods released, within what repayment freed.",
         cases.case_release_order,
     ),
@@ -227,7 +234,7 @@ _SPECS = (
     TxSpec(
         "supervision.extend_decide",
         ("bank", "insurer", "guarantor"),
-        (_SUP, _f("approve", "int", "1 approve, 0 refuse")),
+        (_SUP, _f("approve", "int", "1 approve, 0 refuse", choices=(0, 1))),
         "The supervisor decides; approval needs the goods intact and no open alarm.",
         supervision.supervision_extend_decide,
     ),
@@ -259,14 +266,21 @@ _PROPOSE_FIELDS = (
     _f("expires_ms", "int", "block time from which the proposal can no longer be approved"),
 )
 _ROTATE_FIELDS = (
-    _f("sign_pub", "bytes", "the new Ed25519 signing key (32 bytes)"),
-    _f("enc_pub", "bytes", "the new X25519 encryption key (32 bytes)"),
+    _f("sign_pub", "bytes", "the new Ed25519 signing key (32 bytes)", size=32),
+    _f("enc_pub", "bytes", "the new X25519 encryption key (32 bytes)", size=32),
     _f(
         "proof",
         "bytes",
         "the new key's signature over canonical {domain: godown/rotate-key/v1, chain_id, member, sign_pub, enc_pub}",
+        size=64,
     ),
 )
+
+
+def _check_proposal_shape(body: Mapping[str, Any]) -> None:
+    check_action_shape(body["action"], body["args"])
+
+
 _GOV_SPECS = (
     TxSpec(
         "gov.propose",
@@ -274,6 +288,7 @@ _GOV_SPECS = (
         _PROPOSE_FIELDS,
         "Propose a governance action (sender's role in the policy's gov_roles); the proposer's approval counts.",
         governance.gov_propose,
+        _check_proposal_shape,
     ),
     TxSpec(
         "gov.vote",
@@ -293,7 +308,7 @@ _GOV_SPECS = (
     TxSpec(
         "device.rotate_key",
         ("warehouse",),
-        (_DEVICE, _f("sign_pub", "bytes", "the device's new key (32 bytes)")),
+        (_DEVICE, _f("sign_pub", "bytes", "the device's new key (32 bytes)", size=32)),
         "A device's warehouse rotates its key; a bank must accept the device again.",
         rotation.device_rotate_key,
     ),

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from contracts.context import reject
-from primitives.errors import Code
+from primitives.envelope import Envelope
+from primitives.errors import Code, GodownError
 
 FIELD_TYPES = ("id", "str", "int", "bytes", "bool", "map", "envelope")
 """id: 1–64 chars of [A-Za-z0-9._:-]; str: up to 256 chars; int: 0..2^53-1 (exact in
@@ -24,14 +25,32 @@ MAX_INT = 2**53 - 1
 
 @dataclass(frozen=True)
 class Field:
+    """A typed field and what can be judged of it from the transaction alone: an exact
+    byte length, a set of allowed values, an integer range. Everything here is checked
+    at admission, so a malformed body is refused with a message and keeps its nonce."""
+
     name: str
     type: str
     required: bool
     description: str
+    size: int | None = None
+    choices: tuple[str | int, ...] = ()
+    minimum: int = 0
+    maximum: int = MAX_INT
 
 
-def field(name: str, type_: str, description: str, required: bool = True) -> Field:
-    return Field(name, type_, required, description)
+def field(
+    name: str,
+    type_: str,
+    description: str,
+    required: bool = True,
+    *,
+    size: int | None = None,
+    choices: tuple[str | int, ...] = (),
+    minimum: int = 0,
+    maximum: int = MAX_INT,
+) -> Field:
+    return Field(name, type_, required, description, size, choices, minimum, maximum)
 
 
 def _fits(t: str, value: Any) -> bool:
@@ -62,6 +81,30 @@ def check_fields(what: str, fields: Sequence[Field], doc: Mapping[str, Any], cod
         known += 1
         if not _fits(f.type, value):
             raise reject(code, f"{what}: field {f.name} must be {f.type}")
+        problem = _constraint_broken(f, value)
+        if problem:
+            raise reject(code, f"{what}: field {f.name} {problem}")
+        if f.type == "envelope":
+            _check_envelope(what, f, value)
     if known != len(doc):
         extra = sorted(set(doc) - {f.name for f in fields})
         raise reject(code, f"{what}: unknown or null fields {extra}")
+
+
+def _constraint_broken(f: Field, value: Any) -> str | None:
+    if f.size is not None and len(value) != f.size:
+        return f"must be exactly {f.size} bytes, not {len(value)}"
+    if f.choices and value not in f.choices:
+        return f"must be one of {', '.join(map(str, f.choices))}"
+    if f.type == "int" and not f.minimum <= value <= f.maximum:
+        return f"must be in {f.minimum}..{f.maximum}"
+    return None
+
+
+def _check_envelope(what: str, f: Field, value: Any) -> None:
+    """A sealed envelope's shape, with the envelope's own code (`oversize` for a payload
+    past its limit); its recipients are judged by the handler against the case."""
+    try:
+        Envelope.from_dict(value)
+    except GodownError as exc:
+        raise reject(exc.code, f"{what}: field {f.name}: {exc.message}") from None

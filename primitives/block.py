@@ -16,7 +16,7 @@ import msgpack
 
 from primitives import codec
 from primitives.errors import Code, GodownError
-from primitives.hashing import merkle_root, sha256
+from primitives.hashing import EMPTY_ROOT, merkle_root, sha256
 from primitives.tx import SignedTx
 
 ZERO_HASH = bytes(32)
@@ -184,12 +184,23 @@ class Head:
     time_ms: int
     state_root: bytes
     results_root: bytes
+    settled: bool
+    """Whether the head's own header already certifies everything after it: the head holds
+    no transaction and left the state as its header says. Only an unsettled head may be
+    followed by an empty block."""
 
 
-def check_successor(block: Block, head: Head) -> None:
+def head_settled(header: Header | None, state_root_after: bytes) -> bool:
+    """`Head.settled` of a head with this header (None: genesis or a restored base) and the
+    state root after executing it."""
+    return header is None or (header.txs_root == EMPTY_ROOT and header.state_root == state_root_after)
+
+
+def check_successor(block: Block, head: Head, empty_block_after_ms: int) -> None:
     """Raise `bad_block` unless `block` is a valid next block on `head`: chain, height,
-    link, both roots, txs_root, not empty, time after the head's. What a validator checks
-    before voting and what an auditor checks when replaying."""
+    link, both roots, txs_root, time after the head's, and transactions in it unless it is
+    the one empty block that certifies an unsettled head after the quiet interval. What a
+    validator checks before voting and what an auditor checks when replaying."""
     h = block.header
     if h.height != head.height + 1:
         raise _bad(f"expected height {head.height + 1}, found {h.height}")
@@ -199,10 +210,13 @@ def check_successor(block: Block, head: Head) -> None:
         if want != have:
             raise _bad(f"block {h.height}: {name} does not extend height {head.height}")
     block.check_txs_root()
-    if not block.txs:
-        raise _bad("empty blocks are not proposed")
     if h.time_ms <= head.time_ms:
         raise _bad(f"block {h.height}: time is not after the previous block's")
+    if not block.txs:
+        if head.settled or empty_block_after_ms <= 0:
+            raise _bad(f"block {h.height} is empty, and height {head.height} needs no certifying block")
+        if h.time_ms < head.time_ms + empty_block_after_ms:
+            raise _bad(f"block {h.height} is empty before the quiet interval of {empty_block_after_ms} ms")
 
 
 def commit_vote_bytes(chain_id: str, height: int, view: int, block_hash: bytes) -> bytes:

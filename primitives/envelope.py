@@ -24,6 +24,8 @@ NONCE_BYTES = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 KEY_BYTES = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_KEYBYTES
 MAX_RECIPIENTS = 16
 MAX_CIPHERTEXT = 16 * 1024
+WRAPPED_KEY_BYTES = KEY_BYTES + nacl.bindings.crypto_box_SEALBYTES
+"""A content key sealed for one recipient: 32 + 48 bytes."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,11 @@ class Envelope:
     @staticmethod
     def from_dict(doc: Any) -> Envelope:
         """Shape check only (used by contracts without decrypting)."""
-        bad = GodownError(Code.BAD_BODY, "envelope must be {nonce, ciphertext, recipients: [[id, wrapped_key]]}")
+        bad = GodownError(
+            Code.BAD_BODY,
+            f"envelope must be {{nonce: {NONCE_BYTES} bytes, ciphertext, "
+            f"recipients: [[id, {WRAPPED_KEY_BYTES}-byte key]]}}",
+        )
         if not isinstance(doc, dict) or set(doc) != {"nonce", "ciphertext", "recipients"}:
             raise bad
         nonce, ct, recips = doc["nonce"], doc["ciphertext"], doc["recipients"]
@@ -61,7 +67,11 @@ class Envelope:
         wrapped = []
         for item in recips:
             if not (
-                isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], bytes)
+                isinstance(item, list)
+                and len(item) == 2
+                and isinstance(item[0], str)
+                and isinstance(item[1], bytes)
+                and len(item[1]) == WRAPPED_KEY_BYTES
             ):
                 raise bad
             wrapped.append((item[0], item[1]))

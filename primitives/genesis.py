@@ -144,6 +144,10 @@ class ConsensusParams:
     tick_ms: int = 10
     view_change_timeout_ms: int = 2000
     max_clock_drift_ms: int = 5000
+    empty_block_after_ms: int = 1000
+    """After this long with no transaction, the primary proposes one empty block when the
+    head's state is not yet certified by a header (docs/protocol.md, "quiet chain"), so the
+    latest state of a quiet chain can be verified; 0 never proposes one."""
 
     def to_json(self) -> dict[str, int]:
         return dict(self.__dict__)

@@ -240,6 +240,9 @@ class NodeCore:
             "height": self.ledger.height,
             "head_hash": self.ledger.head_hash().hex(),
             "state_root": self.ledger.store.state_root.hex(),
+            # the state (and results) after the head are certified by the head's own header;
+            # false until the next block, an empty one on a quiet chain (docs/protocol.md)
+            "state_certified": self.ledger.head().settled,
             "validators": [v.node_id for v in contracts.validator_schedule(self.ledger.state)[0]],
             "mempool": len(self.mempool),
             "storage": self._storage_status(),

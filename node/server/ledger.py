@@ -25,7 +25,7 @@ from typing import NoReturn
 
 import contracts
 from consensus.records import decode_record
-from primitives.block import Block, Commit, Head, Header, check_successor, txs_root
+from primitives.block import Block, Commit, Head, Header, check_successor, head_settled, txs_root
 from primitives.errors import Code, GodownError, NodeFault
 from primitives.genesis import Genesis
 from primitives.hashing import EMPTY_ROOT
@@ -35,8 +35,6 @@ from storage.kv import MemoryKV
 from storage.space import SpaceWatch
 
 log = logging.getLogger("godown.ledger")
-
-NONCE_WINDOW = 100_000
 
 EXIT_DISK_FULL = 75
 """Exit status after a write failed for lack of space (sysexits' EX_TEMPFAIL: start
@@ -175,14 +173,26 @@ class Ledger:
 
     def head(self) -> Head:
         """The executed head a new block must extend."""
+        header = self.store.get_header(self.height)
+        state_root = self.store.state_root
         return Head(
             self.chain_id,
             self.height,
             self.head_hash(),
-            self.head_time_ms(),
-            self.store.state_root,
+            header.time_ms if header else self.genesis.genesis_time_ms,
+            state_root,
             self.last_results_root(),
+            head_settled(header, state_root),
         )
+
+    def wants_empty_block(self, now_ms: int) -> bool:
+        """Whether a primary should propose the one empty block that certifies the head:
+        the head is unsettled and the chain has been quiet for `empty_block_after_ms`."""
+        after = self.genesis.consensus.empty_block_after_ms
+        if after <= 0:
+            return False
+        head = self.head()
+        return not head.settled and now_ms >= head.time_ms + after
 
     def head_time_ms(self) -> int:
         header = self.store.get_header(self.height)
@@ -201,9 +211,8 @@ class Ledger:
 
     def admit(self, stx: SignedTx, now_ms: int) -> None:
         """Mempool admission against committed state; raises `Rejected`. The nonce may run
-        ahead of the committed one by a whole pipeline of batches (the mempool separately
-        bounds gaps)."""
-        contracts.admit(self.state, stx, self.verify, self.chain_id, now_ms, nonce_window=NONCE_WINDOW)
+        ahead of the committed one by `contracts.NONCE_WINDOW`."""
+        contracts.admit(self.state, stx, self.verify, self.chain_id, now_ms)
 
     def build_block(self, txs: Sequence[SignedTx], time_ms: int, view: int, proposer: str) -> Block:
         """A proposal on top of the executed head."""
@@ -222,7 +231,7 @@ class Ledger:
 
     def check_proposal(self, block: Block, now_ms: int | None = None, max_drift_ms: int | None = None) -> None:
         """What a validator checks of a block on top of its executed head before voting for it."""
-        check_successor(block, self.head())
+        check_successor(block, self.head(), self.genesis.consensus.empty_block_after_ms)
         h = block.header
         if now_ms is not None and max_drift_ms is not None and h.time_ms > now_ms + max_drift_ms:
             # only the future is bounded: a node catching up votes on blocks made earlier,

@@ -19,9 +19,6 @@ from collections.abc import Callable, Iterable
 from primitives.errors import Code, Rejected
 from primitives.tx import SignedTx
 
-MAX_NONCE_GAP = 10_000
-"""How far a sender's nonce may run ahead of its committed-and-pending ones."""
-
 
 class Mempool:
     def __init__(
@@ -37,7 +34,6 @@ class Mempool:
         self._slots: dict[str, dict[int, bytes]] = {}  # sender -> nonce -> tx id
         self._taken: dict[str, int] = {}  # sender -> next nonce after txs handed out but not committed
         self._ready: set[str] = set()  # senders whose next nonce to hand out is pending
-        self._top: dict[str, int] = {}  # sender -> one above the highest nonce admitted while it has pending txs
 
     def __len__(self) -> int:
         return len(self._txs)
@@ -75,17 +71,9 @@ class Mempool:
         if stx.tx.nonce < self._taken.get(stx.tx.sender, 0):
             raise Rejected(Code.BAD_NONCE, f"nonce {stx.tx.nonce} of {stx.tx.sender} is already in a block")
         sender = stx.tx.sender
-        top = max(self._next_nonce(sender), self._taken.get(sender, 0), self._top.get(sender, 0))
-        if stx.tx.nonce > top + MAX_NONCE_GAP:
-            raise Rejected(
-                Code.BAD_NONCE,
-                f"nonce {stx.tx.nonce} of {stx.tx.sender} leaves a gap of more than "
-                f"{MAX_NONCE_GAP} after the pending ones",
-            )
-        self._admit(stx)
+        self._admit(stx)  # the nonce window bounds how far ahead of the committed one it may be
         self._txs[stx.tx_id] = stx
         self._slots.setdefault(sender, {})[stx.tx.nonce] = stx.tx_id
-        self._top[sender] = max(self._top.get(sender, 0), stx.tx.nonce + 1)
         if stx.tx.nonce == self._expected(sender):
             self._ready.add(sender)
 
@@ -174,5 +162,4 @@ class Mempool:
                 slots.pop(stx.tx.nonce, None)
                 if not slots:
                     del self._slots[stx.tx.sender]
-                    self._top.pop(stx.tx.sender, None)
                     self._ready.discard(stx.tx.sender)

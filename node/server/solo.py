@@ -29,17 +29,37 @@ class SoloEngine:
         while True:
             if not core.mempool.ready():
                 core.tx_arrived.clear()
-                await core.tx_arrived.wait()
+                if await self._quiet():
+                    self.produce_one(empty=True)
+                    continue
             if len(core.mempool) < self.max_txs:
                 await asyncio.sleep(self.timeout_s)
             self.produce_one()
             await asyncio.sleep(0)
 
-    def produce_one(self) -> int:
-        """Build, execute, certify and commit one block; returns its tx count."""
+    async def _quiet(self) -> bool:
+        """Wait for a transaction; True if the chain stayed quiet long enough that the
+        head wants its certifying empty block."""
+        ledger, after_ms = self.core.ledger, self.core.genesis.consensus.empty_block_after_ms
+        while True:
+            head = ledger.head()
+            if head.settled or after_ms <= 0:
+                await self.core.tx_arrived.wait()
+                return False
+            wait_s = max(0.0, (head.time_ms + after_ms - now_ms()) / 1000)
+            try:
+                await asyncio.wait_for(self.core.tx_arrived.wait(), wait_s)
+                return False
+            except TimeoutError:
+                if ledger.wants_empty_block(now_ms()):
+                    return True
+
+    def produce_one(self, empty: bool = False) -> int:
+        """Build, execute, certify and commit one block (or the empty one that certifies
+        the head); returns its tx count."""
         core = self.core
-        txs = core.mempool.take(self.max_txs)
-        if not txs:
+        txs = [] if empty else core.mempool.take(self.max_txs)
+        if not txs and not empty:
             return 0
         ledger = core.ledger
         block = ledger.build_block(txs, now_ms(), view=0, proposer=core.node_id)

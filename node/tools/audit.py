@@ -27,7 +27,7 @@ from pathlib import Path
 
 import contracts
 from node.client.rpc import RpcClient
-from primitives.block import Block, Commit, Head, check_successor, results_root
+from primitives.block import Block, Commit, Head, check_successor, head_settled, results_root
 from primitives.errors import Code, GodownError
 from primitives.genesis import Genesis
 from primitives.hashing import EMPTY_ROOT
@@ -88,6 +88,8 @@ class _ReplayState:
         self.head_hash = genesis.hash()
         self.head_time_ms = genesis.genesis_time_ms
         self.results_root = EMPTY_ROOT
+        self.settled = True
+        self.empty_block_after_ms = genesis.consensus.empty_block_after_ms
         self._keys: dict[str, bytes | None] = {}
 
     def _apply(self, changes: Mapping[bytes, bytes | None]) -> None:
@@ -120,6 +122,7 @@ class _ReplayState:
         self.head_hash = block.hash()
         self.head_time_ms = block.header.time_ms
         self.results_root = results_root(outcome.results)
+        self.settled = head_settled(block.header, self.state_root)
 
 
 class _Pending:
@@ -240,7 +243,16 @@ def _replay_one(state: _ReplayState, pending: _Pending, report: AuditReport) -> 
     # what a validator checked before voting (no clock: this is history)
     check_successor(
         block,
-        Head(report.chain_id, state.height, state.head_hash, state.head_time_ms, state.state_root, state.results_root),
+        Head(
+            report.chain_id,
+            state.height,
+            state.head_hash,
+            state.head_time_ms,
+            state.state_root,
+            state.results_root,
+            state.settled,
+        ),
+        state.empty_block_after_ms,
     )
     commit.verify(contracts.governing_validators(state.tree, block.height), block.header)  # the set of that height
     report.certificates_checked += 1

@@ -138,13 +138,16 @@ def test_admit_runs_the_cheap_checks() -> None:
     state = w.chain.state
     ok = sign_tx(w.B, CHAIN, 3, "device.accept", {"device": "x"})
     contracts.admit(state, ok, verify_real, CHAIN, w.now)  # handler rules are not admission's business
+    last = sign_tx(w.B, CHAIN, contracts.NONCE_WINDOW - 1, "device.accept", {"device": "x"})
+    contracts.admit(state, last, verify_real, CHAIN, w.now)  # the window's last nonce
     cases = [
         (sign_tx(w.B, "other", 0, "device.accept", {"device": "x"}), Code.WRONG_CHAIN),
         (sign_tx(KeyPair.generate("s", "bank"), CHAIN, 0, "device.accept", {"device": "x"}), Code.UNKNOWN_SENDER),
         (SignedTx(ok.tx, ok.tx_bytes, bytes(64)), Code.BAD_SIGNATURE),
         (sign_tx(w.R, CHAIN, 0, "device.accept", {"device": "x"}), Code.FORBIDDEN_ROLE),
         (sign_tx(w.B, CHAIN, 0, "device.accept", {"dev": "x"}), Code.BAD_BODY),
-        (sign_tx(w.B, CHAIN, 64, "device.accept", {"device": "x"}), Code.BAD_NONCE),
+        (sign_tx(w.B, CHAIN, contracts.NONCE_WINDOW, "device.accept", {"device": "x"}), Code.BAD_NONCE),
+        (sign_tx(w.B, CHAIN, 100_000, "device.accept", {"device": "x"}), Code.BAD_NONCE),
         (sign_tx(w.B, CHAIN, 0, "device.accept", {"device": "x"}, valid_until_ms=w.now - 1), Code.EXPIRED),
         (sign_tx(w.B, CHAIN, 0, "nope", {}), Code.UNKNOWN_TX_TYPE),
     ]

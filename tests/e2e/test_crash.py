@@ -63,7 +63,7 @@ def test_killed_primary_view_change(make_net: MakeNet) -> None:
     others = [n for n in net.names if n != primary]
     views = {n: int(net.status(n)["view"]) for n in others}
     height = max(net.heights(others).values())
-    assert height == max(a.height for a in acks)
+    assert height >= max(a.height for a in acks)  # (+1 once the certifying empty block is in)
 
     phases = net.load.next_round(cases=1, reports_per_case=2)
     killed = time.monotonic()

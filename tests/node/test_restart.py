@@ -86,6 +86,7 @@ def test_sigterm_and_restart_keep_the_chain_and_go_on_committing(net: NetDir, no
     client = RpcClient(url)
     ratings = Ratings(net)
     answers = commit_batches(client, ratings, batches=4, size=25)
+    wait_until(lambda: client.status()["state_certified"], what="the certifying empty block")  # then it is quiet
     before = fingerprint(client)
     assert before[0] >= 4
     client.close()
@@ -101,7 +102,7 @@ def test_sigterm_and_restart_keep_the_chain_and_go_on_committing(net: NetDir, no
         assert (got["height"], got["index"], got["result"]) == (a["height"], a["index"], "ok")
     assert client.next_nonce(ratings.bank.id) == ratings.nonce
     more = commit_batches(client, ratings, batches=2, size=10)
-    assert min(a["height"] for a in more) == before[0] + 1
+    assert min(a["height"] for a in more) > before[0]  # (the block at before+1 may be the certifying empty one)
     after = fingerprint(client)
     assert after[0] > before[0] and after[1:] != before[1:]
     assert client.block(before[0] + 1)["header"]["prev_hash"] == before[1]
@@ -167,7 +168,8 @@ def test_kill_9_under_load_loses_nothing_acknowledged(net: NetDir, node: NodePro
     # and the node goes on from where its disk says it is
     nonce = client.next_nonce(ratings.bank.id)
     more = commit_batches(client, Ratings(net, start_nonce=nonce), batches=1, size=5)
-    assert min(a["height"] for a in more) == height + 1
+    assert min(a["height"] for a in more) > height
+    assert client.block(height + 1)["header"]["prev_hash"] == prev
     client.close()
 
 

@@ -117,8 +117,8 @@ def test_check_successor_refuses_every_broken_link() -> None:
 
     block = _block()
     h = block.header
-    head = Head(h.chain_id, h.height - 1, h.prev_hash, h.time_ms - 1, h.state_root, h.results_root)
-    check_successor(block, head)
+    head = Head(h.chain_id, h.height - 1, h.prev_hash, h.time_ms - 1, h.state_root, h.results_root, False)
+    check_successor(block, head, 1000)
     broken = [
         dataclasses.replace(head, chain_id="other"),
         dataclasses.replace(head, height=head.height + 1),
@@ -129,9 +129,32 @@ def test_check_successor_refuses_every_broken_link() -> None:
     ]
     for bad in broken:
         with pytest.raises(GodownError) as err:
-            check_successor(block, bad)
+            check_successor(block, bad, 1000)
         assert err.value.code is Code.BAD_BLOCK
     with pytest.raises(GodownError):
-        check_successor(Block(h, block.txs[:2]), head)  # txs no longer match txs_root
-    with pytest.raises(GodownError):
-        check_successor(Block(dataclasses.replace(h, txs_root=txs_root(())), ()), head)  # empty block
+        check_successor(Block(h, block.txs[:2]), head, 1000)  # txs no longer match txs_root
+
+
+def test_an_empty_block_only_certifies_an_unsettled_head_after_the_quiet_interval() -> None:
+    import dataclasses
+
+    from primitives.block import Head, check_successor, head_settled
+
+    h = _block().header
+    empty = Block(dataclasses.replace(h, txs_root=txs_root(())), ())
+    quiet = Head(h.chain_id, h.height - 1, h.prev_hash, h.time_ms - 1000, h.state_root, h.results_root, False)
+    check_successor(empty, quiet, 1000)  # unsettled head, quiet for exactly the interval
+    refused = [
+        (dataclasses.replace(quiet, settled=True), 1000),  # nothing left to certify
+        (dataclasses.replace(quiet, time_ms=h.time_ms - 999), 1000),  # before the quiet interval
+        (quiet, 0),  # empty blocks switched off in genesis
+    ]
+    for head, after_ms in refused:
+        with pytest.raises(GodownError) as err:
+            check_successor(empty, head, after_ms)
+        assert err.value.code is Code.BAD_BLOCK
+    # settled: genesis, or an empty head that left the state as its header says
+    assert head_settled(None, b"\x05" * 32)
+    assert head_settled(empty.header, empty.header.state_root)
+    assert not head_settled(empty.header, b"\x05" * 32)  # its time hook changed the state
+    assert not head_settled(h, h.state_root)  # transactions: their results need certifying

@@ -293,15 +293,18 @@ class ReplicaDriver:
     def _maybe_propose(self) -> None:
         """Cut a block at `max_block_txs`, or once the oldest ready transaction has
         waited `batch_timeout_ms` (counted while the previous block was still in
-        flight, too), and only on top of our executed head."""
-        r, core = self.replica, self.core
+        flight, too), and only on top of our executed head; with nothing to propose, the
+        one empty block that certifies an unsettled head once the chain is quiet."""
+        core = self.core
         if not core.mempool.ready():
             self._ready_since = None
+            if self._may_propose() and core.ledger.wants_empty_block(now_ms()):
+                self._propose([])
             return
         now = time.monotonic()
         if self._ready_since is None:
             self._ready_since = now
-        if not r.can_propose or core.ledger.height != r.last_committed or r.in_flight_payloads():
+        if not self._may_propose():
             return
         if len(core.mempool) < self.max_txs and now - self._ready_since < self.batch_timeout_s:
             return
@@ -309,8 +312,16 @@ class ReplicaDriver:
         if self.saboteur is not None:
             txs, back = self.saboteur.choose(txs)
             core.mempool.release(back)
-        if not txs:
-            return
+        if txs:
+            self._propose(txs)
+
+    def _may_propose(self) -> bool:
+        """Primary of the view, on top of our executed head, with nothing of ours in flight."""
+        r = self.replica
+        return r.can_propose and self.core.ledger.height == r.last_committed and not r.in_flight_payloads()
+
+    def _propose(self, txs: list[SignedTx]) -> None:
+        r, core = self.replica, self.core
         block = core.ledger.build_block(txs, now_ms(), view=r.view, proposer=core.node_id)
         payload = block.encode()
         self.proposals.remember(payload, block)
