@@ -181,6 +181,20 @@ class Net:
             finally:
                 c.close()
 
+    def wait_settled(self, names: list[str], timeout: float = 30.0) -> int:
+        """Wait until the chain is quiet on `names`: each reports its latest state certified
+        (the empty certifying block is in) at one head; returns that height."""
+        deadline = time.monotonic() + timeout
+        while True:
+            docs = [self.status(n) for n in names]
+            if all(d["state_certified"] for d in docs) and len({d["head_hash"] for d in docs}) == 1:
+                return int(docs[0]["height"])
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"not settled after {timeout} s: {[(d['height'], d['state_certified']) for d in docs]}"
+                )
+            time.sleep(0.1)
+
     def assert_agreement(self, names: list[str], upto: int) -> None:
         """Every node in `names` has the same block hash and header at every height 1..upto."""
         clients = {n: self.client(n) for n in names}

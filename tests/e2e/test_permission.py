@@ -33,6 +33,7 @@ def test_peer_not_in_genesis_is_refused(make_net: MakeNet) -> None:
     acks = net.run_round(via=net.names, cases=1, reports_per_case=2)
     head = max(a.height for a in acks)
     net.wait_heights(head, net.names, timeout=30)
+    net.wait_settled(net.names)  # the certifying empty block is in: nothing more comes
     before = {n: net.status(n) for n in net.names}
 
     target = net.node(net.names[1])
