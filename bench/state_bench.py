@@ -22,10 +22,11 @@ import time
 from primitives.block import Block, Commit, Header, commit_vote_bytes, txs_root
 from primitives.hashing import sha256
 from primitives.keys import KeyPair
+from primitives.state_proof import verify_proof
 from primitives.tx import SignedTx, Tx
 from storage.chain import ChainStore
 from storage.kv import KV, Batch, LevelKV, MemoryKV
-from storage.state_tree import StateTree, verify_proof
+from storage.state_tree import StateTree
 
 
 def emit(**fields: object) -> None:

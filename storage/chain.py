@@ -47,9 +47,10 @@ from primitives import codec
 from primitives.block import ZERO_HASH, Block, Commit, Header, results_root
 from primitives.errors import VOID_RESULTS, Code, GodownError, NodeFault
 from primitives.hashing import EMPTY_ROOT, merkle_root, sha256
+from primitives.state_proof import StateProof
 from primitives.tx import SignedTx
 from storage.kv import KV, Batch, LevelKV
-from storage.state_tree import StateProof, StateTree
+from storage.state_tree import StateTree
 
 _HEAD = b"m:head"
 _GENESIS = b"m:genesis"

@@ -37,8 +37,8 @@ from node.tools.testnet import Testnet as NetDir
 from primitives import codec
 from primitives.block import Block, Commit
 from primitives.keys import KeyPair
+from primitives.state_proof import StateProof, verify_proof
 from primitives.tx import MAX_TX_BYTES, SignedTx, Tx
-from storage.state_tree import StateProof, verify_proof
 from tests.node.conftest import WAIT, NodeThread, Reply, free_port, http, make_testnet, node_config, wait_until
 
 pytestmark = pytest.mark.timeout(300)

@@ -13,9 +13,10 @@ from primitives import codec
 from primitives.block import Block, Commit, Header, txs_root
 from primitives.errors import Code, GodownError
 from primitives.hashing import EMPTY_ROOT, sha256
+from primitives.state_proof import verify_proof
 from storage.chain import ChainStore
 from storage.kv import KV, Batch, LevelKV, MemoryKV
-from storage.state_tree import StateTree, verify_proof
+from storage.state_tree import StateTree
 from tests.storage.chainkit import CHAIN, certify, grow, next_block, signed_tx
 
 GENESIS = sha256(b"genesis document")

@@ -25,6 +25,7 @@ from primitives.errors import Code, GodownError
 from primitives.genesis import Genesis
 from primitives.hashing import sha256
 from primitives.keys import KeyPair
+from primitives.state_proof import EMPTY
 from storage.chain import ChainStore
 from storage.kv import LevelKV, MemoryKV
 from storage.snapshot import (
@@ -43,7 +44,6 @@ from storage.snapshot import (
     verify_manifest,
     write_snapshot_file,
 )
-from storage.state_tree import EMPTY
 from tests.storage.chainkit import certify, next_block
 
 CHAIN_ID = "snapshot-test"

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 
 from primitives import codec
 from primitives.errors import GodownError
+from primitives.state_proof import BUCKET, EMPTY, StateProof, verify_proof
 from storage.kv import KV, Batch, LevelKV, MemoryKV
-from storage.state_tree import BUCKET, EMPTY, StateProof, StateTree, verify_proof
+from storage.state_tree import StateTree
 
 # ---- an independent reference, written from the spec in the module docstring -------------
 # It works on hex strings of paths, recomputes the whole tree from the key set, and shares
