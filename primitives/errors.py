@@ -91,6 +91,7 @@ class Code(str, Enum):
     NOT_READY = "not_ready"
     BAD_BLOCK = "bad_block"
     BAD_CERTIFICATE = "bad_certificate"
+    UNVERIFIED = "unverified"  # a client could not check an answer against a certified header
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
     # consensus

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from node.commands.common import echo_json, friendly, rpc_option, token_option
+from primitives.errors import Code, GodownError
+
+if TYPE_CHECKING:
+    from node.client.rpc import RpcClient
 
 
 @click.command()
@@ -23,14 +29,30 @@ def status(rpc_url: str, token: str | None) -> None:
     "what", type=click.Choice(["case", "lot", "device", "alarm", "block", "tx", "state", "members", "account"])
 )
 @click.argument("ident", required=False, default="latest")
+@click.option(
+    "--verify", is_flag=True, help="check a block, tx or state answer against a header certified by 2f+1 validators"
+)
+@click.option(
+    "--genesis",
+    "genesis_file",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="the genesis you trust, whose validators --verify checks against",
+)
 @rpc_option
 @token_option
 @friendly
-def query(what: str, ident: str, rpc_url: str, token: str | None) -> None:
+def query(what: str, ident: str, rpc_url: str, token: str | None, verify: bool, genesis_file: str | None) -> None:
     """Look up a case, lot, device, alarm, block (height|latest), tx (id), state key, members or account."""
     from urllib.parse import quote
 
     from node.client.rpc import RpcClient
+
+    if verify:
+        if genesis_file is None:
+            raise GodownError(Code.BAD_CONFIG, "--verify needs --genesis FILE: the genesis you trust, not the node's")
+        _verified(what, ident, RpcClient(rpc_url, token), genesis_file)
+        return
 
     path = {
         "case": "/v1/cases/{}",
@@ -50,6 +72,26 @@ def query(what: str, ident: str, rpc_url: str, token: str | None) -> None:
         for t in doc.get("txs", []):
             t.pop("raw", None)
     echo_json(doc)
+
+
+def _verified(what: str, ident: str, client: RpcClient, genesis_file: str) -> None:
+    """Print the answer and how it was certified; `unverified` (exit 1) if it cannot be."""
+    from node.client.verify import LightClient
+    from primitives.genesis import Genesis
+
+    light = LightClient(client, Genesis.load(genesis_file))
+    if what == "state":
+        key = bytes.fromhex(ident[2:]) if ident.startswith("0x") else ident.encode()
+        doc, cert = light.state(key)
+    elif what == "tx":
+        doc, cert = light.tx(ident)
+    elif what == "block":
+        height = int(client.status()["height"]) if ident == "latest" else int(ident)
+        block, cert = light.block(height)
+        doc = {"height": block.height, "hash": block.hash().hex(), "txs": len(block.txs)}
+    else:
+        raise GodownError(Code.MALFORMED, "--verify checks block, tx and state answers")
+    echo_json({**doc, "verified": cert.describe()})
 
 
 @click.command("tx")

@@ -1,0 +1,150 @@
+"""Checking what a node says against headers certified by 2f+1 validators (a light
+client), so a bank or an auditor need not trust the node it asks.
+
+Every answer is checked from the raw bytes the node sends, never from its JSON view:
+a block is decoded from `raw` (its `txs_root` recomputed), its hash recomputed, and its
+certificate verified against the validator set; a state entry's Merkle proof is checked
+against a root, and that root must be the `state_root` of a certified header — the
+header of height h+1 certifies the state after h (on a quiet chain the primary cuts the
+empty block that does so, docs/protocol.md). A transaction's result is certified by the
+`results_root` of the next header.
+
+The validator set is taken from the genesis the caller trusts. This version follows
+the genesis set only: on a chain whose set has changed by governance it refuses
+(`unverified`) rather than trust a set the node reports.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from node.client.rpc import RpcClient
+from primitives.block import Block, Commit, Header, commit_vote_bytes, quorum_size, results_root
+from primitives.errors import Code, GodownError
+from primitives.genesis import Genesis
+from primitives.keys import verify_signature
+from primitives.state_proof import StateProof, verify_proof
+
+WAIT_S = 5.0
+"""How long to wait for the header that certifies the latest state (the next block, or
+the empty block a quiet chain gets after `empty_block_after_ms`)."""
+
+
+@dataclass(frozen=True)
+class Certified:
+    """A header and how it was certified: by `signers` of `validators` (quorum `quorum`)."""
+
+    header: Header
+    signers: int
+    validators: int
+    quorum: int
+
+    @property
+    def height(self) -> int:
+        return self.header.height
+
+    def describe(self) -> str:
+        return (
+            f"certified at height {self.height} by {self.signers} of {self.validators} validators "
+            f"(quorum {self.quorum})"
+        )
+
+
+def _unverified(message: str) -> GodownError:
+    return GodownError(Code.UNVERIFIED, message)
+
+
+def certify(block: Block, commit: Commit, validators: dict[str, bytes]) -> Certified:
+    """`unverified` unless 2f+1 distinct validators signed this block's hash."""
+    h = block.header
+    if (commit.chain_id, commit.height, commit.block_hash) != (h.chain_id, h.height, block.hash()):
+        raise _unverified(f"the certificate given for height {h.height} is for another block")
+    message = commit_vote_bytes(commit.chain_id, commit.height, commit.view, commit.block_hash)
+    good = {v for v, sig in commit.votes if v in validators and verify_signature(validators[v], message, sig)}
+    quorum = quorum_size(len(validators))
+    if len(good) < quorum:
+        raise _unverified(f"height {h.height}: {len(good)} valid validator signatures, {quorum} needed")
+    return Certified(h, len(good), len(validators), quorum)
+
+
+class LightClient:
+    """Answers from one node, each checked against a certified header or refused."""
+
+    def __init__(self, rpc: RpcClient, genesis: Genesis, wait_s: float = WAIT_S) -> None:
+        self.rpc = rpc
+        self.genesis = genesis
+        self.wait_s = wait_s
+        self._validators = genesis.validator_keys()
+        self._set_checked = False
+
+    def _validator_set(self) -> dict[str, bytes]:
+        if not self._set_checked:
+            doc = self.rpc.get("/v1/validators")
+            now = {(v["node_id"], v["node_pub"]) for v in doc["validators"]}
+            if now != {(n, k.hex()) for n, k in self._validators.items()} or doc.get("pending"):
+                raise _unverified(
+                    "the validator set has changed since genesis; this client follows the genesis set only"
+                )
+            self._set_checked = True
+        return self._validators
+
+    def block(self, height: int) -> tuple[Block, Certified]:
+        """The block at `height`, decoded from its raw bytes, with its certificate checked."""
+        doc = self.rpc.get(f"/v1/blocks/{height}")
+        try:
+            block = Block.decode(bytes.fromhex(doc["raw"]))
+            block.check_txs_root()
+            commit = Commit.decode(bytes.fromhex(doc["commit_raw"] or ""))
+        except (GodownError, KeyError, TypeError, ValueError) as exc:
+            raise _unverified(f"block {height} does not decode ({exc})") from None
+        if block.header.chain_id != self.genesis.chain_id or block.height != height:
+            raise _unverified(f"the node answered another block for height {height}")
+        return block, certify(block, commit, self._validator_set())
+
+    def _certifying(self, height: int, root_of: str, want: bytes) -> Certified:
+        """The certified header at height+1 whose `root_of` root is `want` (waiting for it
+        on a quiet chain), or the header at `height` itself when it already carries it."""
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            if int(self.rpc.status()["height"]) > height:
+                _, cert = self.block(height + 1)
+                if getattr(cert.header, root_of) != want:
+                    raise _unverified(f"the header at height {height + 1} certifies another {root_of}")
+                return cert
+            if height > 0 and root_of == "state_root":
+                block, cert = self.block(height)
+                if block.header.state_root == want and not block.txs:
+                    return cert  # a settled head: its own header carries the state after it
+            if time.monotonic() > deadline:
+                raise _unverified(f"no certified header for the state after height {height} yet; try again")
+            time.sleep(0.1)
+
+    def state(self, key: bytes) -> tuple[dict[str, Any], Certified]:
+        """A state entry (its raw value, or absent) proven against a certified state root."""
+        answer = self.rpc.get(f"/v1/state/0x{key.hex()}")
+        try:
+            root = bytes.fromhex(answer["state_root"])
+            value = None if answer["value_raw"] is None else bytes.fromhex(answer["value_raw"])
+            proof = StateProof.from_json(answer["proof"])
+            height = int(answer["height"])
+        except (GodownError, KeyError, TypeError, ValueError) as exc:
+            raise _unverified(f"the state answer is not well formed ({exc})") from None
+        if not verify_proof(root, key, value, proof):
+            raise _unverified("the Merkle proof does not lead from the value to the state root")
+        return answer, self._certifying(height, "state_root", root)
+
+    def tx(self, tx_id: str) -> tuple[dict[str, Any], Certified]:
+        """A committed transaction: in a certified block at its index, and its result
+        certified by the next header's `results_root`."""
+        answer = self.rpc.get(f"/v1/txs/{tx_id}")
+        if answer.get("status") != "committed":
+            raise _unverified(f"transaction {tx_id} is not committed, so nothing certifies it")
+        height, index = int(answer["height"]), int(answer["index"])
+        block, _ = self.block(height)
+        if not 0 <= index < len(block.txs) or block.txs[index].tx_id.hex() != tx_id:
+            raise _unverified(f"block {height} does not hold transaction {tx_id} at index {index}")
+        if answer.get("result") != block.results[index]:
+            raise _unverified(f"the node reports result {answer.get('result')}, block {height} {block.results[index]}")
+        return answer, self._certifying(height, "results_root", results_root(block.results))
