@@ -57,10 +57,11 @@ def probe(net: Net, name: str) -> tuple[int, str]:
     """(HTTP status, code) a node answers to one well-formed transaction it can never
     admit (nonce far ahead): `bad_nonce` while it accepts, `disk_full` while it refuses."""
     bank = net.load.participants.bank
-    stx = Tx(net.testnet.chain_id, "rating.issue", bank.id, 10**9, {}).sign(bank)
-    body = json.dumps({"tx": stx.tx_bytes.hex(), "sig": stx.sig.hex()}).encode()
+    body = {"subject": bank.id, "grade": "A", "valid_until_ms": 2**50, "report_hash": bytes(32)}
+    stx = Tx(net.testnet.chain_id, "rating.issue", bank.id, 10**9, body).sign(bank)
+    data = json.dumps({"tx": stx.tx_bytes.hex(), "sig": stx.sig.hex()}).encode()
     req = urllib.request.Request(
-        net.node(name)["rpc_url"] + "/v1/txs", data=body, headers={"Content-Type": "application/json"}
+        net.node(name)["rpc_url"] + "/v1/txs", data=data, headers={"Content-Type": "application/json"}
     )
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
