@@ -273,8 +273,9 @@ class Commit:
     def decode(data: bytes) -> Commit:
         return Commit.from_dict(codec.decode(data))
 
-    def verify(self, validators: Mapping[str, bytes], header: Header) -> None:
-        """Raise `bad_certificate` unless 2f+1 distinct validators signed this header's hash."""
+    def verify(self, validators: Mapping[str, bytes], header: Header) -> int:
+        """Raise `bad_certificate` unless 2f+1 distinct validators signed this header's hash;
+        returns how many did."""
         from primitives.keys import verify_signature
 
         if (self.chain_id, self.height, self.block_hash) != (header.chain_id, header.height, header.hash()):
@@ -291,6 +292,7 @@ class Commit:
                 Code.BAD_CERTIFICATE,
                 f"height {self.height}: {len(good)} valid validator signatures, {quorum} needed",
             )
+        return len(good)
 
 
 def max_faulty(n: int) -> int:

@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from node.client.rpc import RpcClient
-from primitives.block import Block, Commit, Header, commit_vote_bytes, quorum_size, results_root
+from primitives.block import Block, Commit, Header, head_settled, quorum_size, results_root
 from primitives.errors import Code, GodownError
 from primitives.genesis import Genesis
-from primitives.keys import verify_signature
 from primitives.state_proof import StateProof, verify_proof
 
 WAIT_S = 5.0
@@ -58,15 +57,11 @@ def _unverified(message: str) -> GodownError:
 
 def certify(block: Block, commit: Commit, validators: dict[str, bytes]) -> Certified:
     """`unverified` unless 2f+1 distinct validators signed this block's hash."""
-    h = block.header
-    if (commit.chain_id, commit.height, commit.block_hash) != (h.chain_id, h.height, block.hash()):
-        raise _unverified(f"the certificate given for height {h.height} is for another block")
-    message = commit_vote_bytes(commit.chain_id, commit.height, commit.view, commit.block_hash)
-    good = {v for v, sig in commit.votes if v in validators and verify_signature(validators[v], message, sig)}
-    quorum = quorum_size(len(validators))
-    if len(good) < quorum:
-        raise _unverified(f"height {h.height}: {len(good)} valid validator signatures, {quorum} needed")
-    return Certified(h, len(good), len(validators), quorum)
+    try:
+        signers = commit.verify(validators, block.header)
+    except GodownError as exc:
+        raise _unverified(exc.message) from None
+    return Certified(block.header, signers, len(validators), quorum_size(len(validators)))
 
 
 class LightClient:
@@ -105,21 +100,21 @@ class LightClient:
 
     def _certifying(self, height: int, root_of: str, want: bytes) -> Certified:
         """The certified header at height+1 whose `root_of` root is `want` (waiting for it
-        on a quiet chain), or the header at `height` itself when it already carries it."""
-        deadline = time.monotonic() + self.wait_s
-        while True:
-            if int(self.rpc.status()["height"]) > height:
-                _, cert = self.block(height + 1)
-                if getattr(cert.header, root_of) != want:
-                    raise _unverified(f"the header at height {height + 1} certifies another {root_of}")
+        on a quiet chain), or for the state, the header at `height` itself when that head
+        is settled (its own header carries the state after it)."""
+        if height > 0 and root_of == "state_root":
+            block, cert = self.block(height)
+            if head_settled(block.header, want):
                 return cert
-            if height > 0 and root_of == "state_root":
-                block, cert = self.block(height)
-                if block.header.state_root == want and not block.txs:
-                    return cert  # a settled head: its own header carries the state after it
+        deadline = time.monotonic() + self.wait_s
+        while int(self.rpc.status()["height"]) <= height:
             if time.monotonic() > deadline:
                 raise _unverified(f"no certified header for the state after height {height} yet; try again")
             time.sleep(0.1)
+        _, cert = self.block(height + 1)
+        if getattr(cert.header, root_of) != want:
+            raise _unverified(f"the header at height {height + 1} certifies another {root_of}")
+        return cert
 
     def state(self, key: bytes) -> tuple[dict[str, Any], Certified]:
         """A state entry (its raw value, or absent) proven against a certified state root."""
