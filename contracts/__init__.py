@@ -12,7 +12,13 @@ from contracts.executor import NONCE_WINDOW, Verify, admit, execute_block, next_
 from contracts.members import genesis_state, sender_key
 from contracts.rotation import rotate_key_message
 from contracts.state import DictState, StateReader, state_key_for
-from contracts.validators import governing_validators, validator_history, validator_schedule
+from contracts.validators import (
+    SCHEDULED_SET_KEY,
+    ScheduledSet,
+    governing_validators,
+    validator_history,
+    validator_schedule,
+)
 from contracts.views import (
     list_proposals,
     view_alarm,
@@ -32,6 +38,8 @@ __all__ = [
     "StateReader",
     "Verify",
     "NONCE_WINDOW",
+    "SCHEDULED_SET_KEY",
+    "ScheduledSet",
     "admit",
     "alarm_id_for_tx",
     "execute_block",

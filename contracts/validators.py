@@ -9,6 +9,7 @@ heights > e. The time hook of the first block above e moves it into
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from contracts.context import Exec
@@ -21,7 +22,12 @@ from contracts.state import (
     StateReader,
     decode_value,
 )
+from primitives.errors import Code, GodownError
 from primitives.genesis import ConsensusParams, Validator
+
+SCHEDULED_SET_KEY = K_VALIDATORS_NEXT
+"""State key of a scheduled validator set. Nodes keep its proof at the approving height,
+so a light client can learn each new set from a root the old set certified."""
 
 ValidatorRecord = dict[str, Any]
 """{"node_id", "member", "node_pub" (bytes), "p2p_addr"}, as `members.validator_record` writes it."""
@@ -98,6 +104,33 @@ def validator_history(state: StateReader) -> list[tuple[int, tuple[Validator, ..
     height it may still judge is judged by the set that governs it."""
     raw = state.get(K_VALIDATOR_HISTORY)
     return [] if raw is None else [(int(c["after_height"]), _typed(c["validators"])) for c in decode_value(raw)]
+
+
+@dataclass(frozen=True)
+class ScheduledSet:
+    """A validator set approved by block `approved_height`, governing heights above
+    `effective_height`: the value under `SCHEDULED_SET_KEY`."""
+
+    approved_height: int
+    effective_height: int
+    validators: tuple[Validator, ...]
+
+    @staticmethod
+    def decode(raw: bytes) -> ScheduledSet:
+        """Strict: `malformed` unless `raw` is a scheduled set as `schedule` writes it."""
+        try:
+            doc = decode_value(raw)
+            if not isinstance(doc, dict) or set(doc) != {"validators", "effective_height", "approved_height"}:
+                raise ValueError("unexpected fields")
+            validators = _typed(doc["validators"])
+            approved, effective = int(doc["approved_height"]), int(doc["effective_height"])
+        except (GodownError, KeyError, TypeError, ValueError) as exc:
+            raise GodownError(Code.MALFORMED, f"not a scheduled validator set ({exc})") from None
+        if not all(isinstance(v.node_pub, bytes) and len(v.node_pub) == 32 for v in validators):
+            raise GodownError(Code.MALFORMED, "a scheduled validator's node_pub must be 32 bytes")
+        if not validators or not 0 < approved < effective:
+            raise GodownError(Code.MALFORMED, "a scheduled validator set is non-empty and governs after its approval")
+        return ScheduledSet(approved, effective, validators)
 
 
 def validator_schedule(state: StateReader) -> tuple[tuple[Validator, ...], tuple[int, tuple[Validator, ...]] | None]:

@@ -65,6 +65,8 @@ _WAL = b"W:"
 _WAL_FLOOR = b"m:wal_floor"
 _BASE = b"m:base"
 _RESTORE = b"m:restore"
+_KEPT = b"P:"
+"""Proofs kept past their height (`keep_proof`): P: ‖ u16 key length ‖ key ‖ u64 height."""
 
 _TX_LOC = struct.Struct(">QI")  # height, index; the result code's utf-8 follows
 
@@ -137,6 +139,24 @@ class ProvenEntry:
             "state_root": self.root.hex(),
             "proof": self.proof.to_json(),
         }
+
+    def encode(self) -> bytes:
+        return codec.encode(
+            {
+                "key": self.key,
+                "value": self.value,
+                "height": self.height,
+                "root": self.root,
+                "proof": self.proof.to_dict(),
+            }
+        )
+
+    @staticmethod
+    def decode(data: bytes) -> ProvenEntry:
+        doc = codec.decode(data)
+        if not isinstance(doc, dict) or set(doc) != {"key", "value", "height", "root", "proof"}:
+            raise ValueError("kept proof record has missing or unknown fields")
+        return ProvenEntry(doc["key"], doc["value"], doc["height"], doc["root"], StateProof.from_dict(doc["proof"]))
 
 
 @dataclass(frozen=True)
@@ -439,6 +459,23 @@ class ChainStore:
         """The committed value of `key` (or its absence) with a proof against `state_root`."""
         with self._lock:
             return ProvenEntry(key, self._tree.get(key), self._height, self._tree.root, self._tree.prove(key))
+
+    def keep_proof(self, key: bytes) -> ProvenEntry:
+        """Keep the proof of `key` at the head for later (synced). The tree holds only the
+        latest state, but some proofs are wanted long after: a light client learns each
+        scheduled validator set from its proof against the root certified at that height."""
+        with self._lock:
+            entry = self.prove(key)
+            self._kv.put(_KEPT + len(key).to_bytes(2, "big") + key + _be(entry.height), entry.encode(), sync=True)
+            return entry
+
+    def kept_proofs(self, key: bytes) -> list[ProvenEntry]:
+        """Every kept proof of `key`, by height."""
+        prefix = _KEPT + len(key).to_bytes(2, "big") + key
+        try:
+            return [ProvenEntry.decode(v) for _, v in self._kv.iterate(prefix)]
+        except (GodownError, ValueError) as exc:
+            raise _damaged(None, f"a kept proof does not decode ({exc})") from None
 
     def committed_head(self) -> CommittedHeight:
         """The head as a `CommittedHeight` (what a snapshot of the head names)."""

@@ -9,9 +9,11 @@ header of height h+1 certifies the state after h (on a quiet chain the primary c
 empty block that does so, docs/protocol.md). A transaction's result is certified by the
 `results_root` of the next header.
 
-The validator set is taken from the genesis the caller trusts. This version follows
-the genesis set only: on a chain whose set has changed by governance it refuses
-(`unverified`) rather than trust a set the node reports.
+The validator set is followed from the genesis the caller trusts, never taken from the
+node: each governance change is learnt from the scheduled set's state entry, proven
+against the state root in the header after its approving block, which the set then in
+force certified (`/v1/validators/changes`, docs/protocol.md). A node that lacks a
+change's proof (it joined by state sync after it) is refused with `unverified`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import contracts
 from node.client.rpc import RpcClient
 from primitives.block import Block, Commit, Header, head_settled, quorum_size, results_root
 from primitives.errors import Code, GodownError
@@ -71,22 +74,57 @@ class LightClient:
         self.rpc = rpc
         self.genesis = genesis
         self.wait_s = wait_s
-        self._validators = genesis.validator_keys()
-        self._set_checked = False
+        self._changes: list[tuple[int, dict[str, bytes]]] = []  # (after height, set), verified, in order
+        self._followed = False
 
-    def _validator_set(self) -> dict[str, bytes]:
-        if not self._set_checked:
-            doc = self.rpc.get("/v1/validators")
-            now = {(v["node_id"], v["node_pub"]) for v in doc["validators"]}
-            if now != {(n, k.hex()) for n, k in self._validators.items()} or doc.get("pending"):
-                raise _unverified(
-                    "the validator set has changed since genesis; this client follows the genesis set only"
-                )
-            self._set_checked = True
-        return self._validators
+    def validators_at(self, height: int) -> dict[str, bytes]:
+        """Node id → key of the set that certifies `height`, as far as the changes followed
+        so far tell (the genesis set, then each change for the heights above its own)."""
+        chosen = self.genesis.validator_keys()
+        for after, keys in self._changes:
+            if height > after:
+                chosen = keys
+        return chosen
 
-    def block(self, height: int) -> tuple[Block, Certified]:
-        """The block at `height`, decoded from its raw bytes, with its certificate checked."""
+    def follow_changes(self) -> int:
+        """Learn the validator-set changes not yet followed, each checked against a root
+        certified by the set before it; returns how many are followed."""
+        doc = self.rpc.get("/v1/validators/changes")
+        try:
+            changes, complete = list(doc["changes"]), bool(doc["complete"])
+        except (KeyError, TypeError) as exc:
+            raise _unverified(f"the validator changes answer is not well formed ({exc})") from None
+        if not complete:
+            raise _unverified(
+                "this node lacks the proof of a validator-set change (it joined by state sync); ask another"
+            )
+        if len(changes) < len(self._changes):
+            raise _unverified("the node reports fewer validator-set changes than this client has followed")
+        for change in changes[len(self._changes) :]:
+            self._changes.append(self._check_change(change))
+        self._followed = True
+        return len(self._changes)
+
+    def _check_change(self, change: Any) -> tuple[int, dict[str, bytes]]:
+        try:
+            entry = change["entry"]
+            key, root = bytes.fromhex(entry["key"]), bytes.fromhex(entry["state_root"])
+            value = bytes.fromhex(entry["value"])
+            proof = StateProof.from_json(entry["proof"])
+            height = int(entry["height"])
+            scheduled = contracts.ScheduledSet.decode(value)
+        except (GodownError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise _unverified(f"a validator change is not well formed ({exc})") from None
+        if key != contracts.SCHEDULED_SET_KEY or not verify_proof(root, key, value, proof):
+            raise _unverified(f"the proof of the validator set approved at height {height} does not hold")
+        if scheduled.approved_height != height or (self._changes and height <= self._changes[-1][0]):
+            raise _unverified(f"the validator change proven at height {height} is out of order")
+        block, cert = self._certified_block(height + 1)
+        if block.header.state_root != root:
+            raise _unverified(f"the header at height {height + 1} certifies another state than the validator change")
+        return scheduled.effective_height, {v.node_id: v.node_pub for v in scheduled.validators}
+
+    def _certified_block(self, height: int) -> tuple[Block, Certified]:
         doc = self.rpc.get(f"/v1/blocks/{height}")
         try:
             block = Block.decode(bytes.fromhex(doc["raw"]))
@@ -96,7 +134,20 @@ class LightClient:
             raise _unverified(f"block {height} does not decode ({exc})") from None
         if block.header.chain_id != self.genesis.chain_id or block.height != height:
             raise _unverified(f"the node answered another block for height {height}")
-        return block, certify(block, commit, self._validator_set())
+        return block, certify(block, commit, self.validators_at(height))
+
+    def block(self, height: int) -> tuple[Block, Certified]:
+        """The block at `height`, decoded from its raw bytes, with its certificate checked
+        against the validator set that governs that height."""
+        if not self._followed:
+            self.follow_changes()
+        try:
+            return self._certified_block(height)
+        except GodownError as exc:
+            known = len(self._changes)
+            if exc.code is not Code.UNVERIFIED or self.follow_changes() == known:
+                raise
+            return self._certified_block(height)  # a change approved since the last look governs it
 
     def _certifying(self, height: int, root_of: str, want: bytes) -> Certified:
         """The certified header at height+1 whose `root_of` root is `want` (waiting for it

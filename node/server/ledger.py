@@ -30,7 +30,7 @@ from primitives.errors import Code, GodownError, NodeFault
 from primitives.genesis import Genesis
 from primitives.hashing import EMPTY_ROOT
 from primitives.tx import SignedTx
-from storage.chain import ChainStore
+from storage.chain import ChainStore, ProvenEntry
 from storage.kv import MemoryKV
 from storage.space import SpaceWatch
 
@@ -155,6 +155,7 @@ class Ledger:
             raise
         ledger = Ledger(store, genesis)
         ledger.space = space
+        ledger.keep_missing_proof()
         return ledger
 
     def close(self) -> None:
@@ -247,7 +248,23 @@ class Ledger:
 
     def commit(self, block: Block, commit: Commit, outcome: contracts.BlockOutcome) -> bytes:
         """Persist block (with results), certificate and state changes in one synced batch."""
-        return self.store.commit_block(block.with_results(outcome.results), commit, outcome.changes)
+        root = self.store.commit_block(block.with_results(outcome.results), commit, outcome.changes)
+        if outcome.changes.get(contracts.SCHEDULED_SET_KEY) is not None:
+            self.store.keep_proof(contracts.SCHEDULED_SET_KEY)
+        return root
+
+    def keep_missing_proof(self) -> None:
+        """After a crash between a block that scheduled a validator set and the keeping of
+        its proof (the next write), the head is still that block: keep the proof now."""
+        raw = self.state.get(contracts.SCHEDULED_SET_KEY)
+        if raw is None or contracts.ScheduledSet.decode(raw).approved_height != self.height:
+            return
+        if all(p.height != self.height for p in self.store.kept_proofs(contracts.SCHEDULED_SET_KEY)):
+            self.store.keep_proof(contracts.SCHEDULED_SET_KEY)
+
+    def validator_changes(self) -> list[ProvenEntry]:
+        """Each scheduled validator set this node executed, proven at its approving height."""
+        return self.store.kept_proofs(contracts.SCHEDULED_SET_KEY)
 
     def check_commit(self, block: Block, commit: Commit) -> None:
         """A block fetched from elsewhere: its certificate must verify against the validators

@@ -62,6 +62,14 @@ ENDPOINTS: tuple[tuple[str, str, str, str], ...] = (
     ),
     (
         "get",
+        "/v1/validators/changes",
+        "validator_changes",
+        "Every validator-set change this node executed, each with the scheduled set's state entry and Merkle "
+        "proof at its approving height h, against the state root the header of h+1 carries; complete is false "
+        "on a node that joined by state sync after a change. What a light client follows from genesis.",
+    ),
+    (
+        "get",
         "/v1/proposals",
         "proposals",
         "Governance proposals; query: state=open|executed|failed|rejected|expired, limit.",

@@ -360,6 +360,28 @@ class Routes:
             doc["pending"] = {"effective_height": pending[0], "validators": [v.to_json() for v in pending[1]]}
         return _json(doc)
 
+    async def validator_changes(self, request: web.Request) -> web.Response:
+        """Each validator-set change with the proof a light client checks it by: the
+        scheduled set's state entry at its approving height h, whose root the header of
+        h+1 carries (certified by the set in force). `complete` is false on a node that
+        joined by state sync after some change: ask a node that executed them."""
+        ledger = self.core.ledger
+        kept = ledger.validator_changes()
+        changes = []
+        for entry in kept:
+            scheduled = contracts.ScheduledSet.decode(entry.value or b"")
+            changes.append(
+                {
+                    "approved_height": scheduled.approved_height,
+                    "effective_height": scheduled.effective_height,
+                    "validators": [v.to_json() for v in scheduled.validators],
+                    "entry": entry.to_json(),
+                    "certified_by_height": entry.height + 1,
+                }
+            )
+        total = len(contracts.validator_history(ledger.state))
+        return _json({"changes": changes, "complete": len(kept) == total})
+
     async def metrics(self, request: web.Request) -> web.Response:
         return web.Response(body=self.core.metrics.render(), content_type="text/plain", charset="utf-8")
 
@@ -420,6 +442,7 @@ def make_app(core: NodeCore, token: str | None = None) -> web.Application:
     app.router.add_get("/v1/alarms/{id}", r._view(contracts.view_alarm, "alarm"))
     app.router.add_get("/v1/members", r.members)
     app.router.add_get("/v1/validators", r.validators)
+    app.router.add_get("/v1/validators/changes", r.validator_changes)
     app.router.add_get("/v1/proposals", r.proposals)
     app.router.add_get("/v1/proposals/{id}", r._view(contracts.view_proposal, "proposal"))
     app.router.add_get("/v1/genesis", r.genesis)

@@ -1,7 +1,8 @@
 """The light client against a real node: block, transaction and state answers are
-checked from raw bytes against headers certified by the genesis validators, on a quiet
-chain too (the certifying empty block), and anything altered in transit is refused
-with `unverified`. `godown query … --verify` says how the answer was certified."""
+checked from raw bytes against headers certified by the validators (the genesis set on
+this chain; tests/e2e/test_membership.py follows changes), on a quiet chain too (the
+certifying empty block), and anything altered in transit is refused with `unverified`.
+`godown query … --verify` says how the answer was certified."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ from typing import Any
 
 import pytest
 
-from contracts import state_key_for
+from contracts import SCHEDULED_SET_KEY, state_key_for
 from node.client.rpc import RpcClient
 from node.client.txs import sign_tx
 from node.client.verify import LightClient
 from node.tools.participants import participants_of
+from primitives import codec
 from primitives.errors import Code, GodownError
 from primitives.genesis import Genesis
+from primitives.keys import KeyPair
 from tests.node.conftest import NodeThread, make_testnet, node_config
 from tests.node.test_cli import assert_clean_error, run_inproc
 
@@ -89,12 +92,23 @@ ALTERATIONS = {
         {**doc, "commit_raw": _flip(doc["commit_raw"])} if "/v1/blocks/" in path else doc
     ),
     "a block's bytes": lambda path, doc: {**doc, "raw": _flip(doc["raw"])} if "/v1/blocks/" in path else doc,
-    "a changed validator set (not followed yet)": lambda path, doc: (
-        {**doc, "validators": [*doc["validators"], {"node_id": "f" * 40, "node_pub": "00" * 32}]}
-        if path == "/v1/validators"
-        else doc
+    "a validator change invented by the node": lambda path, doc: (
+        {**doc, "changes": [_invented_change()]} if path == "/v1/validators/changes" else doc
+    ),
+    "a validator change the node says it lacks": lambda path, doc: (
+        {**doc, "complete": False} if path == "/v1/validators/changes" else doc
     ),
 }
+
+
+def _invented_change() -> dict[str, Any]:
+    """A scheduled set of one made-up validator, with an empty proof: what a lying node
+    would need the client to take on its word."""
+    node = KeyPair.generate("intruder", "bank")
+    record = {"node_id": node.id, "member": "m", "node_pub": node.sign_pub, "p2p_addr": "/ip4/127.0.0.1/tcp/1"}
+    value = codec.encode({"validators": [record], "effective_height": 8, "approved_height": 1})
+    entry = {"key": SCHEDULED_SET_KEY.hex(), "value": value.hex(), "height": 1, "state_root": "00" * 32}
+    return {"entry": {**entry, "proof": {"siblings": [], "bucket": None}}}
 
 
 @pytest.mark.parametrize("what", sorted(ALTERATIONS))
