@@ -32,10 +32,21 @@ def canonical(value: Any) -> bytes:
     return msgpack.packb(sort(value), use_bin_type=True)
 
 
+def _plain(v: Any, depth: int = 0) -> bool:
+    """§1's value model: nil, bool, int, str, bin, arrays, maps with str keys; 32 levels."""
+    if depth > 32:
+        return False
+    if isinstance(v, dict):
+        return all(isinstance(k, str) and _plain(x, depth + 1) for k, x in v.items())
+    if isinstance(v, list):
+        return all(_plain(x, depth + 1) for x in v)
+    return v is None or isinstance(v, (bool, int, str, bytes))
+
+
 def decode(data: bytes) -> Any:
-    """§1: strict, by re-encoding — anything not canonical is refused."""
-    value = msgpack.unpackb(data, raw=False, strict_map_key=True)
-    if canonical(value) != data:
+    """§1: strict, by re-encoding — anything not canonical is refused (ValueError)."""
+    value = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    if not _plain(value) or canonical(value) != data:
         raise ValueError("not canonical msgpack")
     return value
 
