@@ -397,3 +397,21 @@ def test_failed_write_changes_nothing() -> None:
     s.commit_block(block, certify(block), {b"note/500": b"x"})  # and the same block goes in afterwards
     assert s.head_height == 3
     ChainStore.open(kv)  # still passes the integrity check
+
+
+def test_a_kept_proof_outlives_its_height_and_a_restart(backend: Backend) -> None:
+    s = ChainStore.open(backend.kv)
+    s.init_genesis(GENESIS, GENESIS_STATE)
+    first = s.keep_proof(b"member/alice")
+    block = next_block(s, [])
+    s.commit_block(block, certify(block), {b"member/alice": b"insurer"})
+    second = s.keep_proof(b"member/alice")
+    s.keep_proof(b"member/bob")
+    s = ChainStore.open(backend.reopen())
+    kept = s.kept_proofs(b"member/alice")
+    assert kept == [first, second] and [k.height for k in kept] == [0, 1]
+    assert verify_proof(s.state_root_at(0) or b"", b"member/alice", b"bank", kept[0].proof)
+    assert verify_proof(s.state_root_at(1) or b"", b"member/alice", b"insurer", kept[1].proof)
+    assert not verify_proof(s.state_root_at(1) or b"", b"member/alice", b"bank", kept[1].proof)
+    assert [k.value for k in s.kept_proofs(b"member/bob")] == [b"warehouse"]
+    assert s.kept_proofs(b"member/") == []  # a key's prefix holds none of them
