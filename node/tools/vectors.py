@@ -593,7 +593,8 @@ def _governance(cast: Cast) -> dict[str, Any]:
             ],
         },
         "gov.rotate_key_proof": {
-            "description": "The bytes the bank's new signing key signs as `proof` in member.rotate_key.",
+            "description": "The bytes the bank's new signing key signs as `proof` in member.rotate_key "
+            "(the new key keeps the bank's id; its seeds are those of the name bank-2).",
             "code": ["contracts/rotation.py"],
             "new_key": _key_json(new_bank) | {"id": cast.bank.id},
             "message_value": _typed(codec.decode(message)),
