@@ -5,6 +5,11 @@ report's clear-text fields as associated data (so a payload cannot be moved to
 another report); the content key is wrapped for each recipient's X25519 key with
 a libsodium sealed box. The recipient list is clear text, so nodes check it
 without decrypting.
+
+A wrapped key is libsodium's `crypto_box_seal` of the content key: `epk || box`, where
+`epk` is a fresh X25519 public key, `box = crypto_box(key, nonce, recipient_pub, esk)`
+(XSalsa20-Poly1305, 16-byte tag) and `nonce = BLAKE2b-192(epk || recipient_pub)`:
+32 + 32 + 16 = 80 bytes. docs/protocol.md §10 spells it out with a vector.
 """
 
 from __future__ import annotations
@@ -80,16 +85,44 @@ class Envelope:
         return Envelope(nonce, ct, tuple(wrapped))
 
 
-def seal(plaintext: bytes, recipients: Mapping[str, bytes], associated: bytes) -> Envelope:
-    """Encrypt `plaintext` once and wrap its key for every recipient (id → X25519 public key)."""
+@dataclass(frozen=True)
+class SealSecrets:
+    """What `seal` otherwise draws at random, given instead: only so that the published
+    test vectors (node/tools/vectors.py) show every sealed byte. Never use it to seal
+    real data: a content key, nonce or ephemeral key used twice breaks the encryption."""
+
+    content_key: bytes
+    nonce: bytes
+    ephemeral: tuple[bytes, ...]
+    """One X25519 secret key per recipient, in the order of the sorted recipient ids."""
+
+
+def wrap_key(key: bytes, recipient_pub: bytes, ephemeral_secret: bytes) -> bytes:
+    """`crypto_box_seal(key, recipient_pub)` with a given ephemeral secret: what libsodium
+    computes with a fresh one (and what `SealedBox` decrypts)."""
+    epk = nacl.bindings.crypto_scalarmult_base(ephemeral_secret)
+    nonce = nacl.bindings.crypto_generichash_blake2b_salt_personal(epk + recipient_pub, digest_size=24)
+    return epk + nacl.bindings.crypto_box(key, nonce, recipient_pub, ephemeral_secret)
+
+
+def seal(
+    plaintext: bytes, recipients: Mapping[str, bytes], associated: bytes, *, secrets: SealSecrets | None = None
+) -> Envelope:
+    """Encrypt `plaintext` once and wrap its key for every recipient (id → X25519 public key).
+    `secrets` is for test vectors only (see `SealSecrets`)."""
     if not recipients:
         raise GodownError(Code.MISSING_RECIPIENT, "an envelope needs at least one recipient")
-    key = nacl.utils.random(KEY_BYTES)
-    nonce = nacl.utils.random(NONCE_BYTES)
+    ordered = sorted(recipients.items())
+    if secrets is None:
+        key = nacl.utils.random(KEY_BYTES)
+        nonce = nacl.utils.random(NONCE_BYTES)
+        wrapped = tuple((rid, nacl.public.SealedBox(nacl.public.PublicKey(pub)).encrypt(key)) for rid, pub in ordered)
+    else:
+        key, nonce = secrets.content_key, secrets.nonce
+        assert len(key) == KEY_BYTES and len(nonce) == NONCE_BYTES, "content key 32 bytes, nonce 24"
+        assert len(secrets.ephemeral) == len(ordered), "one ephemeral secret per recipient"
+        wrapped = tuple((rid, wrap_key(key, pub, esk)) for (rid, pub), esk in zip(ordered, secrets.ephemeral))
     ct = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, associated, nonce, key)
-    wrapped = tuple(
-        (rid, nacl.public.SealedBox(nacl.public.PublicKey(pub)).encrypt(key)) for rid, pub in sorted(recipients.items())
-    )
     return Envelope(nonce, ct, wrapped)
 
 
