@@ -25,6 +25,7 @@ from typing import NoReturn
 
 import contracts
 from consensus.records import decode_record
+from primitives import codec
 from primitives.block import Block, Commit, Head, Header, check_successor, head_settled, txs_root
 from primitives.errors import Code, GodownError, NodeFault
 from primitives.genesis import Genesis
@@ -246,8 +247,10 @@ class Ledger:
         return contracts.execute_block(self.state, ctx, block.txs, self.verify)
 
     def commit(self, block: Block, commit: Commit, outcome: contracts.BlockOutcome) -> bytes:
-        """Persist block (with results), certificate and state changes in one synced batch."""
-        return self.store.commit_block(block.with_results(outcome.results), commit, outcome.changes)
+        """Persist block (with results), certificate, state changes and the contracts' events
+        in one synced batch (the events are what `/v1/events?from_height` replays)."""
+        events = codec.encode([dict(ev) for ev in outcome.events])
+        return self.store.commit_block(block.with_results(outcome.results), commit, outcome.changes, events)
 
     def check_commit(self, block: Block, commit: Commit) -> None:
         """A block fetched from elsewhere: its certificate must verify against the validators

@@ -378,8 +378,8 @@ def test_one_synced_batch_per_block() -> None:
     kv.writes.clear()
     grow(s, 3, txs_per_block=4)
     assert len(kv.writes) == 3 and all(sync for _, sync in kv.writes)
-    # header, block, commit, roots, hash index, head, 4 tx entries, 4 state entries
-    assert all(n == 6 + 4 + 4 for n, _ in kv.writes)
+    # header, block, commit, roots, hash index, events, head, 4 tx entries, 4 state entries
+    assert all(n == 7 + 4 + 4 for n, _ in kv.writes)
 
 
 def test_failed_write_changes_nothing() -> None:
