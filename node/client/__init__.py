@@ -4,8 +4,9 @@ typed builder for every transaction type and a signer, the device reporter, seal
 and opening device reports, and the light client (`node.client.verify`). It imports
 none of the server, LevelDB or libp2p. Guide: docs/client.md."""
 
+from typing import Any
+
 from node.client import builders
-from node.client.aio import AsyncClient, AsyncEventStream
 from node.client.api import Account, BlockInfo, StateEntry, Status, Submitted, TxInfo
 from node.client.builders import BUILDERS, Body
 from node.client.reporter import Delivery, DeviceReporter
@@ -41,3 +42,12 @@ __all__ = [
     "open_report",
     "sign_tx",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The asyncio client loads aiohttp, so it is imported only when asked for."""
+    if name in ("AsyncClient", "AsyncEventStream"):
+        from node.client import aio
+
+        return getattr(aio, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

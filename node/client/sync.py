@@ -1,6 +1,6 @@
 """The synchronous client: typed methods over `RpcClient`'s kept-alive connection, and
 an event subscription as a plain iterator (the resuming `AsyncEventStream` running on
-a thread of its own).
+a thread of its own; aiohttp is loaded only then).
 
     client = Client("http://127.0.0.1:26650", token)
     print(client.status().height)
@@ -20,7 +20,6 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from node.client import api
-from node.client.aio import AsyncClient
 from node.client.api import Account, BlockInfo, Call, StateEntry, Status, Submitted, TxInfo, error_from
 from node.client.resume import Backoff
 from node.client.rpc import RpcClient
@@ -147,6 +146,8 @@ class EventStream:
         self._task = asyncio.current_task()
         if self._stop.is_set():  # closed before the thread got here
             return
+        from node.client.aio import AsyncClient  # aiohttp only for who subscribes
+
         url, token, from_height, kinds, match, backoff = self._args
         try:
             async with AsyncClient(url, token) as client:
