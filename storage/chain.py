@@ -16,7 +16,7 @@ Key layout (big-endian 8-byte heights, so key order is height order):
     C:<h>                commit certificate of block h
     R:<h>                {"state_root", "results_root", "block_digest"} after executing h
     E:<h>                the events the contracts emitted executing h (opaque bytes from the
-                         node; written for every block, so an absent record means "not kept")
+                         node, which writes one for every block: an absent record means "not kept")
     N:<block hash>       h
     T:<tx id>            be8(h) be4(index) result-utf8 (first occurrence wins; void results,
                          `primitives.errors.VOID_RESULTS`, are not indexed)
@@ -559,7 +559,7 @@ class ChainStore:
             return prepared.root
 
     def commit_block(
-        self, block: Block, commit: Commit, state_changes: Mapping[bytes, bytes | None], events: bytes = b""
+        self, block: Block, commit: Commit, state_changes: Mapping[bytes, bytes | None], events: bytes | None = None
     ) -> bytes:
         """Store executed `block` (with results), its certificate, its tx index entries,
         `state_changes` (None deletes), its `events` (what executing it emitted, which the
@@ -604,7 +604,8 @@ class ChainStore:
             roots = Roots(prepared.root, results_root(block.results), sha256(body))
             batch.put(_ROOTS + hb, roots.encode())
             batch.put(_BY_HASH + block_hash, hb)
-            batch.put(_EVENTS + hb, events)
+            if events is not None:
+                batch.put(_EVENTS + hb, events)
             get = self._kv.get
             ops = batch.ops
             for i, (tx, result) in enumerate(zip(block.txs, block.results)):

@@ -57,10 +57,19 @@ class DeviceReporter:
         self.lot = lot
         self.recipients = dict(recipients)
         self.chain_id = client.status().chain_id
-        self.seq = int(client.device(device.id).get("seq", -1)) + 1 if seq is None else seq
+        self.seq = self._next_seq() if seq is None else seq
         self.nonce = client.next_nonce(device.id) if nonce is None else nonce
         self.retries = retries
         self.backoff = backoff
+
+    def _next_seq(self) -> int:
+        """The device's last committed sequence number + 1 (0 before its first report)."""
+        try:
+            return int(self.client.device(self.device.id).get("seq", -1)) + 1
+        except GodownError as exc:
+            if exc.code is not Code.NOT_FOUND:
+                raise
+            return 0  # not registered yet: its reports are refused until it is
 
     def seal(self, kind: str, data: Mapping[str, Any], quantity: int = 0, pad_to: int = 0) -> SignedTx:
         """The next report, sealed and signed (not yet sent; `send` sends it)."""

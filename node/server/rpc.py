@@ -429,6 +429,7 @@ class Routes:
                 if sub.wants(event):
                     await ws.send_str(json.dumps(event, separators=(",", ":")))
             height += 1
+            await asyncio.sleep(0)  # a long replay must not hold up the node's event loop
         return height - 1
 
     @staticmethod
