@@ -188,9 +188,8 @@ class AsyncEventStream:
             if event.get("kind") == "lagged":
                 await self._drop()
                 continue
-            if event.get("kind") == "error":
-                err = event.get("error", {})
-                raise GodownError(Code(err.get("code", "internal")), err.get("message", "event stream error"))
+            if event.get("kind") == "error":  # the node's refusal mid-stream, as an error answer
+                raise error_from(400, json.dumps(event).encode())
             assert self.cursor is not None
             if self.cursor.offer(event):
                 return dict(event)
