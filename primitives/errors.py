@@ -93,6 +93,7 @@ class Code(str, Enum):
     BAD_CERTIFICATE = "bad_certificate"
     UNVERIFIED = "unverified"  # a client could not check an answer against a certified header
     UNAVAILABLE = "unavailable"
+    HISTORY_UNAVAILABLE = "history_unavailable"  # a resume point further back than the node keeps
     INTERNAL = "internal"
     # consensus
     WRONG_VIEW = "wrong_view"
@@ -116,6 +117,7 @@ HTTP_STATUS: dict[Code, int] = {
     Code.RATE_LIMITED: 429,
     Code.UNSUPPORTED_MEDIA: 415,
     Code.UNAVAILABLE: 503,
+    Code.HISTORY_UNAVAILABLE: 410,
     Code.DISK_FULL: 507,
     Code.NOT_READY: 503,
     Code.INTERNAL: 500,

@@ -15,6 +15,8 @@ Key layout (big-endian 8-byte heights, so key order is height order):
     B:<h>                block h with its result codes (canonical bytes)
     C:<h>                commit certificate of block h
     R:<h>                {"state_root", "results_root", "block_digest"} after executing h
+    E:<h>                the events the contracts emitted executing h (opaque bytes from the
+                         node, which writes one for every block: an absent record means "not kept")
     N:<block hash>       h
     T:<tx id>            be8(h) be4(index) result-utf8 (first occurrence wins; void results,
                          `primitives.errors.VOID_RESULTS`, are not indexed)
@@ -58,6 +60,7 @@ _HEADER = b"H:"
 _BLOCK = b"B:"
 _COMMIT = b"C:"
 _ROOTS = b"R:"
+_EVENTS = b"E:"
 _BY_HASH = b"N:"
 _TX = b"T:"
 _STATE = b"S:"
@@ -430,6 +433,11 @@ class ChainStore:
         h = self.height_of(block_hash)
         return None if h is None else self.get_block(h)
 
+    def get_events(self, height: int) -> bytes | None:
+        """The events recorded with block `height`; None where none were kept (below a
+        snapshot's base, or blocks stored before events were recorded)."""
+        return self._kv.get(_EVENTS + _be(height))
+
     def get_commit(self, height: int) -> Commit | None:
         """The commit certificate of block `height`, or None."""
         raw = self._kv.get(_COMMIT + _be(height)) if height >= 1 else None
@@ -587,9 +595,12 @@ class ChainStore:
             self._genesis, self._height, self._hash = genesis_hash, 0, genesis_hash
             return prepared.root
 
-    def commit_block(self, block: Block, commit: Commit, state_changes: Mapping[bytes, bytes | None]) -> bytes:
+    def commit_block(
+        self, block: Block, commit: Commit, state_changes: Mapping[bytes, bytes | None], events: bytes | None = None
+    ) -> bytes:
         """Store executed `block` (with results), its certificate, its tx index entries,
-        `state_changes` (None deletes) and the new head in ONE synced batch; returns the
+        `state_changes` (None deletes), its `events` (what executing it emitted, which the
+        stored block alone cannot rebuild) and the new head in ONE synced batch; returns the
         new state root. Refuses (`bad_block` / `bad_certificate`) a block that does not
         extend the head: wrong height, prev_hash, state/results roots, txs_root, or a
         result count that differs from the transaction count. Signatures on `commit`
@@ -630,6 +641,8 @@ class ChainStore:
             roots = Roots(prepared.root, results_root(block.results), sha256(body))
             batch.put(_ROOTS + hb, roots.encode())
             batch.put(_BY_HASH + block_hash, hb)
+            if events is not None:
+                batch.put(_EVENTS + hb, events)
             get = self._kv.get
             ops = batch.ops
             for i, (tx, result) in enumerate(zip(block.txs, block.results)):

@@ -13,6 +13,7 @@ import time
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from node.client.api import error_from
 from primitives.errors import Code, GodownError
 from primitives.tx import SignedTx
 
@@ -33,7 +34,11 @@ class RpcClient:
             self._conn.close()
             self._conn = None
 
-    def _request(self, method: str, path: str, body: bytes | None = None, ctype: str = "application/json") -> Any:
+    def send(
+        self, method: str, path: str, body: bytes | None = None, ctype: str = "application/json"
+    ) -> tuple[int, bytes]:
+        """One request on the kept-alive connection (reopened once if the node closed it):
+        the HTTP status and the raw answer; `unavailable` if the node cannot be reached."""
         headers = {"Content-Type": ctype} if body is not None else {}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
@@ -43,28 +48,25 @@ class RpcClient:
             try:
                 self._conn.request(method, path, body=body, headers=headers)
                 resp = self._conn.getresponse()
-                data = resp.read()
-                break
+                return resp.status, resp.read()
             except (ConnectionError, http.client.HTTPException, OSError) as exc:
                 self.close()
                 if attempt:
                     raise GodownError(
                         Code.UNAVAILABLE, f"cannot reach node at {self.url} ({exc.__class__.__name__})"
                     ) from None
-        try:
-            doc = json.loads(data) if data else None
-        except ValueError:
-            doc = None
-        if resp.status >= 400:
-            err = (doc or {}).get("error", {}) if isinstance(doc, dict) else {}
-            try:
-                code = Code(err.get("code", "internal"))
-            except ValueError:
-                code = Code.INTERNAL
-            raise GodownError(code, err.get("message", f"HTTP {resp.status}"))
-        if doc is None and method == "GET" and path == "/metrics":
+        raise AssertionError("unreachable")
+
+    def _request(self, method: str, path: str, body: bytes | None = None, ctype: str = "application/json") -> Any:
+        status, data = self.send(method, path, body, ctype)
+        if status >= 400:
+            raise error_from(status, data)
+        if method == "GET" and path == "/metrics":
             return data.decode()
-        return doc
+        try:
+            return json.loads(data) if data else None
+        except ValueError:
+            return None
 
     def get(self, path: str) -> Any:
         return self._request("GET", path)

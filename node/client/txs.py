@@ -13,8 +13,9 @@ import json
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+from node.client.builders import Body
 from node.client.rpc import RpcClient
 from primitives.errors import Code, GodownError
 from primitives.keys import KeyPair
@@ -35,12 +36,61 @@ class NonceBook:
             self.next[signer.id] = n + 1
             return n
 
+    def set(self, signer_id: str, next_nonce: int) -> None:
+        """Start (or restart, e.g. after `bad_nonce`) a signer's count at `next_nonce`."""
+        with self._lock:
+            self.next[signer_id] = next_nonce
+
 
 def sign_tx(
     signer: KeyPair, chain_id: str, nonce: int, tx_type: str, body: Mapping[str, Any], valid_until_ms: int | None = None
 ) -> SignedTx:
     """A transaction of any type, signed by its sender."""
     return Tx(chain_id, tx_type, signer.id, nonce, dict(body), valid_until_ms).sign(signer)
+
+
+@dataclass(frozen=True)
+class Signer:
+    """A member's (or a device's) key on one chain, with the nonce book that numbers its
+    transactions: `sign` turns a built `Body` (`node.client.builders`) into the signed
+    bytes nodes accept. The envelope's own expiry is `valid_until_ms` here, apart from
+    any body field of that name."""
+
+    key: KeyPair
+    chain_id: str
+    nonces: NonceBook = field(default_factory=NonceBook)
+
+    @staticmethod
+    def for_node(client: NonceSource, key: KeyPair, nonces: NonceBook | None = None) -> Signer:
+        """A signer whose chain id and next nonce are the node's."""
+        book = nonces or NonceBook()
+        book.set(key.id, client.next_nonce(key.id))
+        return Signer(key, client.status().chain_id, book)
+
+    def sign(self, body: Body, valid_until_ms: int | None = None, nonce: int | None = None) -> SignedTx:
+        """Sign with the next nonce from the book (or `nonce`, which the book then follows)."""
+        if nonce is None:
+            nonce = self.nonces.take(self.key)
+        else:
+            self.nonces.set(self.key.id, nonce + 1)
+        return sign_tx(self.key, self.chain_id, nonce, body.type, body.fields, valid_until_ms)
+
+    def resync(self, client: NonceSource) -> None:
+        """Take the node's next nonce again (after `bad_nonce`, or transactions signed elsewhere)."""
+        self.nonces.set(self.key.id, client.next_nonce(self.key.id))
+
+
+class _HasChainId(Protocol):
+    @property
+    def chain_id(self) -> str: ...
+
+
+class NonceSource(Protocol):
+    """What `Signer` asks of a client (`node.client.sync.Client` has both)."""
+
+    def next_nonce(self, member_id: str) -> int: ...
+
+    def status(self) -> _HasChainId: ...
 
 
 def _type_name(t: object) -> str:

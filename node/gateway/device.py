@@ -1,6 +1,7 @@
 """A device gateway: signs reports as its device and seals their data to exactly
 the parties who must read them (the warehouse, and the bank, insurer and
-guarantor of the lot's open case), then submits them to any node's RPC.
+guarantor of the lot's open case), then submits them to any node's RPC (through `node.client.DeviceReporter`, which
+resends a report's same signed bytes while the node is unavailable).
 
 `godown gateway run` simulates the four device kinds of a supervised warehouse:
 a scale (weight of the lot), an RFID gate (tags seen), a climate sensor
@@ -16,8 +17,9 @@ from typing import Any
 from urllib.parse import quote
 
 from contracts.records import OPEN_STATES
-from node.client.reports import device_report
+from node.client.reporter import DeviceReporter
 from node.client.rpc import RpcClient
+from node.client.sync import Client
 from primitives.errors import Code, GodownError
 from primitives.keys import KeyPair
 
@@ -64,23 +66,21 @@ def run_gateway(
     key = KeyPair.load(device_key)
     if key.role != "device":
         raise GodownError(Code.FORBIDDEN_ROLE, f"{device_key} is a {key.role} key, not a device key")
-    client = RpcClient(rpc_url, token)
-    chain_id = client.status()["chain_id"]
-    device = client.get(f"/v1/devices/{quote(key.id, safe='')}")
-    seq = int(device.get("seq", -1)) + 1
+    client = Client(rpc_url, token)
+    device = client.device(key.id)
+    reporter = DeviceReporter(client, key, lot_id, {})
     rng = random.Random()
     sent = 0
     while count == 0 or sent < count:
-        recipients = recipients_for(client, key.id, lot_id)
-        data = reading_for(str(device.get("kind", "")), seq, rng)
+        reporter.recipients = recipients_for(client.rpc, key.id, lot_id)  # the lot's parties change with its case
+        data = reading_for(str(device.get("kind", "")), reporter.seq, rng)
         data["at_ms"] = int(time.time() * 1000)
-        stx = device_report(key, chain_id, client.next_nonce(key.id), seq, lot_id, kind, data, recipients)
-        answer = client.submit(stx, wait_ms=10_000)
+        delivery = reporter.report(kind, data, wait_ms=10_000)
+        answer, stx = delivery.answer, delivery.signed
         echo(
-            f"report seq {seq} → {answer.get('code')} {answer.get('result', '')} tx {stx.tx_id_hex[:16]}… "
-            f"sealed to {len(recipients)} parties"
+            f"report seq {stx.tx.body['seq']} → {answer.code} {answer.result or ''} tx {stx.tx_id_hex[:16]}… "
+            f"sealed to {len(reporter.recipients)} parties"
         )
-        seq += 1
         sent += 1
         if count == 0 or sent < count:
             time.sleep(interval)

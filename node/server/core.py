@@ -21,13 +21,12 @@ from concurrent.futures import Future
 from typing import Any
 
 import contracts
-from node.server.events import EventBus
+from node.server.events import EventBus, height_events
 from node.server.ledger import Ledger, stop_for_storage_fault
 from node.server.mempool import Mempool
 from node.server.metrics import NodeMetrics
 from node.server.sigpool import SignaturePool
 from primitives.block import Block, Commit
-from primitives.codec import jsonable
 from primitives.errors import VOID_RESULTS, Code, GodownError, NodeFault, Rejected
 from primitives.genesis import Genesis
 from primitives.keys import KeyPair
@@ -193,43 +192,22 @@ class NodeCore:
         self._notify(block, outcome)
 
     def _notify(self, block: Block, outcome: contracts.BlockOutcome) -> None:
-        """Resolve waiting clients, count alarms, and publish events — the per-transaction
-        events only when a subscriber wants them (this runs for every committed block)."""
-        listening = self.events.subscribers > 0
-        tx_events = self.events.wants("tx")
-        events: list[dict[str, Any]] = []
-        if listening:
-            h = block.header
-            events.append(
-                {
-                    "kind": "block",
-                    "height": h.height,
-                    "hash": block.hash().hex(),
-                    "txs": len(block.txs),
-                    "time_ms": h.time_ms,
-                    "proposer": h.proposer,
-                }
-            )
-        if tx_events or self._waiters:
+        """Resolve waiting clients, count alarms, and publish events — built only when
+        someone listens, the per-transaction ones only when a subscriber wants them
+        (this runs for every committed block)."""
+        if self._waiters:
             for index, (stx, code) in enumerate(zip(block.txs, outcome.results)):
                 waiters = self._waiters.pop(stx.tx_id, None) if code not in VOID_RESULTS else None
-                if not tx_events and waiters is None:
+                if not waiters:
                     continue
                 loc = {"tx_id": stx.tx_id_hex, "height": block.height, "index": index, "result": code}
-                if tx_events:
-                    events.append({"kind": "tx", "type": stx.tx.type, "sender": stx.tx.sender, **loc})
-                for fut in waiters or ():
+                for fut in waiters:
                     if not fut.done():
                         fut.set_result(loc)
-        for ev in outcome.events:
-            doc = dict(jsonable(ev))
-            doc.setdefault("kind", "event")
-            doc["height"] = block.height
-            if doc.get("kind") == "alarm_raised":
-                self.metrics.alarms.inc()
-            events.append(doc)
-        if listening:
-            self.events.publish(events)
+        self.metrics.alarms.inc(sum(1 for ev in outcome.events if ev.get("kind") == "alarm_raised"))
+        if self.events.subscribers > 0:
+            with_txs = self.events.wants("tx")
+            self.events.publish(height_events(block, outcome.results, outcome.events, with_txs))
 
     def status(self) -> dict[str, Any]:
         return {

@@ -25,6 +25,7 @@ from typing import NoReturn
 
 import contracts
 from consensus.records import decode_record
+from primitives import codec
 from primitives.block import Block, Commit, Head, Header, check_successor, head_settled, txs_root
 from primitives.errors import Code, GodownError, NodeFault
 from primitives.genesis import Genesis
@@ -247,8 +248,10 @@ class Ledger:
         return contracts.execute_block(self.state, ctx, block.txs, self.verify)
 
     def commit(self, block: Block, commit: Commit, outcome: contracts.BlockOutcome) -> bytes:
-        """Persist block (with results), certificate and state changes in one synced batch."""
-        root = self.store.commit_block(block.with_results(outcome.results), commit, outcome.changes)
+        """Persist block (with results), certificate, state changes and the contracts' events
+        in one synced batch (the events are what `/v1/events?from_height` replays)."""
+        events = codec.encode([dict(ev) for ev in outcome.events])
+        root = self.store.commit_block(block.with_results(outcome.results), commit, outcome.changes, events)
         if outcome.changes.get(contracts.SCHEDULED_SET_KEY) is not None:
             self.store.keep_proof(contracts.SCHEDULED_SET_KEY)
         return root

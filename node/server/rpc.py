@@ -22,6 +22,7 @@ from aiohttp.typedefs import Middleware
 
 import contracts
 from node.server.core import NodeCore
+from node.server.events import Subscription, check_resume, stored_events
 from node.server.health import readiness
 from node.server.openapi import PUBLIC_PATHS, openapi_document, tx_types_page
 from primitives import codec
@@ -152,6 +153,15 @@ async def _read_txs(request: web.Request) -> tuple[list[SignedTx | GodownError],
         except GodownError as exc:
             out.append(exc)
     return out, isinstance(doc, list)
+
+
+def _from_height(request: web.Request) -> int | None:
+    raw = request.query.get("from_height")
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19):
+        raise GodownError(Code.MALFORMED, "from_height must be a positive integer")
+    return int(raw)
 
 
 def _tx_view(stx: SignedTx) -> dict[str, Any]:
@@ -392,13 +402,22 @@ class Routes:
         return web.Response(text=tx_types_page(), content_type="text/html")
 
     async def events(self, request: web.Request) -> web.StreamResponse:
+        """Live events; with `from_height=H`, first the events of committed heights >= H
+        replayed from the store, then live ones with no gap and no duplicate at the seam:
+        the subscription starts (buffering live events) before the replay reads the head,
+        and live events of heights already replayed are dropped."""
         kinds = frozenset(k for k in request.query.get("kinds", "").split(",") if k)
-        match = {k: v for k, v in request.query.items() if k != "kinds"}
+        match = {k: v for k, v in request.query.items() if k not in ("kinds", "from_height")}
+        store = self.core.ledger.store
+        resume = _from_height(request)
+        if resume is not None:
+            check_resume(store, resume)
         ws = web.WebSocketResponse(heartbeat=20)
         await ws.prepare(request)
         sub = self.core.events.subscribe(kinds, match)
         reader = asyncio.ensure_future(self._drain(ws))
         try:
+            replayed = 0 if resume is None else await self._replay(ws, sub, resume)
             while not ws.closed:
                 get = asyncio.ensure_future(sub.queue.get())
                 done, _ = await asyncio.wait({get, reader}, return_when=asyncio.FIRST_COMPLETED)
@@ -408,15 +427,32 @@ class Routes:
                 event = get.result()
                 if event is None:
                     break
+                if event["height"] <= replayed:
+                    continue  # already sent by the replay
                 await ws.send_str(json.dumps(event, separators=(",", ":")))
                 if sub.lagged and sub.queue.empty():
                     await ws.send_str(json.dumps({"kind": "lagged", "message": "subscriber too slow; reconnect"}))
                     break
+        except GodownError as exc:  # a height pruned while replaying: say so, then close
+            await ws.send_str(json.dumps({"kind": "error", "error": {"code": exc.code.value, "message": exc.message}}))
         finally:
             self.core.events.unsubscribe(sub)
             reader.cancel()
             await ws.close()
         return ws
+
+    async def _replay(self, ws: web.WebSocketResponse, sub: Subscription, height: int) -> int:
+        """Send the stored events of heights `height`.. up to the head (read again after each
+        height, as blocks keep committing); returns the last height replayed."""
+        store = self.core.ledger.store
+        with_txs = sub.takes_kind("tx")
+        while height <= store.head_height and not ws.closed:
+            for event in stored_events(store, height, with_txs):
+                if sub.wants(event):
+                    await ws.send_str(json.dumps(event, separators=(",", ":")))
+            height += 1
+            await asyncio.sleep(0)  # a long replay must not hold up the node's event loop
+        return height - 1
 
     @staticmethod
     async def _drain(ws: web.WebSocketResponse) -> None:

@@ -112,6 +112,20 @@ def test_commit_and_read_back(store: ChainStore) -> None:
     assert store.state_root_at(2) == root  # no state change, same root
 
 
+def test_events_are_kept_with_their_block(backend: Backend, store: ChainStore) -> None:
+    """A block's events go in its batch and survive a reopen; a block committed without
+    them (or a height not committed) has none kept, which is not the same as none emitted."""
+    grow(store, 1)
+    block = next_block(store, [signed_tx(3)])
+    store.commit_block(block, certify(block), {}, codec.encode([{"kind": "alarm_raised", "height": 2}]))
+    empty = next_block(store, [])
+    store.commit_block(empty, certify(empty), {}, codec.encode([]))
+    reopened = ChainStore.open(backend.reopen())
+    assert codec.decode(reopened.get_events(2) or b"") == [{"kind": "alarm_raised", "height": 2}]
+    assert reopened.get_events(3) == codec.encode([])
+    assert reopened.get_events(1) is None and reopened.get_events(4) is None
+
+
 def test_void_results_leave_the_id_free(store: ChainStore) -> None:
     """A forged or out-of-turn copy (a void result) stays in its block but is not the
     transaction's commit: the index skips it, and the real one indexes where it commits."""
