@@ -229,7 +229,7 @@ def test_events_stream_blocks_txs_and_the_unauthorised_outbound_alarm(chain: Cha
 def test_domain_views_after_the_demo(chain: Chain) -> None:
     p = chain.p
     case = chain.get("/v1/cases/C1").doc
-    assert case["lot"] == "L1" and case["supervisor"] == p.bank.id and case["state"] == "closed"
+    assert case["lot"] == "L1" and case["bank"] == p.bank.id and case["state"] == "closed"
     c2 = chain.get("/v1/cases/C2").doc
     assert c2["state"] == "liquidated"
     lot = chain.get("/v1/lots/L1").doc
