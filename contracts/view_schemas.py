@@ -7,7 +7,7 @@ from __future__ import annotations
 from contracts.actions import ACTIONS
 from contracts.alarms import KINDS as ALARM_KINDS
 from contracts.devices import DEVICE_KINDS
-from contracts.governance import EXECUTED, EXPIRED, FAILED, OPEN, REJECTED
+from contracts.governance import PROPOSAL_STATES
 from contracts.records import OPEN_STATES
 from primitives.errors import Code
 from primitives.genesis import GRADES
@@ -29,7 +29,6 @@ from primitives.keys import ROLES
 
 CASE_STATES = ("applied", "pledged", "disbursed", "overdue", "repaid", "closed", "defaulted", "liquidated")
 SUPERVISION_STATES = ("active", "ending", "ended")
-PROPOSAL_STATES = (OPEN, EXECUTED, FAILED, REJECTED, EXPIRED)
 assert OPEN_STATES <= {*CASE_STATES, *SUPERVISION_STATES}, "every open state is documented"
 
 _TIME = described(INT, "milliseconds since the epoch (block time)")

@@ -70,6 +70,7 @@ def body_schemas() -> dict[str, Schema]:
     for name, action in sorted(ACTIONS.items()):
         out[args_name(name)] = _fields_schema(action.fields, action.doc)
     propose = out[body_name("gov.propose")]
+    propose["properties"]["action"]["enum"] = sorted(ACTIONS)
     propose["allOf"] = _by_const("action", "args", {a: args_name(a) for a in ACTIONS})
     return out
 

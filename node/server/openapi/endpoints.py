@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from contracts.view_schemas import PROPOSAL_STATES
+from contracts.governance import PROPOSAL_STATES
 from primitives.jschema import INT, Schema, described, enum
 
 PUBLIC_PATHS = frozenset({"/v1/health", "/v1/ready", "/openapi.json", "/docs/transactions"})

@@ -5,17 +5,19 @@ checks real answers against these schemas with unknown fields refused."""
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 from contracts.view_schemas import CONTRACT_EVENTS, VIEW_SCHEMAS
 from node.server.health import CATCHING_UP, NO_QUORUM, NOT_VALIDATOR
 from node.server.openapi.bodies import ENVELOPE, SIGNED_TX, TX, body_schemas
 from primitives.errors import Code, http_status
+from primitives.genesis import ConsensusParams, Policy
 from primitives.jschema import (
     ANY,
     BOOL,
     HEX,
     ID,
     INT,
-    MAP,
     STR,
     Schema,
     array,
@@ -111,7 +113,12 @@ STATE_ENTRY = obj(
     {
         "key": HEX,
         "exists": BOOL,
-        "value": described(ANY, "the decoded value (bytes as hex), null if absent or not msgpack"),
+        "value": described(
+            ANY,
+            "the decoded value (bytes as hex), null if absent or not msgpack: the record as the contracts "
+            "store it, which a case shares with a supervision (supervisor, end_ms) where the views use "
+            "each request's names",
+        ),
         "value_raw": nullable(HEX),
         "height": described(INT, "the head: the entry is the state after it"),
         "state_root": HASH,
@@ -177,14 +184,22 @@ VALIDATORS = obj(
     },
     description="The validator set in force and an approved change (it governs heights above effective_height).",
 )
+
+
+def _fields_of(record: type) -> Schema:
+    """Every field of a genesis section (Policy, ConsensusParams), as its to_json writes it."""
+    types = {"int": INT, "str": STR, "tuple[str, ...]": array(STR)}
+    return obj({f.name: types[str(f.type)] for f in fields(record)})
+
+
 GENESIS = obj(
     {
         "chain_id": STR,
         "genesis_time_ms": INT,
         "members": array(obj({"id": ID, "name": STR, "role": STR, "sign_pub": HASH, "enc_pub": HASH})),
         "validators": array(ref("Validator")),
-        "policy": MAP,
-        "consensus": MAP,
+        "policy": _fields_of(Policy),
+        "consensus": _fields_of(ConsensusParams),
     }
 )
 
