@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ from contracts import alarm_id_for_tx
 from contracts.governance import PROPOSAL_STATES
 from contracts.registry import TX_TYPES
 from contracts.state import P_CASE
+from node.client.rpc import RpcClient
 from node.server.openapi import openapi_document
 from node.server.openapi.schemas import codes_of, error_statuses
 from node.server.rpc import make_app
@@ -364,6 +366,24 @@ def test_unauthorised_answers_match_their_schemas(chain: Chain, spec_doc: dict[s
                 spec.check(path, method, r)
     finally:
         chain.node.run(runner.cleanup())
+
+
+def test_a_full_mempool_answers_429(tmp_path: Path, spec_doc: dict[str, Any]) -> None:
+    net = make_testnet(tmp_path / "net")
+    node = NodeThread(replace(node_config(net), mempool_max_txs=1))
+    try:
+        node.start()
+        bank, borrower = participants_of(net).bank, participants_of(net).borrower
+        body = {"subject": borrower.id, "grade": "A", "valid_until_ms": 2**50, "report_hash": bytes(32)}
+        n = RpcClient(node.url).next_nonce(bank.id)
+        gapped = [Tx(net.chain_id, "rating.issue", bank.id, n + k, body).sign(bank) for k in (1, 2)]
+        first = http(node.url, "POST", "/v1/txs", as_json(gapped[0]))
+        assert first.doc["code"] == "accepted"  # and pending until nonce n comes: the mempool stays full
+        r = http(node.url, "POST", "/v1/txs", as_json(gapped[1]))
+        assert (r.status, r.code) == (429, "mempool_full")
+        Spec(spec_doc).check("/v1/txs", "post", r)
+    finally:
+        node.stop()
 
 
 # ---- filters -------------------------------------------------------------------------------

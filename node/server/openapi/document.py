@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from node.server.openapi.endpoints import ENDPOINTS, Endpoint, Param
-from node.server.openapi.schemas import component_schemas
+from node.server.openapi.schemas import codes_of, component_schemas
 from primitives.jschema import Schema, ref
 
 _DESCRIPTION = (
@@ -24,7 +24,9 @@ def _json(schema: Schema, description: str) -> dict[str, Any]:
 
 
 def _error(status: int) -> dict[str, Any]:
-    return _json(ref(f"Error{status}"), "error")
+    codes = codes_of(status)
+    said = ", ".join(codes) if len(codes) <= 4 else "a rule's code (see the schema)"
+    return _json(ref(f"Error{status}"), f"error: {said}")
 
 
 def _param(p: Param) -> dict[str, Any]:

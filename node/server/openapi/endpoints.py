@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from contracts.governance import PROPOSAL_STATES
+from contracts.view_schemas import CONTRACT_EVENTS
 from primitives.jschema import INT, Schema, described, enum
 
 PUBLIC_PATHS = frozenset({"/v1/health", "/v1/ready", "/openapi.json", "/docs/transactions"})
@@ -47,8 +48,9 @@ FROM_HEIGHT = (
     "last seen height + 1. Without it the stream starts with the next committed block."
 )
 KINDS = (
-    "Comma list of event kinds to receive (all when absent). A family name takes every kind it "
-    "prefixes before an underscore: alarm takes alarm_raised and alarm_resolved, key takes key_rotated."
+    f"Comma list of event kinds to receive (all when absent): {', '.join(('block', 'tx', *CONTRACT_EVENTS))}. "
+    "A family name takes every kind it prefixes before an underscore: alarm takes alarm_raised and "
+    "alarm_resolved, key takes key_rotated."
 )
 MATCH = (
     "Any other query parameter is an equality filter on the event field of that name, compared as text "
