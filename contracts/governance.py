@@ -33,6 +33,7 @@ from primitives.errors import Code, Rejected
 from primitives.tx import SignedTx
 
 OPEN, EXECUTED, FAILED, REJECTED, EXPIRED = "open", "executed", "failed", "rejected", "expired"
+PROPOSAL_STATES = (OPEN, EXECUTED, FAILED, REJECTED, EXPIRED)
 
 Proposal = dict[str, Any]
 

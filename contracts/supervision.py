@@ -86,10 +86,19 @@ def request_extension(ctx: Exec, rec: Record, sender: str, new_end_ms: int, stat
     if not rec["end_ms"] < new_end_ms <= rec["end_ms"] + ctx.policy.max_extension_ms:
         raise reject(
             Code.BAD_BODY,
-            f"new_end_ms must be after {rec['end_ms']} and at most {ctx.policy.max_extension_ms} ms later",
+            f"{_new_end_name(rec)} must be after {rec['end_ms']} and at most {ctx.policy.max_extension_ms} ms later",
         )
     put_record(ctx, {**rec, "extension": {"new_end_ms": new_end_ms, "consents": [], "requested_ms": ctx.now}})
-    ctx.emit("extension", case=rec["id"], status="requested", new_end_ms=new_end_ms)
+    _extension_event(ctx, rec, "requested", new_end_ms)
+
+
+def _new_end_name(rec: Record) -> str:
+    """The request's name for the new end: `new_maturity_ms` for a case, `new_end_ms` for a supervision."""
+    return "new_maturity_ms" if rec["kind"] == "case" else "new_end_ms"
+
+
+def _extension_event(ctx: Exec, rec: Record, status: str, new_end_ms: int) -> None:
+    ctx.emit("extension", case=rec["id"], status=status, **{_new_end_name(rec): new_end_ms})
 
 
 def decide_extension(ctx: Exec, rec: Record, sender: str, approve: int, consent_roles: Sequence[str]) -> None:
@@ -102,7 +111,7 @@ def decide_extension(ctx: Exec, rec: Record, sender: str, approve: int, consent_
         raise wrong_state(rec, "decide: no extension is pending")
     if not approve:
         put_record(ctx, {**rec, "extension": None})
-        ctx.emit("extension", case=rec["id"], status="rejected", new_end_ms=ext["new_end_ms"])
+        _extension_event(ctx, rec, "rejected", ext["new_end_ms"])
         return
     for role in consent_roles:
         party = rec.get(role)
@@ -110,7 +119,7 @@ def decide_extension(ctx: Exec, rec: Record, sender: str, approve: int, consent_
             raise reject(Code.CONSENT_MISSING, f"the {role} has not consented to extend {rec['id']}")
     goods_intact(ctx, require_lot(ctx, rec["lot"]))
     put_record(ctx, {**rec, "extension": None, "end_ms": ext["new_end_ms"], "extensions": rec["extensions"] + 1})
-    ctx.emit("extension", case=rec["id"], status="approved", new_end_ms=ext["new_end_ms"])
+    _extension_event(ctx, rec, "approved", ext["new_end_ms"])
 
 
 # --- plain supervision handlers ---------------------------------------------------

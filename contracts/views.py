@@ -24,10 +24,33 @@ def _view(state: StateReader, key: bytes) -> dict[str, Any] | None:
     return None if raw is None else jsonable(decode_value(raw))
 
 
+RECORD_NAMES: dict[str, dict[str, str]] = {
+    "case": {"supervisor": "bank", "end_ms": "maturity_ms"},
+    "supervision": {"owner": "party"},
+}
+"""Record fields shown under the name of the request field that set them (`case.apply`,
+`supervision.open`): one name per field across requests and views. The record keeps one
+shape for both kinds, so the contracts share their machinery."""
+
+EXTENSION_NAMES: dict[str, dict[str, str]] = {"case": {"new_end_ms": "new_maturity_ms"}, "supervision": {}}
+"""A pending extension's fields under the names of `case.extend_request` / `supervision.extend_request`."""
+
+
+def _renamed(doc: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    return {names.get(k, k): v for k, v in doc.items()}
+
+
 def view_case(state: StateReader, ident: str) -> dict[str, Any] | None:
-    """A financing case or a plain supervision (field `kind`); for a case the
-    `supervisor` is the bank."""
-    return _view(state, P_CASE + ident.encode())
+    """A financing case or a plain supervision (field `kind`), under its request's field
+    names: a case's `bank` and `maturity_ms`, a supervision's `party`, `supervisor`, `end_ms`."""
+    view = _view(state, P_CASE + ident.encode())
+    if view is None:
+        return None
+    kind = view["kind"]
+    out = _renamed(view, RECORD_NAMES[kind])
+    if out["extension"] is not None:
+        out["extension"] = _renamed(out["extension"], EXTENSION_NAMES[kind])
+    return out
 
 
 def view_lot(state: StateReader, ident: str) -> dict[str, Any] | None:

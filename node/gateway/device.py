@@ -33,7 +33,8 @@ def recipients_for(client: RpcClient, device_id: str, lot_id: str) -> dict[str, 
         if lot.get("case"):
             case = client.get(f"/v1/cases/{quote(lot['case'], safe='')}")
             if case.get("state") in OPEN_STATES:
-                parties += [case.get(k) for k in ("supervisor", "insurer", "guarantor") if case.get(k)]
+                # a case names its bank, a supervision its supervisor
+                parties += [case.get(k) for k in ("bank", "supervisor", "insurer", "guarantor") if case.get(k)]
     keys = {m["id"]: bytes.fromhex(m["enc_pub"]) for m in client.get("/v1/members")["members"]}
     missing = [p for p in parties if p not in keys]
     if missing:

@@ -21,6 +21,7 @@ from aiohttp import WSMsgType, web
 from aiohttp.typedefs import Middleware
 
 import contracts
+from contracts.governance import PROPOSAL_STATES
 from node.server.core import NodeCore
 from node.server.events import Subscription, check_resume, stored_events
 from node.server.health import readiness
@@ -39,8 +40,6 @@ MAX_WAIT_MS = 60_000
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CORE = web.AppKey("core", NodeCore)
-
-PROPOSAL_STATES = ("open", "executed", "failed", "rejected", "expired")
 
 
 def error_response(code: Code, message: str, status: int | None = None) -> web.Response:

@@ -156,7 +156,7 @@ def test_pro_rata_rounds_down() -> None:
 def test_overdue_by_block_time_then_default_and_liquidation() -> None:
     w = World()
     w.disbursed(maturity_in=10_000)
-    maturity = w.chain.case("C1")["end_ms"]
+    maturity = w.chain.case("C1")["maturity_ms"]
     assert w.run(w.tx(w.B, "case.default", case="C1"), w.tx(w.B, "case.liquidate", case="C1")) == [
         "not_overdue",
         "case_wrong_state",
@@ -189,7 +189,7 @@ def test_overdue_case_can_still_be_repaid() -> None:
 def test_extension_rules() -> None:
     w = World(policy=Policy(max_extension_ms=100_000))
     w.disbursed(maturity_in=50_000)
-    end = w.chain.case("C1")["end_ms"]
+    end = w.chain.case("C1")["maturity_ms"]
     assert w.run(
         w.tx(w.B, "case.extend_decide", case="C1", approve=1),
         w.tx(w.I, "case.extend_consent", case="C1"),
@@ -224,7 +224,7 @@ def test_extension_rules() -> None:
         "ok",
     ]
     case = w.chain.case("C1")
-    assert case["end_ms"] == end + 100_000 and case["extensions"] == 1 and case["extension"] is None
+    assert case["maturity_ms"] == end + 100_000 and case["extensions"] == 1 and case["extension"] is None
     # the extended maturity is what the time hook uses
     w.run(time_ms=end + 1)
     assert w.chain.case("C1")["state"] == "disbursed"
@@ -235,10 +235,10 @@ def test_extension_rules() -> None:
 def test_refused_extension_leaves_maturity() -> None:
     w = World()
     w.disbursed(maturity_in=50_000)
-    end = w.chain.case("C1")["end_ms"]
+    end = w.chain.case("C1")["maturity_ms"]
     w.ok(w.tx(w.R, "case.extend_request", case="C1", new_maturity_ms=end + 10))
     w.ok(w.tx(w.B, "case.extend_decide", case="C1", approve=0))
-    assert w.chain.case("C1")["end_ms"] == end and w.chain.case("C1")["extension"] is None
+    assert w.chain.case("C1")["maturity_ms"] == end and w.chain.case("C1")["extension"] is None
 
 
 def test_case_without_guarantor_cannot_get_the_policy_consents() -> None:
@@ -261,7 +261,7 @@ def test_case_without_guarantor_cannot_get_the_policy_consents() -> None:
     w2 = World(policy=Policy(extension_consents=()))
     w2.disbursed()
     w2.ok(
-        w2.tx(w2.R, "case.extend_request", case="C1", new_maturity_ms=w2.chain.case("C1")["end_ms"] + 1),
+        w2.tx(w2.R, "case.extend_request", case="C1", new_maturity_ms=w2.chain.case("C1")["maturity_ms"] + 1),
         w2.tx(w2.B, "case.extend_decide", case="C1", approve=1),
     )
 

@@ -210,7 +210,7 @@ def test_heartbeat_alarm_by_block_time_and_resolution() -> None:
     w.run(time_ms=t + 60_000)
     assert not [e for e in w.chain.outcomes[-1].events if e["kind"] == "alarm_raised"]
     w.ok(
-        w.tx(w.R, "case.extend_request", case="C1", new_maturity_ms=w.chain.case("C1")["end_ms"] + 1000),
+        w.tx(w.R, "case.extend_request", case="C1", new_maturity_ms=w.chain.case("C1")["maturity_ms"] + 1000),
         w.tx(w.I, "case.extend_consent", case="C1"),
         w.tx(w.G, "case.extend_consent", case="C1"),
     )

@@ -68,7 +68,7 @@ def _tx(w: World, action: tuple[Any, ...], alarms: list[str]) -> Any:
     kind, *a = action
     who = {"B": w.B, "B2": w.B2, "W": w.W, "I": w.I, "G": w.G}
     case = contracts.view_case(w.chain.state, a[0]) if kind != "next" and a and a[0] in CASES else None
-    bank = w.B2 if case is not None and case["supervisor"] == w.B2.id else w.B
+    bank = w.B2 if case is not None and case["bank"] == w.B2.id else w.B
     dev = {"L1": w.d[0], "L2": w.d[1]}
     if kind == "next":  # the natural next step of a case, to reach deep states often
         # drive the first case that is not finished yet
@@ -84,7 +84,7 @@ def _tx(w: World, action: tuple[Any, ...], alarms: list[str]) -> Any:
         if state == "applied":
             return _tx(w, ("pledge", a[0]), alarms)
         if state == "pledged":
-            bank = "B" if case["supervisor"] == w.B.id else "B2"
+            bank = "B" if case["bank"] == w.B.id else "B2"
             return _tx(w, ("disburse", a[0], bank), alarms)
         if state in ("disbursed", "overdue") and a[3] % 3:
             return _tx(w, ("repay", a[0], a[3]), alarms)

@@ -229,7 +229,7 @@ def test_events_stream_blocks_txs_and_the_unauthorised_outbound_alarm(chain: Cha
 def test_domain_views_after_the_demo(chain: Chain) -> None:
     p = chain.p
     case = chain.get("/v1/cases/C1").doc
-    assert case["lot"] == "L1" and case["supervisor"] == p.bank.id and case["state"] == "closed"
+    assert case["lot"] == "L1" and case["bank"] == p.bank.id and case["state"] == "closed"
     c2 = chain.get("/v1/cases/C2").doc
     assert c2["state"] == "liquidated"
     lot = chain.get("/v1/lots/L1").doc
@@ -646,34 +646,6 @@ def test_random_read_paths_never_get_a_5xx(chain: Chain, path: str) -> None:
 
 
 # ---- documents and access -------------------------------------------------------------------
-
-
-def _route_templates(app: web.Application) -> set[str]:
-    out = set()
-    for resource in app.router.resources():
-        info = resource.get_info()
-        path = info.get("path") or info.get("formatter") or ""
-        out.add(re.sub(r"\{(\w+):[^}]*\}", r"{\1}", path))
-    return out
-
-
-def test_openapi_lists_every_route_and_links_the_transaction_docs(chain: Chain) -> None:
-    doc = chain.get("/openapi.json").doc
-    assert doc["openapi"].startswith("3.") and doc["info"]["title"]
-    routes = _route_templates(make_app(chain.node.core)) - {"/openapi.json", "/docs/transactions"}
-    assert routes <= set(doc["paths"]), routes - set(doc["paths"])
-    for path, methods in doc["paths"].items():
-        for method, op in methods.items():
-            assert method in ("get", "post") and op["operationId"] and "200" in op["responses"]
-            # no 5xx for bad input; /v1/ready answers 503 by design (not ready is no client's fault)
-            assert all(int(s) < 500 or (op["operationId"], s) == ("ready", "503") for s in op["responses"])
-    assert doc["externalDocs"]["url"] == "/docs/transactions"
-    page = chain.get("/docs/transactions")
-    assert page.status == 200 and page.headers["content-type"].startswith("text/html")
-    text = page.body.decode()
-    for name in TX_TYPES:
-        assert f"<h2 id='{name}'>" in text, name
-    assert set(doc["components"]["schemas"]["TxTypes"]["enum"]) == set(TX_TYPES)
 
 
 def test_bearer_token_guards_reads_and_writes(chain: Chain) -> None:
