@@ -182,6 +182,32 @@ export class LightClient {
     return this.certifiedBlock(height);
   }
 
+  /** A committed transaction: in a certified block at its index, with its result
+   * certified by the next header's results_root. */
+  async tx(txId) {
+    const answer = await this.get(`/v1/txs/${txId}`);
+    if (answer.status !== "committed") throw new Unverified(`transaction ${txId} is not committed yet`);
+    const { block } = await this.block(answer.height);
+    const raw = block.txs[answer.index];
+    if (!raw || hex(sha256(decode(raw).tx)) !== txId)
+      throw new Unverified(`block ${answer.height} does not hold ${txId} at index ${answer.index}`);
+    if (block.results[answer.index] !== answer.result)
+      throw new Unverified(`the node reports ${answer.result}, the block ${block.results[answer.index]}`);
+    const next = await this.certifyingNext(answer.height);
+    const want = merkleRoot(block.results.map((r) => new TextEncoder().encode(r)));
+    if (!equal(next.header.results_root, want)) throw new Unverified(`height ${answer.height + 1} certifies other results`);
+    return { answer, cert: next.cert };
+  }
+
+  async certifyingNext(height) {
+    const deadline = Date.now() + this.waitMs;
+    while ((await this.get("/v1/status")).height <= height) {
+      if (Date.now() > deadline) throw new Unverified(`nothing certifies height ${height} yet`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return this.block(height + 1);
+  }
+
   /** A state entry (key as hex) proven against a root a certified header carries. */
   async state(keyHex) {
     const answer = await this.get(`/v1/state/0x${keyHex}`);
@@ -195,12 +221,7 @@ export class LightClient {
       const { header, cert } = await this.block(h);
       if (equal(header.txs_root, EMPTY_TXS_ROOT) && equal(header.state_root, root)) return { answer, cert };
     }
-    const deadline = Date.now() + this.waitMs;
-    while ((await this.get("/v1/status")).height <= h) {
-      if (Date.now() > deadline) throw new Unverified(`nothing certifies the state after height ${h} yet`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    const { header, cert } = await this.block(h + 1);
+    const { header, cert } = await this.certifyingNext(h);
     if (!equal(header.state_root, root)) throw new Unverified(`height ${h + 1} certifies another state root`);
     return { answer, cert };
   }
