@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from node.client.reports import device_report, open_report
 from node.client.rpc import RpcClient
 from node.server import rpc_audit
+from node.server.openapi import openapi_document
 from node.server.rpc import make_app
 from node.server.rpc_history import ReportKey
 from node.server.txindex import named_ids
@@ -40,6 +41,7 @@ from primitives.block import Block
 from primitives.errors import VOID_RESULTS, Code, GodownError
 from primitives.tx import SignedTx
 from tests.node.conftest import WAIT, NodeThread, Reply, free_port, http, make_testnet, node_config
+from tests.openapi_check import Spec
 
 pytestmark = pytest.mark.timeout(300)
 TOKEN = "lists-token"
@@ -451,6 +453,7 @@ def test_a_second_audit_while_one_runs_gets_409(lists: Lists, monkeypatch: pytes
         assert started.wait(WAIT)
         second = http(lists.node.url, "POST", "/v1/audit", b"")
         assert (second.status, second.code) == (409, "audit_running")
+        Spec(openapi_document()).check("/v1/audit", "post", second)
     finally:
         release.set()
         t.join(WAIT)
