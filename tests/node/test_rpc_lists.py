@@ -535,3 +535,35 @@ def test_unknown_ids_answer_empty_lists(lists: Lists) -> None:
         ("/v1/alarms?lot=nothing", "alarms"),
     ]:
         assert lists.doc(path) == {key: [], "next": None}, path
+
+
+# ---- the typed clients -------------------------------------------------------------------
+
+
+def test_the_typed_clients_page_and_read_the_new_endpoints(lists: Lists) -> None:
+    from node.client import AsyncClient, Client
+
+    with Client(lists.node.url) as client:
+        pages, cursor = [], None
+        while True:
+            page = client.page("cases", {"party": lists.p.bank.id}, limit=1, cursor=cursor)
+            pages.extend(page.items)
+            if page.next is None:
+                break
+            cursor = page.next
+        assert pages == lists.doc(f"/v1/cases?party={lists.p.bank.id}")["cases"] and len(pages) == 3
+        assert client.whoami() == lists.doc("/v1/whoami")
+        assert client.lot_history("L1") == lists.doc("/v1/lots/L1/history")["points"]
+        assert client.validators_health() == lists.doc("/v1/validators/health")["validators"]
+        assert client.page("txs", {"lot": "L1"}, limit=500).items == lists.doc("/v1/txs?lot=L1&limit=500")["txs"]
+        with pytest.raises(GodownError) as exc:
+            client.page("cases", {"state": "bogus"})
+        assert exc.value.code is Code.MALFORMED
+
+    async def run() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        async with AsyncClient(lists.node.url) as client:
+            return await client.audit(), (await client.page("reports", {"lot": "L1"}, limit=500)).items
+
+    report, reports = asyncio.run(run())
+    assert report["ok"] is True
+    assert reports == lists.doc("/v1/reports?lot=L1&limit=500")["reports"]
