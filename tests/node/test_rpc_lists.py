@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from node.client.reports import device_report, open_report
 from node.client.rpc import RpcClient
-from node.server import rpc_audit
+from node.server import rpc_audit, rpc_history, rpc_lists
 from node.server.openapi import openapi_document
 from node.server.rpc import make_app
 from node.server.rpc_history import ReportKey
@@ -125,8 +125,9 @@ def lists(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lists]:
         node.stop()
 
 
-def walk_pages(lists: Lists, path: str, key: str, limit: int) -> list[Any]:
-    """Every item of a list endpoint, page by page; asserts each page's size."""
+def walk_pages(lists: Lists, path: str, key: str, limit: int, short_pages: bool = False) -> list[Any]:
+    """Every item of a list endpoint, page by page; asserts each page's size (and, unless
+    `short_pages`, that a page with a next is not empty)."""
     sep = "&" if "?" in path else "?"
     out: list[Any] = []
     cursor: str | None = None
@@ -137,7 +138,7 @@ def walk_pages(lists: Lists, path: str, key: str, limit: int) -> list[Any]:
         cursor = doc["next"]
         if cursor is None:
             return out
-        assert doc[key], "a page with a next holds at least one item here (small chain)"
+        assert doc[key] or short_pages, "a page with a next holds at least one item here (small chain)"
     raise AssertionError("paging did not end")
 
 
@@ -242,6 +243,29 @@ def test_state_lists_page_through_every_item_once(lists: Lists, limit: int, whic
 def test_a_filtered_list_pages_too(lists: Lists) -> None:
     every = lists.doc(f"/v1/cases?party={lists.p.warehouse.id}")["cases"]
     assert walk_pages(lists, f"/v1/cases?party={lists.p.warehouse.id}", "cases", 1) == every
+
+
+def test_paging_stays_exact_when_a_request_reaches_its_scan_bound(
+    lists: Lists, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request reads a bounded number of entries; cut short, its `next` resumes exactly."""
+    bank, d0 = lists.p.bank.id, lists.p.devices[0].id
+    queries = [
+        ("/v1/cases?kind=supervision", "cases"),
+        (f"/v1/cases?party={bank}", "cases"),
+        ("/v1/alarms?state=resolved", "alarms"),
+        ("/v1/txs?type=case.repay", "txs"),
+        ("/v1/txs?lot=L1&type=lot.release", "txs"),
+        ("/v1/txs", "txs"),
+        (f"/v1/reports?device={d0}", "reports"),
+    ]
+    whole = {q: walk_pages(lists, q, key, 500) for q, key in queries}
+    monkeypatch.setattr(rpc_lists, "MAX_SCAN", 2)
+    monkeypatch.setattr(rpc_history, "MAX_SCAN", 3)
+    for q, key in queries:
+        assert whole[q], q
+        for limit in (1, 2, 500):
+            assert walk_pages(lists, q, key, limit, short_pages=True) == whole[q], (q, limit)
 
 
 # ---- blocks and transactions --------------------------------------------------------------
