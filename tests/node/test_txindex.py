@@ -182,3 +182,37 @@ def test_a_node_restored_from_a_snapshot_answers_for_the_heights_it_holds(tmp_pa
     finally:
         loop.stop(runner)
         ledger.close()
+
+
+def test_blocks_stored_before_the_index_existed_are_indexed_at_open(tmp_path: Path) -> None:
+    (tmp_path / "built").mkdir()
+    built = build_chain(tmp_path / "built", cases=2)
+    indexed = ChainStore.open_path(built.data_dir / "chain")  # committed by a Ledger: indexed as it went
+    try:
+        terms = sorted({t for b, _ in built.chain for x in b.txs for t in index_terms(x)})
+        want = {t: list(indexed.term_entries(t)) for t in terms}
+    finally:
+        indexed.close()
+    (tmp_path / "old").mkdir()
+    old = ChainStore.open_path(tmp_path / "old" / "chain")
+    try:  # an older node's store: the same blocks, no entity index
+        old.init_genesis(built.genesis.hash(), dict(contracts.genesis_state(built.genesis)))
+        replay = Ledger(old, built.genesis)
+        for block, commit in built.chain:
+            outcome = replay.execute(Block(block.header, block.txs))
+            old.commit_block(block, commit, outcome.changes)
+        assert all(list(old.term_entries(t)) == [] for t in terms)
+    finally:
+        old.close()
+    ledger = Ledger.open(tmp_path / "old", built.genesis)
+    try:
+        assert ledger.store.terms_complete
+        assert {t: list(ledger.store.term_entries(t)) for t in terms} == want
+        assert all(want[t] for t in terms)
+    finally:
+        ledger.close()
+    again = Ledger.open(tmp_path / "old", built.genesis)  # once: the marker is kept
+    try:
+        assert again.store.terms_complete and {t: list(again.store.term_entries(t)) for t in terms} == want
+    finally:
+        again.close()
