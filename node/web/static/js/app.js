@@ -68,6 +68,7 @@ class Live {
     this.backoff = 250;
     this.skip = 0;
     this.wanted = false;
+    this.blocks = []; // heights of the last block events delivered (what tests and benches read)
   }
 
   on(kind, fn) {
@@ -135,6 +136,10 @@ class Live {
       this.delivered = 0;
     }
     this.delivered += 1;
+    if (ev.kind === "block") {
+      this.blocks.push(ev.height);
+      if (this.blocks.length > 5000) this.blocks.splice(0, 1000);
+    }
     this.emit(ev);
   }
 
@@ -160,6 +165,7 @@ class Live {
 }
 
 const live = new Live();
+window.godownLive = live;
 let me = null;
 let members = new Map();
 let cleanup = null;
@@ -237,7 +243,10 @@ async function show() {
     root.append(h("p", { class: "error" }, `This page could not be loaded: ${err.message}`));
     console.warn(err);
   }
-  if (ticket === rendering) document.body.dataset.ready = "1";
+  if (ticket === rendering) {
+    document.body.dataset.ready = "1";
+    if (!performance.getEntriesByName("godown-ready").length) performance.mark("godown-ready");
+  }
 }
 
 async function boot() {
