@@ -21,12 +21,12 @@ from aiohttp import WSMsgType, web
 from aiohttp.typedefs import Middleware
 
 import contracts
+import node.web.routes
 from contracts.governance import PROPOSAL_STATES
 from node.server.core import NodeCore
 from node.server.events import Subscription, check_resume, stored_events
 from node.server.health import readiness
 from node.server.openapi import PUBLIC_PATHS, openapi_document, tx_types_page
-from node.web.routes import add_ui_routes, is_ui_path
 from primitives import codec
 from primitives.block import Block
 from primitives.codec import jsonable
@@ -88,7 +88,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 def auth_middleware(token: str | None) -> Middleware:
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if token and request.path not in PUBLIC_PATHS and not is_ui_path(request.path):
+        if token and request.path not in PUBLIC_PATHS and not node.web.routes.is_ui_path(request.path):
             given = request.headers.get("Authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
                 return error_response(Code.UNAUTHORIZED, "a valid bearer token is required")
@@ -487,5 +487,5 @@ def make_app(core: NodeCore, token: str | None = None) -> web.Application:
     app.router.add_get("/metrics", r.metrics)
     app.router.add_get("/openapi.json", r.openapi)
     app.router.add_get("/docs/transactions", r.tx_docs)
-    add_ui_routes(app)
+    node.web.routes.add_ui_routes(app)
     return app
