@@ -94,6 +94,7 @@ class Code(str, Enum):
     UNVERIFIED = "unverified"  # a client could not check an answer against a certified header
     UNAVAILABLE = "unavailable"
     HISTORY_UNAVAILABLE = "history_unavailable"  # a resume point further back than the node keeps
+    AUDIT_RUNNING = "audit_running"  # POST /v1/audit while this node's replay is still running
     INTERNAL = "internal"
     # consensus
     WRONG_VIEW = "wrong_view"
@@ -118,6 +119,7 @@ HTTP_STATUS: dict[Code, int] = {
     Code.UNSUPPORTED_MEDIA: 415,
     Code.UNAVAILABLE: 503,
     Code.HISTORY_UNAVAILABLE: 410,
+    Code.AUDIT_RUNNING: 409,
     Code.DISK_FULL: 507,
     Code.NOT_READY: 503,
     Code.INTERNAL: 500,

@@ -21,6 +21,11 @@ Key layout (big-endian 8-byte heights, so key order is height order):
     T:<tx id>            be8(h) be4(index) result-utf8 (first occurrence wins; void results,
                          `primitives.errors.VOID_RESULTS`, are not indexed)
     S:<state key>        state value (the StateTree's index)
+    X:<tag><u8 len><term><h><be4 index>
+                         empty: the node-local entity index of `commit_block`'s `terms` (tag
+                         i: an id the transaction names, t: its type), newest first by
+                         reverse iteration; like T:, void results are not indexed and
+                         heights at or below a snapshot's base have no entries
     W:<seq>              consensus write-ahead log record
     m:wal_floor          next sequence number after a truncation (numbers never repeat)
     m:base               {"height", "hash"}: a store restored from a snapshot at that height
@@ -68,10 +73,21 @@ _WAL = b"W:"
 _WAL_FLOOR = b"m:wal_floor"
 _BASE = b"m:base"
 _RESTORE = b"m:restore"
+_TERMS = b"X:"
 _KEPT = b"P:"
 """Proofs kept past their height (`keep_proof`): P: ‖ u16 key length ‖ key ‖ u64 height."""
 
 _TX_LOC = struct.Struct(">QI")  # height, index; the result code's utf-8 follows
+
+MAX_TERM_BYTES = 255
+"""The longest index term (tag included): its length is one byte of the key."""
+
+
+def term_prefix(term: bytes) -> bytes:
+    """The key prefix of every index entry of `term` (see the key layout)."""
+    assert 0 < len(term) <= MAX_TERM_BYTES, term
+    return _TERMS + bytes([len(term)]) + term
+
 
 DEFAULT_DEEP_BLOCKS = 256
 """How many of the newest blocks `verify_integrity` decodes in full by default."""
@@ -269,9 +285,10 @@ class StateView:
         """The committed value of `key`, or None."""
         return self._tree.get(key)
 
-    def scan(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
-        """Committed (key, value) pairs whose key starts with `prefix`, in key order."""
-        return self._tree.scan(prefix)
+    def scan(self, prefix: bytes = b"", start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        """Committed (key, value) pairs whose key starts with `prefix`, in key order; from
+        key `start` on (inclusive) if given, so a list can be paged without a rescan."""
+        return self._tree.scan(prefix, start)
 
 
 class ChainStore:
@@ -438,6 +455,19 @@ class ChainStore:
         snapshot's base, or blocks stored before events were recorded)."""
         return self._kv.get(_EVENTS + _be(height))
 
+    def term_entries(self, term: bytes, before: tuple[int, int] | None = None) -> Iterator[tuple[int, int]]:
+        """(height, index) of every indexed transaction naming `term`, newest first,
+        strictly before position `before` if given."""
+        prefix = term_prefix(term)
+        start = None if before is None else prefix + _TX_LOC.pack(*before)
+        cut = len(prefix)
+        for key, _ in self._kv.iterate(prefix, start=start, reverse=True):
+            if len(key) != cut + _TX_LOC.size:
+                raise _damaged(None, f"index entry {key.hex()} is malformed")
+            pos = _TX_LOC.unpack_from(key, cut)
+            if pos != before:
+                yield pos
+
     def get_commit(self, height: int) -> Commit | None:
         """The commit certificate of block `height`, or None."""
         raw = self._kv.get(_COMMIT + _be(height)) if height >= 1 else None
@@ -596,11 +626,18 @@ class ChainStore:
             return prepared.root
 
     def commit_block(
-        self, block: Block, commit: Commit, state_changes: Mapping[bytes, bytes | None], events: bytes | None = None
+        self,
+        block: Block,
+        commit: Commit,
+        state_changes: Mapping[bytes, bytes | None],
+        events: bytes | None = None,
+        terms: Sequence[Sequence[bytes]] | None = None,
     ) -> bytes:
         """Store executed `block` (with results), its certificate, its tx index entries,
         `state_changes` (None deletes), its `events` (what executing it emitted, which the
-        stored block alone cannot rebuild) and the new head in ONE synced batch; returns the
+        stored block alone cannot rebuild), the entity index entries of `terms` (per
+        transaction, the terms it is found by: opaque bytes from the node) and the new head
+        in ONE synced batch; returns the
         new state root. Refuses (`bad_block` / `bad_certificate`) a block that does not
         extend the head: wrong height, prev_hash, state/results roots, txs_root, or a
         result count that differs from the transaction count. Signatures on `commit`
@@ -623,6 +660,7 @@ class ChainStore:
                 raise _bad_block(f"block {h} results_root differs from the results of height {self._height}")
             if len(block.results) != len(block.txs):
                 raise _bad_block(f"block {h} has {len(block.txs)} transactions but {len(block.results)} results")
+            assert terms is None or len(terms) == len(block.txs), "one list of index terms per transaction"
             encoded = [tx.encode() for tx in block.txs]  # once, for both the root and the body
             if merkle_root(encoded) != header.txs_root:
                 raise _bad_block(f"txs_root does not match the transactions of height {h}")
@@ -651,6 +689,8 @@ class ChainStore:
                     continue  # not the sender's act (see VOID_RESULTS): the id stays free
                 if key not in ops and get(key) is None:  # first occurrence wins
                     ops[key] = _TX_LOC.pack(h, i) + result.encode()
+                for term in terms[i] if terms is not None else ():
+                    ops[term_prefix(term) + _TX_LOC.pack(h, i)] = b""
             batch.put(_HEAD, codec.encode({"height": h, "hash": block_hash}))
             self._kv.write(batch, sync=True)
             self._tree.adopt(prepared)

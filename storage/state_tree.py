@@ -277,10 +277,12 @@ class StateTree:
         cache[key] = value
         return value
 
-    def scan(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
-        """(key, value) for every key starting with `prefix`, in key order."""
+    def scan(self, prefix: bytes = b"", start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        """(key, value) for every key starting with `prefix`, in key order (from `start`
+        on, inclusive, if given)."""
         cut = self._cut
-        for k, v in self._kv.iterate(self._prefix + prefix):
+        first = None if start is None else self._prefix + start
+        for k, v in self._kv.iterate(self._prefix + prefix, start=first):
             yield k[cut:], v
 
     def prepare(self, changes: Mapping[bytes, bytes | None], batch: Batch) -> Prepared:

@@ -6,6 +6,8 @@
 "state_sync": {"trust_height", "trust_hash"}? — install the state of trust_height-1
 from peers when the data dir is blank (see `node.server.pbft.statesync`);
 "snapshots": {"every": N} — freeze the state every N blocks for peers to sync from.
+"report_key_file": the member's key file, whose X25519 secret this node then uses to
+open the device reports sealed to its own member for `/v1/reports` (and nobody else's).
 
 `key_file` is the node's own key (libp2p identity, consensus votes), not its
 member's; `member_key_file` optionally names the member's key on the same host.
@@ -46,6 +48,7 @@ class NodeConfig:
     state_sync_trust: str | None = None  # HEIGHT:BLOCK_HASH
     snapshot_every: int = 1000
     mempool_max_txs: int = 200_000
+    report_key_file: Path | None = None
 
     @property
     def rpc_url(self) -> str:
@@ -89,6 +92,7 @@ class NodeConfig:
                 mempool_max_txs=int(doc.get("mempool", {}).get("max_txs", 200_000)),
                 state_sync_trust=_trust_of(doc.get("state_sync")),
                 snapshot_every=int(doc.get("snapshots", {}).get("every", 1000)),
+                report_key_file=(base / doc["report_key_file"]).resolve() if doc.get("report_key_file") else None,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise _bad(f"config {path}: missing or malformed field ({exc.__class__.__name__}: {exc})") from None

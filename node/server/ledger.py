@@ -25,6 +25,7 @@ from typing import NoReturn
 
 import contracts
 from consensus.records import decode_record
+from node.server.txindex import index_terms
 from primitives import codec
 from primitives.block import Block, Commit, Head, Header, check_successor, head_settled, txs_root
 from primitives.errors import Code, GodownError, NodeFault
@@ -249,9 +250,11 @@ class Ledger:
 
     def commit(self, block: Block, commit: Commit, outcome: contracts.BlockOutcome) -> bytes:
         """Persist block (with results), certificate, state changes and the contracts' events
-        in one synced batch (the events are what `/v1/events?from_height` replays)."""
+                in one synced batch (the events are what `/v1/events?from_height` replays; the index
+        terms are what `/v1/txs` finds transactions by, node/server/txindex.py)."""
         events = codec.encode([dict(ev) for ev in outcome.events])
-        root = self.store.commit_block(block.with_results(outcome.results), commit, outcome.changes, events)
+        terms = [index_terms(t) for t in block.txs]
+        root = self.store.commit_block(block.with_results(outcome.results), commit, outcome.changes, events, terms)
         if outcome.changes.get(contracts.SCHEDULED_SET_KEY) is not None:
             self.store.keep_proof(contracts.SCHEDULED_SET_KEY)
         return root

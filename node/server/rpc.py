@@ -27,6 +27,10 @@ from node.server.core import NodeCore
 from node.server.events import Subscription, check_resume, stored_events
 from node.server.health import readiness
 from node.server.openapi import PUBLIC_PATHS, openapi_document, tx_types_page
+from node.server.rpc_audit import AuditRoutes, add_audit_routes
+from node.server.rpc_common import error_response, json_answer, tx_view
+from node.server.rpc_history import HistoryRoutes, ReportKey, add_history_routes
+from node.server.rpc_lists import ListRoutes, add_list_routes
 from primitives import codec
 from primitives.block import Block
 from primitives.codec import jsonable
@@ -43,12 +47,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CORE = web.AppKey("core", NodeCore)
 
 
-def error_response(code: Code, message: str, status: int | None = None) -> web.Response:
-    return web.json_response({"error": {"code": code.value, "message": message}}, status=status or http_status(code))
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(jsonable(data), status=status, dumps=lambda v: json.dumps(v, separators=(",", ":")))
+_json = json_answer
 
 
 _HTTP_CODES = {
@@ -85,12 +84,29 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return error_response(Code.INTERNAL, "internal error; see the node log")
 
 
+WS_TOKEN_PREFIX = "bearer."
+"""A browser cannot set Authorization on a WebSocket: it may offer the subprotocol
+`bearer.<token>` instead, which the server echoes back (`ws_token_protocols`)."""
+
+
+def ws_token_protocols(request: web.Request) -> tuple[str, ...]:
+    """The `bearer.` subprotocols the client offered (the one that passed the check is echoed)."""
+    offered = request.headers.get("Sec-WebSocket-Protocol", "")
+    return tuple(p.strip() for p in offered.split(",") if p.strip().startswith(WS_TOKEN_PREFIX))
+
+
 def auth_middleware(token: str | None) -> Middleware:
+    expected = f"Bearer {token}".encode()
+    as_protocol = f"{WS_TOKEN_PREFIX}{token}".encode()
+
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
         if token and request.path not in PUBLIC_PATHS and not node.web.routes.is_ui_path(request.path):
             given = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            offered = ws_token_protocols(request) if request.path == "/v1/events" else ()
+            if not hmac.compare_digest(given.encode(), expected) and not any(
+                hmac.compare_digest(p.encode(), as_protocol) for p in offered
+            ):
                 return error_response(Code.UNAUTHORIZED, "a valid bearer token is required")
         return await handler(request)
 
@@ -164,25 +180,12 @@ def _from_height(request: web.Request) -> int | None:
     return int(raw)
 
 
-def _tx_view(stx: SignedTx) -> dict[str, Any]:
-    return {
-        "tx_id": stx.tx_id_hex,
-        "chain_id": stx.tx.chain_id,
-        "type": stx.tx.type,
-        "sender": stx.tx.sender,
-        "nonce": stx.tx.nonce,
-        "body": jsonable(stx.tx.body),
-        "valid_until_ms": stx.tx.valid_until_ms,
-        "raw": stx.encode().hex(),
-    }
-
-
 def _block_view(block: Block, commit: Any) -> dict[str, Any]:
     return {
         "height": block.height,
         "hash": block.hash().hex(),
         "header": jsonable(block.header.to_dict()),
-        "txs": [{**_tx_view(t), "result": r} for t, r in zip(block.txs, block.results)],
+        "txs": [{**tx_view(t), "result": r} for t, r in zip(block.txs, block.results)],
         "commit": jsonable(commit.to_dict()) if commit else None,
         "raw": block.encode().hex(),
         "commit_raw": commit.encode().hex() if commit else None,
@@ -258,10 +261,10 @@ class Routes:
         if loc is not None:
             block = core.ledger.store.get_block(loc["height"])
             assert block is not None
-            return _json({**_tx_view(block.txs[loc["index"]]), **loc, "status": "committed"})
+            return _json({**tx_view(block.txs[loc["index"]]), **loc, "status": "committed"})
         pending = core.mempool.get(tx_id)
         if pending is not None:
-            return _json({**_tx_view(pending), "status": "pending"})
+            return _json({**tx_view(pending), "status": "pending"})
         raise GodownError(Code.NOT_FOUND, "no such transaction")
 
     async def get_block(self, request: web.Request) -> web.Response:
@@ -412,7 +415,7 @@ class Routes:
         resume = _from_height(request)
         if resume is not None:
             check_resume(store, resume)
-        ws = web.WebSocketResponse(heartbeat=20)
+        ws = web.WebSocketResponse(heartbeat=20, protocols=ws_token_protocols(request))
         await ws.prepare(request)
         sub = self.core.events.subscribe(kinds, match)
         reader = asyncio.ensure_future(self._drain(ws))
@@ -461,9 +464,14 @@ class Routes:
                 break
 
 
-def make_app(core: NodeCore, token: str | None = None) -> web.Application:
+def make_app(core: NodeCore, token: str | None = None, report_key: ReportKey | None = None) -> web.Application:
+    """The RPC app; `report_key` (the node's member's, from `report_key_file`) lets
+    `/v1/reports` open the reports sealed to that member."""
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[errors_middleware, auth_middleware(token)])
     app[CORE] = core
+    add_list_routes(app, ListRoutes(core, token_required=bool(token), opens_reports=report_key is not None))
+    add_history_routes(app, HistoryRoutes(core, report_key))
+    add_audit_routes(app, AuditRoutes(core))
     r = Routes(core)
     app.router.add_get("/v1/health", r.health)
     app.router.add_get("/v1/ready", r.ready)

@@ -25,6 +25,7 @@ from node.server.pbft import ReplicaDriver
 from node.server.pbft.misbehaviour import Misbehaviour
 from node.server.pbft.statesync import TrustAnchor, sync_state
 from node.server.rpc import make_app
+from node.server.rpc_history import ReportKey
 from node.server.solo import SoloEngine
 from primitives.errors import Code, GodownError, NodeFault
 from primitives.genesis import Genesis, Validator
@@ -111,6 +112,8 @@ async def start_node(config: NodeConfig, misbehaviour: Misbehaviour | None = Non
     ledger = Ledger.open(config.data_dir, genesis)
     try:
         validator = _own_validator(config, ledger, key)
+        member_id = validator.member if validator else config.member_id
+        report_key = None if config.report_key_file is None else ReportKey.load(config.report_key_file, member_id)
     except GodownError:
         ledger.close()
         raise
@@ -120,12 +123,13 @@ async def start_node(config: NodeConfig, misbehaviour: Misbehaviour | None = Non
         genesis,
         ledger,
         config.mempool_max_txs,
-        member_id=validator.member if validator else config.member_id,
+        member_id=member_id,
     )
     engine: SoloEngine | ReplicaDriver = (
         SoloEngine(core) if _solo(ledger) else ReplicaDriver(core, config, misbehaviour)
     )
-    runner = web.AppRunner(make_app(core, config.rpc_token), access_log=None, handle_signals=False)
+    app = make_app(core, config.rpc_token, report_key)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
     try:
         await runner.setup()
         try:

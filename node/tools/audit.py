@@ -310,24 +310,31 @@ def replay_from_data_dir(data_dir: str | Path, genesis_path: str | None = None, 
     # certificate match and recomputes the head state root; the bodies are checked below.
     store = ChainStore.open_path(d / "chain", deep_blocks=0)
     try:
-        store.require_history_from_genesis()  # a store restored from a snapshot has no blocks below it
-        head = store.head_height
-
-        def blocks() -> Iterator[tuple[Block, Commit]]:
-            for h in range(1, head + 1):
-                block, commit = store.get_block(h), store.get_commit(h)
-                if block is None or commit is None:
-                    raise GodownError(Code.STORE_DAMAGED, f"height {h} is missing from the store")
-                yield block, commit
-
-        report = replay(genesis, blocks(), str(d), workers)
-        if report.ok and report.state_root != store.state_root.hex():
-            report.ok = False
-            report.first_bad_height = head
-            report.problem = "the store's head state root differs from the replayed one"
-        return report
+        return replay_from_store(store, genesis, str(d), workers)
     finally:
         store.close()
+
+
+def replay_from_store(store: ChainStore, genesis: Genesis, source: str, workers: int = 2) -> AuditReport:
+    """Audit the blocks 1..head of an open store (the head when called: a running node's
+    store may go on committing, and its later blocks are not part of this replay)."""
+    store.require_history_from_genesis()  # a store restored from a snapshot has no blocks below it
+    head = store.head_height
+
+    def blocks() -> Iterator[tuple[Block, Commit]]:
+        for h in range(1, head + 1):
+            block, commit = store.get_block(h), store.get_commit(h)
+            if block is None or commit is None:
+                raise GodownError(Code.STORE_DAMAGED, f"height {h} is missing from the store")
+            yield block, commit
+
+    report = replay(genesis, blocks(), source, workers)
+    recorded = store.state_root_at(head)
+    if report.ok and (recorded is None or report.state_root != recorded.hex()):
+        report.ok = False
+        report.first_bad_height = head
+        report.problem = "the store's head state root differs from the replayed one"
+    return report
 
 
 def replay_from_rpc(

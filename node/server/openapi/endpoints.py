@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from contracts.governance import PROPOSAL_STATES
-from contracts.view_schemas import CONTRACT_EVENTS
+from contracts.view_schemas import CASE_STATES, CONTRACT_EVENTS, SUPERVISION_STATES
+from node.server.rpc_lists import ALARM_STATES, DEVICE_STATES, LOT_STATES
 from primitives.jschema import INT, Schema, described, enum
 
 PUBLIC_PATHS = frozenset({"/v1/health", "/v1/ready", "/openapi.json", "/docs/transactions"})
@@ -55,6 +56,157 @@ KINDS = (
 MATCH = (
     "Any other query parameter is an equality filter on the event field of that name, compared as text "
     "(e.g. sender=…, case=C1, lot=L1): an event without the field never matches."
+)
+
+LIMIT = Param(
+    "limit", "query", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "at most this many items"
+)
+CURSOR = Param("cursor", "query", {"type": "string"}, "the `next` of the previous answer (opaque)")
+PAGED = (LIMIT, CURSOR)
+LIST_ERRORS = (400,)
+"""A bad or unknown parameter (a misspelt filter is refused, not ignored): 400 malformed."""
+
+
+def _q(name: str, description: str, schema: Schema | None = None) -> Param:
+    return Param(name, "query", schema or {"type": "string", "maxLength": 256}, description)
+
+
+BEFORE = _q("before", "only heights below this one (newest first)", {"type": "integer", "minimum": 1})
+
+LIST_ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "get",
+        "/v1/whoami",
+        "whoami",
+        "The member this node belongs to, and whether it opens that member's sealed reports and asks for a token.",
+        "Whoami",
+        (400,),
+    ),
+    Endpoint(
+        "get",
+        "/v1/cases",
+        "cases",
+        "Cases and supervisions in id order, filtered.",
+        "CaseList",
+        LIST_ERRORS,
+        (
+            _q("party", "a member named as owner, party, bank, supervisor, warehouse, insurer or guarantor"),
+            Param("state", "query", enum((*CASE_STATES, *SUPERVISION_STATES)), "only in this state"),
+            Param("kind", "query", enum(("case", "supervision")), "only cases or only supervisions"),
+            *PAGED,
+        ),
+    ),
+    Endpoint(
+        "get",
+        "/v1/lots",
+        "lots",
+        "Lots in id order, filtered.",
+        "LotList",
+        LIST_ERRORS,
+        (
+            _q("warehouse", "only lots in this warehouse"),
+            Param(
+                "state",
+                "query",
+                enum(LOT_STATES),
+                "pledged: held by a case or supervision; free: not held, goods left; empty: all released",
+            ),
+            *PAGED,
+        ),
+    ),
+    Endpoint(
+        "get",
+        "/v1/devices",
+        "devices",
+        "Devices in id order, filtered, each with how long it has been silent.",
+        "DeviceList",
+        LIST_ERRORS,
+        (
+            _q("warehouse", "only devices of this warehouse"),
+            _q("zone", "only devices in this zone"),
+            _q("lot", "only devices in the zone of this lot (none for an unknown lot)"),
+            Param("state", "query", enum(DEVICE_STATES), "only in this state"),
+            *PAGED,
+        ),
+    ),
+    Endpoint(
+        "get",
+        "/v1/alarms",
+        "alarms",
+        "Alarms in id order, filtered.",
+        "AlarmList",
+        LIST_ERRORS,
+        (
+            Param("state", "query", enum(ALARM_STATES), "open or resolved"),
+            _q("lot", "only alarms on this lot"),
+            _q("case", "only alarms on this case or supervision"),
+            _q("device", "only alarms raised by this device"),
+            *PAGED,
+        ),
+    ),
+    Endpoint(
+        "get",
+        "/v1/blocks",
+        "blocks",
+        "Block summaries, newest first (only the heights this node holds: from its snapshot base up).",
+        "BlockList",
+        LIST_ERRORS,
+        (BEFORE, *PAGED),
+    ),
+    Endpoint(
+        "get",
+        "/v1/txs",
+        "txs",
+        "Committed transactions, newest first, found through this node's local index (docs/operations.md). "
+        "Filters combine; a page may hold fewer than limit items with a next when the walk reached its bound.",
+        "TxList",
+        LIST_ERRORS,
+        (
+            _q("party", "the sender or any id-valued body field (lot and alarm included)"),
+            _q("case", "transactions naming this case or supervision"),
+            _q("lot", "transactions naming this lot"),
+            _q("device", "transactions by or naming this device"),
+            _q("type", "only this transaction type"),
+            BEFORE,
+            *PAGED,
+        ),
+    ),
+    Endpoint(
+        "get",
+        "/v1/lots/{id}/history",
+        "lot_history",
+        "A lot's quantity held (received less reported outbound) after each transaction that changed it.",
+        "LotHistory",
+        (400, 404),
+        (_id("lot"),),
+    ),
+    Endpoint(
+        "get",
+        "/v1/reports",
+        "reports",
+        "Device reports, newest first. The sealed payload (data) is opened only for this node's own member, "
+        "when its operator configured the member's key (report_key_file) and the member is a recipient.",
+        "ReportList",
+        LIST_ERRORS,
+        (_q("lot", "reports on this lot"), _q("device", "reports of this device"), BEFORE, *PAGED),
+    ),
+    Endpoint(
+        "get",
+        "/v1/validators/health",
+        "validators_health",
+        "The validators in force: connected to this node, and the last height each signed (recent certificates).",
+        "ValidatorHealth",
+        (400,),
+    ),
+    Endpoint(
+        "post",
+        "/v1/audit",
+        "audit",
+        "Replay this node's chain from genesis with the checks of godown audit replay and answer the report. "
+        "One at a time: 409 audit_running while one runs; 422 bad_config on a node restored from a snapshot.",
+        "AuditReport",
+        (400, 409, 422),
+    ),
 )
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -197,8 +349,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "/v1/events",
         "events",
         "WebSocket (GET with Upgrade: websocket) of committed blocks, transaction results and contract events, "
-        "each text message one Event; a plain GET is refused with 400. A from_height further back than the "
-        "node replays (10,000 heights) or keeps is refused with 410 history_unavailable.",
+        "each text message one Event; a plain GET is refused with 400. A browser, which cannot set the "
+        "Authorization header, offers the subprotocol bearer.<token> instead (echoed back). A from_height "
+        "further back than the node replays (10,000 heights) or keeps is refused with 410 history_unavailable.",
         "",
         (400, 410),
         (
@@ -207,6 +360,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             Param("match", "query", {"type": "object", "additionalProperties": {"type": "string"}}, MATCH),
         ),
     ),
+    *LIST_ENDPOINTS,
     Endpoint("get", "/metrics", "metrics", "Prometheus text format.", "", ()),
     Endpoint("get", "/openapi.json", "openapi", "This document.", "", ()),
     Endpoint("get", "/docs/transactions", "tx_docs", "HTML page of every transaction type and its body.", "", ()),

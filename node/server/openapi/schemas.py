@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from contracts.view_schemas import CONTRACT_EVENTS, VIEW_SCHEMAS
+from contracts.view_schemas import CONTRACT_EVENTS, DEVICE, VIEW_SCHEMAS
 from node.server.health import CATCHING_UP, NO_QUORUM, NOT_VALIDATOR
 from node.server.openapi.bodies import ENVELOPE, SIGNED_TX, TX, body_schemas
 from primitives.errors import Code, http_status
@@ -18,6 +18,7 @@ from primitives.jschema import (
     HEX,
     ID,
     INT,
+    MAP,
     STR,
     Schema,
     array,
@@ -215,6 +216,122 @@ VALIDATOR_CHANGES = obj(
 )
 
 
+NEXT = described(nullable(STR), "pass as cursor for the next page; null when there is no more")
+
+
+def page(name: str, item: Schema, description: str) -> Schema:
+    """A list answer: `name` (the items, at most `limit`) and `next`."""
+    return obj({name: array(item), "next": NEXT}, description=description)
+
+
+WHOAMI = obj(
+    {
+        "chain_id": STR,
+        "node_id": ID,
+        "member": nullable(
+            obj({"id": ID, "name": STR, "role": STR}),
+        ),
+        "opens_reports": described(BOOL, "whether this node opens the device reports sealed to its member"),
+        "token_required": described(BOOL, "whether the RPC asks for the bearer token"),
+    },
+    description="The member this node belongs to (null if the chain does not list it) and what it serves.",
+)
+LISTED_DEVICE = extend(
+    DEVICE,
+    {"silent_ms": described(nullable(INT), "head block time - last_seen_ms; null if it never reported")},
+    description="A device as /v1/devices/{id} shows it, with how long it has been silent.",
+)
+BLOCK_SUMMARY = obj(
+    {
+        "height": INT,
+        "hash": HASH,
+        "time_ms": INT,
+        "proposer": ID,
+        "view": INT,
+        "tx_count": INT,
+        "signers": described(INT, "votes its commit certificate holds"),
+    }
+)
+TX_ITEM = extend(
+    TX_VIEW,
+    {**LOCATED, "time_ms": described(INT, "its block's time")},
+    description="A committed transaction with its block height, index, result and time.",
+)
+LOT_HISTORY = obj(
+    {
+        "lot": ID,
+        "points": array(
+            obj(
+                {
+                    "height": INT,
+                    "time_ms": INT,
+                    "quantity": described(INT, "held after this transaction: received less reported outbound"),
+                    "tx_id": HASH,
+                    "type": enum(("lot.receive", "device.report")),
+                }
+            ),
+            description="oldest first; only the heights this node holds",
+        ),
+    }
+)
+REPORT = obj(
+    {
+        "tx_id": HASH,
+        "height": INT,
+        "index": INT,
+        "time_ms": INT,
+        "device": ID,
+        "seq": INT,
+        "kind": STR,
+        "lot": described(STR, "empty for a plain heartbeat"),
+        "quantity": INT,
+        "result": LOCATED["result"],
+        "recipients": described(array(ID), "who can open the sealed payload"),
+        "opened": described(BOOL, "whether this node opened it for its own member"),
+        "data": described(nullable(MAP), "the decrypted payload (bytes as hex), only when opened"),
+    },
+    description="A device report: clear-text fields, and its payload when opened.",
+)
+VALIDATOR_HEALTH = obj(
+    {
+        "validators": array(
+            obj(
+                {
+                    "node_id": ID,
+                    "member": ID,
+                    "connected": described(BOOL, "this node holds an open stream to it (itself: true)"),
+                    "last_signed_height": described(
+                        nullable(INT), "the newest certificate with its vote among the last 256; null if none"
+                    ),
+                    "is_self": BOOL,
+                }
+            )
+        )
+    },
+    description="The validators in force, as this node sees them.",
+)
+AUDIT_REPORT = obj(
+    {
+        "source": STR,
+        "chain_id": STR,
+        "genesis_hash": HASH,
+        "ok": BOOL,
+        "blocks": INT,
+        "txs": INT,
+        "signatures_checked": INT,
+        "certificates_checked": INT,
+        "rejected_txs": INT,
+        "first_bad_height": nullable(INT),
+        "problem": described(nullable(STR), "code: message of the first problem found"),
+        "state_root": described(STR, "the state root the replay computed"),
+        "seconds": {"type": "number"},
+        "tx_per_s": {"type": "number"},
+        "results": described({"type": "object", "additionalProperties": INT}, "transactions per result code"),
+    },
+    description="What `godown audit replay` reports, for this node's blocks 1..head.",
+)
+
+
 def _fields_of(record: type) -> Schema:
     """Every field of a genesis section (Policy, ConsensusParams), as its to_json writes it."""
     types = {"int": INT, "str": STR, "tuple[str, ...]": array(STR)}
@@ -298,5 +415,20 @@ def component_schemas() -> dict[str, Schema]:
                 "next_nonce": described(INT, "the next nonce counting pending transactions: use this one"),
             }
         ),
+        "Whoami": WHOAMI,
+        "CaseList": page("cases", ref("CaseOrSupervision"), "Cases and supervisions in id order."),
+        "LotList": page("lots", ref("Lot"), "Lots in id order."),
+        "ListedDevice": LISTED_DEVICE,
+        "DeviceList": page("devices", ref("ListedDevice"), "Devices in id order."),
+        "AlarmList": page("alarms", ref("Alarm"), "Alarms in id order."),
+        "BlockSummary": BLOCK_SUMMARY,
+        "BlockList": page("blocks", ref("BlockSummary"), "Blocks, newest first."),
+        "TxItem": TX_ITEM,
+        "TxList": page("txs", ref("TxItem"), "Committed transactions, newest first."),
+        "LotHistory": LOT_HISTORY,
+        "Report": REPORT,
+        "ReportList": page("reports", ref("Report"), "Device reports, newest first."),
+        "ValidatorHealth": VALIDATOR_HEALTH,
+        "AuditReport": AUDIT_REPORT,
         **event_schemas(),
     }
