@@ -120,13 +120,13 @@ def update_delay(browser: Browser, net: Testnet, p: Participants, blocks: int) -
 
     threading.Thread(target=listen, daemon=True).start()
     time.sleep(1.0)
-    device = p.devices[2]
+    device = p.devices[1]  # zone-a, where L4 lies
     via = RpcClient(net.nodes[2]["rpc_url"])
     committed = []
     for _ in range(blocks):  # one heartbeat a block, submitted to another node
         seq = int(via.get(f"/v1/devices/{device.id}")["seq"]) + 1
         data = {"seq": seq, "kind": "heartbeat"}
-        stx = device_report(device, net.chain_id, via.next_nonce(device.id), seq, "L2", "heartbeat", data, p.watchers())
+        stx = device_report(device, net.chain_id, via.next_nonce(device.id), seq, "L4", "heartbeat", data, p.watchers())
         committed.append(int(via.submit(stx, wait_ms=20_000)["height"]))
         time.sleep(0.3)
     time.sleep(1.0)

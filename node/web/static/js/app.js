@@ -213,9 +213,8 @@ async function show() {
   pageSubs.forEach((off) => off());
   pageSubs = [];
   const { name, params } = route();
-  for (const a of document.querySelectorAll("#nav a")) {
-    a.classList.toggle("active", a.dataset.route === name || a.dataset.route + "s" === name || (name === "case" && a.dataset.route === "cases"));
-  }
+  const section = { case: "cases", lot: "lots" }[name] || name;
+  for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.route === section);
   const main = document.getElementById("page");
   const root = h("div", { class: `page page-${name}` });
   main.replaceChildren(root);

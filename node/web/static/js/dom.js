@@ -77,7 +77,9 @@ export function debounced(load, gap = 300) {
     if (timer) return;
     timer = setTimeout(() => {
       timer = null;
-      load();
+      Promise.resolve()
+        .then(load)
+        .catch((err) => console.warn("refresh failed (the page retries on the next event)", err));
     }, gap);
   };
 }
