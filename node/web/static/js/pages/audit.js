@@ -40,7 +40,7 @@ function reportView(report, ms) {
     fields([
       ["blocks replayed", num(report.blocks)],
       ["transactions", num(report.txs)],
-      ["problem", report.problem ? JSON.stringify(report.problem) : "none"],
+      ["problem", report.problem ?? "none"],
       ["took", `${(ms / 1000).toFixed(1)} s`],
       ...extra.map(([k, v]) => [k, typeof v === "object" ? JSON.stringify(v) : String(v)]),
     ]),
