@@ -42,7 +42,7 @@ class Watched:
 
     def goto(self, route: str, ready: bool = True) -> None:
         """Open `/ui/#ROUTE` and (with `ready`) wait until the page has rendered."""
-        self.page.goto(f"{self.origin}/ui/#{route}")
+        self.page.goto(f"{self.origin}/ui/#/{route}")
         if ready:
             self.wait_ready()
 

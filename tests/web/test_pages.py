@@ -61,6 +61,7 @@ def test_every_page_renders_with_no_error_and_no_request_leaving_the_node(web: W
     w = watch(browser, web.origin(BANK))
     for route, name in PAGES:
         w.goto(route)
+        assert w.page.evaluate("document.body.dataset.page") == name
         assert w.page.locator(".error").count() == 0, (route, w.page.locator(".error").all_inner_texts())
         if name == "audit":
             w.page.click("#run-audit")

@@ -183,7 +183,8 @@ async function loadIdentity() {
 }
 
 function route() {
-  const path = (location.hash || "#/").slice(1).split("?")[0];
+  const raw = (location.hash || "#/").slice(1).split("?")[0];
+  const path = raw.startsWith("/") ? raw : `/${raw}`;
   for (const [re, name, keys] of ROUTES) {
     const found = re.exec(path);
     if (found) {

@@ -17,34 +17,33 @@ export async function render(root, ctx) {
   const alarms = h("div", { id: "lot-alarms" });
   root.append(
     h("h1", {}, `Lot ${id}`),
-    head,
-    section("Quantity over time", history),
-    section("Alarms on this lot", alarms),
-    section("Devices", devices),
+    h("div", { class: "grid" }, head, section("Quantity held over time", history)),
     section("Readings", readings),
+    section("Alarms on this lot", alarms),
+    section("Devices watching its zone", devices),
   );
 
   const loadLot = async () => {
     const lot = await ctx.api(`/v1/lots/${q}`);
     head.replaceChildren(
       section(
-        `${lot.commodity}: ${num(lot.quantity)} ${lot.unit}`,
+        `${lot.commodity}: ${num(lot.quantity - lot.released)} ${lot.unit} held`,
         fields([
           ["warehouse", memberName(ctx, lot.warehouse)],
           ["zone", lot.zone],
           ["owner", memberName(ctx, lot.owner)],
-          ["quantity", `${num(lot.quantity)} ${lot.unit}`],
+          ["received", `${num(lot.quantity)} ${lot.unit}`],
           ["released", num(lot.released)],
           ["outbound reported", num(lot.outbound)],
           ["case", lot.case ? link(`#/cases/${encodeURIComponent(lot.case)}`, lot.case) : "—"],
           ["goods", lot.intact ? badge("intact", "ok") : badge("breached", "bad")],
-          ["received", when(lot.received_ms)],
+          ["received on", when(lot.received_ms)],
         ]),
       ),
     );
     const doc = await ctx.api(`/v1/lots/${q}/history`);
     const pts = doc.points.map((p) => [p.time_ms, p.quantity]);
-    history.replaceChildren(lineChart([{ name: `quantity (${lot.unit})`, points: pts }], { width: 900, step: true, zero: true, xLabel: timeLabel }));
+    history.replaceChildren(lineChart([{ name: `quantity (${lot.unit})`, points: pts }], { width: 560, height: 220, step: true, zero: true, xLabel: timeLabel }));
   };
   const loadDevices = async () => {
     const doc = await ctx.api(`/v1/devices?lot=${q}&limit=100`);
