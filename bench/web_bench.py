@@ -70,7 +70,7 @@ def page_weight(browser: Browser, url: str) -> None:
     context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
     page = context.new_page()
     requests: list[Any] = []
-    page.on("requestfinished", requests.append)
+    page.on("requestfinished", lambda r: requests.append(r))
     page.goto(url)
     page.wait_for_selector("body[data-ready='1']")
     page.wait_for_load_state("networkidle")

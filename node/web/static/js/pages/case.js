@@ -8,32 +8,42 @@ export async function render(root, ctx) {
   const head = h("div");
   const ext = h("div");
   const txs = h("div");
-  root.append(h("h1", {}, `Case ${id}`), head, h("div", { class: "grid" }, section("Extension history", ext)), section("Transactions", txs));
+  root.append(h("h1", {}, `Case ${id}`), head, section("Extension history", ext), section("Every transaction of the case", txs));
   const load = async () => {
     const c = await ctx.api(`/v1/cases/${encodeURIComponent(id)}`);
     const bank = c.kind === "case" ? c.bank : c.supervisor;
+    const title = `${c.kind === "case" ? "Financing case" : "Supervision"} — ${c.state}`;
     head.replaceChildren(
-      section(
-        `${c.kind === "case" ? "Financing case" : "Supervision"} — ${c.state}`,
-        fields([
-          ["state", badge(c.state)],
-          [c.kind === "case" ? "bank" : "supervisor", memberName(ctx, bank)],
-          [c.kind === "case" ? "borrower" : "party", memberName(ctx, c.owner || c.party)],
-          ["warehouse", memberName(ctx, c.warehouse)],
-          ["insurer", c.insurer ? memberName(ctx, c.insurer) : "—"],
-          ["guarantor", c.guarantor ? memberName(ctx, c.guarantor) : "—"],
-          ["lot", link(`#/lots/${encodeURIComponent(c.lot)}`, c.lot)],
-          ["amount", num(c.amount)],
-          ["repaid", num(c.repaid)],
-          ["outstanding", num(Math.max(0, c.amount - c.repaid))],
-          [c.kind === "case" ? "maturity" : "end", when(c.maturity_ms ?? c.end_ms)],
-          ["pledged quantity", num(c.pledged_quantity)],
-          ["ordered released", num(c.ordered)],
-          ["freed (released)", num(c.released)],
-          ["outbound reported", num(c.outbound)],
-          ["approved extensions", num(c.extensions)],
-          ["opened", when(c.opened_ms)],
-        ]),
+      h(
+        "div",
+        { class: "grid" },
+        section(
+          title,
+          fields([
+            ["state", badge(c.state)],
+            [c.kind === "case" ? "bank" : "supervisor", memberName(ctx, bank)],
+            [c.kind === "case" ? "borrower" : "party", memberName(ctx, c.owner || c.party)],
+            ["warehouse", memberName(ctx, c.warehouse)],
+            ["insurer", c.insurer ? memberName(ctx, c.insurer) : "—"],
+            ["guarantor", c.guarantor ? memberName(ctx, c.guarantor) : "—"],
+            ["lot", link(`#/lots/${encodeURIComponent(c.lot)}`, c.lot)],
+            ["opened", when(c.opened_ms)],
+          ]),
+        ),
+        section(
+          "Money and goods",
+          fields([
+            ["amount", num(c.amount)],
+            ["repaid", num(c.repaid)],
+            ["outstanding", num(Math.max(0, c.amount - c.repaid))],
+            [c.kind === "case" ? "maturity" : "end", when(c.maturity_ms ?? c.end_ms)],
+            ["approved extensions", num(c.extensions)],
+            ["pledged quantity", num(c.pledged_quantity)],
+            ["ordered released", num(c.ordered)],
+            ["freed (released)", num(c.released)],
+            ["outbound reported", num(c.outbound)],
+          ]),
+        ),
       ),
     );
     const pending = c.extension
