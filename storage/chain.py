@@ -31,6 +31,8 @@ Key layout (big-endian 8-byte heights, so key order is height order):
     m:base               {"height", "hash"}: a store restored from a snapshot at that height
                          (absent: the store holds every block from genesis)
     m:restore            sha256 of the manifest of a snapshot install under way (see below)
+    m:terms              present once every stored block has its X: entries (`index_terms_of`);
+                         absent in a store written before the entity index existed
 
 A store restored from a snapshot (storage/snapshot.py; state sync) starts at a base
 height b > 0 instead of genesis: it holds the state after b, the header of b (H:<b>)
@@ -74,6 +76,7 @@ _WAL_FLOOR = b"m:wal_floor"
 _BASE = b"m:base"
 _RESTORE = b"m:restore"
 _TERMS = b"X:"
+_TERMS_DONE = b"m:terms"
 _KEPT = b"P:"
 """Proofs kept past their height (`keep_proof`): P: ‖ u16 key length ‖ key ‖ u64 height."""
 
@@ -467,6 +470,28 @@ class ChainStore:
             pos = _TX_LOC.unpack_from(key, cut)
             if pos != before:
                 yield pos
+
+    @property
+    def terms_complete(self) -> bool:
+        """Whether every stored block has its entity index entries (see `index_terms_of`)."""
+        return self._kv.get(_TERMS_DONE) is not None
+
+    def index_terms_of(self, blocks: Sequence[tuple[int, Sequence[Sequence[bytes]]]], done: bool = False) -> None:
+        """Write the entity index entries of stored blocks ((height, terms per transaction)),
+        e.g. for blocks committed before the index existed; with `done`, also record that
+        every stored block now has them (synced). Writing an entry twice is harmless."""
+        with self._lock:
+            batch = Batch()
+            for h, terms in blocks:
+                block = self.get_block(h)
+                assert block is not None and len(terms) == len(block.txs), h
+                for i, (per_tx, result) in enumerate(zip(terms, block.results)):
+                    if result not in VOID_RESULTS:
+                        for term in per_tx:
+                            batch.put(term_prefix(term) + _TX_LOC.pack(h, i), b"")
+            if done:
+                batch.put(_TERMS_DONE, b"")
+            self._kv.write(batch, sync=done)
 
     def get_commit(self, height: int) -> Commit | None:
         """The commit certificate of block `height`, or None."""

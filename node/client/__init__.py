@@ -7,7 +7,7 @@ none of the server, LevelDB or libp2p. Guide: docs/client.md."""
 from typing import Any
 
 from node.client import builders
-from node.client.api import Account, BlockInfo, StateEntry, Status, Submitted, TxInfo
+from node.client.api import Account, BlockInfo, Page, StateEntry, Status, Submitted, TxInfo
 from node.client.builders import BUILDERS, Body
 from node.client.reporter import Delivery, DeviceReporter
 from node.client.reports import open_report
@@ -32,6 +32,7 @@ __all__ = [
     "EventStream",
     "GodownError",
     "NonceBook",
+    "Page",
     "RpcClient",
     "Signer",
     "StateEntry",

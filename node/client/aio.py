@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import aiohttp
 
 from node.client import api
-from node.client.api import Account, BlockInfo, Call, StateEntry, Status, Submitted, TxInfo, error_from
+from node.client.api import Account, BlockInfo, Call, Page, StateEntry, Status, Submitted, TxInfo, error_from
 from node.client.resume import Backoff, Cursor
 from primitives.errors import Code, GodownError
 from primitives.tx import SignedTx
@@ -112,6 +112,24 @@ class AsyncClient:
 
     async def proposals(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         return await self.run(api.proposals(state, limit))
+
+    async def page(
+        self, name: str, filters: Mapping[str, str | int] | None = None, limit: int = 50, cursor: str | None = None
+    ) -> Page:
+        """One page of a list (`api.LISTS`): pass the answer's `next` as `cursor` for the next one."""
+        return await self.run(api.listing(name, filters, limit, cursor))
+
+    async def whoami(self) -> dict[str, Any]:
+        return await self.run(api.whoami())
+
+    async def lot_history(self, lot_id: str) -> list[dict[str, Any]]:
+        return await self.run(api.lot_history(lot_id))
+
+    async def validators_health(self) -> list[dict[str, Any]]:
+        return await self.run(api.validators_health())
+
+    async def audit(self) -> dict[str, Any]:
+        return await self.run(api.audit())
 
     async def members(self) -> list[dict[str, Any]]:
         return await self.run(api.members())

@@ -23,6 +23,8 @@ from primitives.tx import SignedTx
 
 T = TypeVar("T")
 VIEWS = ("case", "lot", "device", "alarm", "proposal")
+LISTS = ("cases", "lots", "devices", "alarms", "blocks", "txs", "reports")
+"""The paged list endpoints (`GET /v1/<name>`): each takes its filters, `limit` and `cursor`."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,15 @@ class Account:
     committed_nonce: int
     next_nonce: int
     """The committed nonce plus this node's pending transactions of the sender."""
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list endpoint: its items (the node's JSON documents) and the cursor
+    of the next page (None when there is no more)."""
+
+    items: list[dict[str, Any]]
+    next: str | None
 
 
 @dataclass(frozen=True)
@@ -224,6 +235,35 @@ def validators() -> Call[dict[str, Any]]:
 def proposals(state: str | None = None, limit: int = 100) -> Call[list[dict[str, Any]]]:
     query = urlencode({"limit": limit, **({"state": state} if state else {})})
     return Call("GET", f"/v1/proposals?{query}", lambda doc: list(doc["proposals"]))
+
+
+def listing(
+    name: str, filters: Mapping[str, str | int] | None = None, limit: int = 50, cursor: str | None = None
+) -> Call[Page]:
+    """A page of list `name` (one of `LISTS`) with these filters, e.g. `listing("cases", {"party": bank})`."""
+    if name not in LISTS:
+        raise GodownError(Code.MALFORMED, f"no list {name!r}; one of {', '.join(LISTS)}")
+    query = urlencode({**(filters or {}), "limit": limit, **({"cursor": cursor} if cursor else {})})
+    return Call("GET", f"/v1/{name}?{query}", lambda doc: Page(list(doc[name]), doc["next"]))
+
+
+def whoami() -> Call[dict[str, Any]]:
+    """The member this node belongs to and what it serves (opens_reports, token_required)."""
+    return Call("GET", "/v1/whoami", _doc)
+
+
+def lot_history(lot_id: str) -> Call[list[dict[str, Any]]]:
+    """The lot's quantity held after each transaction that changed it, oldest first."""
+    return Call("GET", f"/v1/lots/{_segment(lot_id)}/history", lambda doc: list(doc["points"]))
+
+
+def validators_health() -> Call[list[dict[str, Any]]]:
+    return Call("GET", "/v1/validators/health", lambda doc: list(doc["validators"]))
+
+
+def audit() -> Call[dict[str, Any]]:
+    """Replay the node's chain from genesis on the node (`409 audit_running` while one runs)."""
+    return Call("POST", "/v1/audit", _doc, b"")
 
 
 def account(member_id: str) -> Call[Account]:

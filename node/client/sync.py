@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from node.client import api
-from node.client.api import Account, BlockInfo, Call, StateEntry, Status, Submitted, TxInfo, error_from
+from node.client.api import Account, BlockInfo, Call, Page, StateEntry, Status, Submitted, TxInfo, error_from
 from node.client.resume import Backoff
 from node.client.rpc import RpcClient
 from primitives.errors import Code, GodownError
@@ -85,6 +85,24 @@ class Client:
 
     def proposals(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         return self.run(api.proposals(state, limit))
+
+    def page(
+        self, name: str, filters: Mapping[str, str | int] | None = None, limit: int = 50, cursor: str | None = None
+    ) -> Page:
+        """One page of a list (`api.LISTS`): pass the answer's `next` as `cursor` for the next one."""
+        return self.run(api.listing(name, filters, limit, cursor))
+
+    def whoami(self) -> dict[str, Any]:
+        return self.run(api.whoami())
+
+    def lot_history(self, lot_id: str) -> list[dict[str, Any]]:
+        return self.run(api.lot_history(lot_id))
+
+    def validators_health(self) -> list[dict[str, Any]]:
+        return self.run(api.validators_health())
+
+    def audit(self) -> dict[str, Any]:
+        return self.run(api.audit())
 
     def members(self) -> list[dict[str, Any]]:
         return self.run(api.members())

@@ -28,6 +28,11 @@ def node() -> None:
 @click.option(
     "--snapshot-every", default=1000, show_default=True, type=click.IntRange(0), help="blocks between snapshots served"
 )
+@click.option(
+    "--open-reports",
+    is_flag=True,
+    help="open the device reports sealed to the member (--member-key) for its web platform and /v1/reports",
+)
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @friendly
 def node_init(
@@ -39,6 +44,7 @@ def node_init(
     name: str | None,
     state_sync: str | None,
     snapshot_every: int,
+    open_reports: bool,
     out: str,
 ) -> None:
     """Write one node's config (peers come from genesis); prints it."""
@@ -46,7 +52,7 @@ def node_init(
 
     cfg = init_node(
         genesis_file, node_key_file, listen, rpc, out, name, member_key_file,
-        state_sync=state_sync, snapshot_every=snapshot_every,
+        state_sync=state_sync, snapshot_every=snapshot_every, open_reports=open_reports,
     )  # fmt: skip
     echo_json(cfg)
     click.echo(f"start it with: godown node start --config {out}/config.json", err=True)

@@ -158,6 +158,7 @@ class Ledger:
         ledger = Ledger(store, genesis)
         ledger.space = space
         ledger.keep_missing_proof()
+        ledger.index_old_blocks()
         return ledger
 
     def close(self) -> None:
@@ -258,6 +259,21 @@ class Ledger:
         if outcome.changes.get(contracts.SCHEDULED_SET_KEY) is not None:
             self.store.keep_proof(contracts.SCHEDULED_SET_KEY)
         return root
+
+    def index_old_blocks(self, per_batch: int = 1000) -> None:
+        """Give the blocks of a store written before the entity index existed their index
+        entries (once: the store then records that every block has them)."""
+        store = self.store
+        if store.terms_complete:
+            return
+        low, high = store.base_height + 1, store.head_height
+        if high >= low:
+            log.info("indexing stored blocks for /v1/txs", extra={"from": low, "to": high})
+        for start in range(low, high + 1, per_batch):
+            heights = range(start, min(start + per_batch, high + 1))
+            blocks = [(h, store.get_block(h)) for h in heights]
+            store.index_terms_of([(h, [index_terms(t) for t in b.txs]) for h, b in blocks if b is not None])
+        store.index_terms_of([], done=True)
 
     def keep_missing_proof(self) -> None:
         """After a crash between a block that scheduled a validator set and the keeping of

@@ -108,13 +108,15 @@ def walk(
     blocks = Blocks(store)
     out: list[tuple[SignedTx, Position, str, int]] = []
     for scanned, pos in enumerate(positions):
-        if len(out) == q.limit or scanned == MAX_SCAN:
-            last = out[-1][1] if len(out) == q.limit else pos_before(pos)
-            return out, position_cursor(*last)
+        if scanned == MAX_SCAN:  # bounded work: resume at this position
+            return out, position_cursor(*(out[-1][1] if len(out) == q.limit else pos_before(pos)))
         block = blocks.at(pos[0])
         stx = block.txs[pos[1]]
-        if keep(stx):
-            out.append((stx, pos, block.results[pos[1]], block.header.time_ms))
+        if not keep(stx):
+            continue
+        if len(out) == q.limit:  # one more match exists: there is a next page
+            return out, position_cursor(*out[-1][1])
+        out.append((stx, pos, block.results[pos[1]], block.header.time_ms))
     return out, None
 
 

@@ -28,6 +28,8 @@ LOT_STATES = ("pledged", "free", "empty")
 """A lot's state for `state=`: held by a case or supervision; not held with goods left; all released."""
 DEVICE_STATES = ("registered", "accepted", "suspended", "retired")
 ALARM_STATES = ("open", "resolved")
+MAX_SCAN = 20_000
+"""State entries one list request reads at most (a page cut there is shorter, with a `next`)."""
 HEALTH_DEPTH = 256
 """How many of the newest certificates `validators/health` reads for each validator's last signature."""
 
@@ -39,11 +41,15 @@ def state_page(state: StateView, prefix: bytes, view: View, match: Match, q: Que
     """Up to `q.limit` views of ids after `q.cursor` that `match`, and the next cursor."""
     start = None if q.cursor is None else prefix + q.cursor.encode() + b"\x00"  # the first key after it
     out: list[dict[str, Any]] = []
-    for key, _ in state.scan(prefix, start):
-        found = view(state, key[len(prefix) :].decode())
+    last = ""
+    for scanned, (key, _) in enumerate(state.scan(prefix, start)):
+        if scanned == MAX_SCAN:  # bounded work: resume after the last id read (none after it matched)
+            return out, last
+        last = ident = key[len(prefix) :].decode()
+        found = view(state, ident)
         if found is None or not match(found):
             continue
-        if len(out) == q.limit:
+        if len(out) == q.limit:  # one more match exists: there is a next page
             return out, out[-1]["id"]
         out.append(found)
     return out, None

@@ -53,9 +53,16 @@ def init_node(
     mempool_max_txs: int = 200_000,
     state_sync: str | None = None,
     snapshot_every: int = 1000,
+    open_reports: bool = False,
 ) -> dict[str, Any]:
     """Write `out/config.json` (and `out/genesis.json`, `out/data/`); returns the config.
-    The node key stays where it is; the config points at it."""
+    The node key stays where it is; the config points at it. `open_reports` names the
+    member key as `report_key_file`, so the node opens the device reports sealed to its
+    member for `/v1/reports` (the web platform)."""
+    if open_reports and member_key_path is None:
+        raise GodownError(
+            Code.BAD_CONFIG, "--open-reports needs --member-key: it opens the reports sealed to that member"
+        )
     genesis = Genesis.load(genesis_path)
     node_key = KeyPair.load(node_key_path)
     d = Path(out)
@@ -101,5 +108,7 @@ def init_node(
         cfg["state_sync"] = {"trust_height": anchor.height, "trust_hash": anchor.block_hash.hex()}
     if member_key_path is not None:
         cfg["member_key_file"] = _relative(Path(member_key_path), d)
+        if open_reports:
+            cfg["report_key_file"] = cfg["member_key_file"]
     write_config(d / "config.json", cfg)
     return cfg

@@ -71,7 +71,8 @@ class ApiChain(Chain):
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiChain]:
     net = make_testnet(tmp_path_factory.mktemp("openapi") / "net")
-    node = NodeThread(node_config(net))
+    # the warehouse's node opens the reports sealed to it: /v1/reports answers decrypted data too
+    node = NodeThread(replace(node_config(net), report_key_file=net.dir / "keys" / "warehouse.json"))
     listeners = {q: EventListener(node.url, q) for q in ("", *FILTERS)}
     try:
         running = node.start()
@@ -241,6 +242,26 @@ def test_successful_reads_match_their_schemas(chain: Chain, spec_doc: dict[str, 
         "/v1/proposals/P-down": "/v1/proposals/{id}",
         "/v1/genesis": "/v1/genesis",
         f"/v1/accounts/{p.bank.id}": "/v1/accounts/{id}",
+        "/v1/whoami": "/v1/whoami",
+        "/v1/cases": "/v1/cases",
+        f"/v1/cases?party={p.bank.id}&limit=1": "/v1/cases",
+        "/v1/cases?kind=supervision&state=ended": "/v1/cases",
+        "/v1/lots": "/v1/lots",
+        "/v1/lots?state=empty&limit=1": "/v1/lots",
+        "/v1/devices": "/v1/devices",
+        "/v1/devices?lot=L1&state=accepted": "/v1/devices",
+        "/v1/alarms": "/v1/alarms",
+        "/v1/alarms?state=open&lot=L1": "/v1/alarms",
+        "/v1/blocks": "/v1/blocks",
+        "/v1/blocks?before=3&limit=1": "/v1/blocks",
+        "/v1/txs": "/v1/txs",
+        "/v1/txs?limit=500": "/v1/txs",
+        f"/v1/txs?party={p.bank.id}&limit=3": "/v1/txs",
+        "/v1/txs?case=C1&type=case.repay": "/v1/txs",
+        "/v1/lots/L1/history": "/v1/lots/{id}/history",
+        "/v1/reports": "/v1/reports",
+        "/v1/reports?lot=L1&limit=2": "/v1/reports",
+        "/v1/validators/health": "/v1/validators/health",
         "/metrics": "/metrics",
         "/openapi.json": "/openapi.json",
         "/docs/transactions": "/docs/transactions",
@@ -250,6 +271,14 @@ def test_successful_reads_match_their_schemas(chain: Chain, spec_doc: dict[str, 
         assert r.status == 200, (path, r.body[:200])
         spec.check(template, "get", r)
     assert chain.get("/v1/cases/C1").doc["kind"] == "case" and chain.get("/v1/cases/S1").doc["kind"] == "supervision"
+    assert chain.get("/v1/whoami").doc["opens_reports"] is True
+    reports = chain.get("/v1/reports?limit=500").doc["reports"]
+    assert any(r["opened"] for r in reports), "the schema is checked against opened reports"
+    assert len(chain.get("/v1/lots/L1/history").doc["points"]) >= 2
+    assert chain.get("/v1/alarms?state=open&lot=L1").doc["alarms"] or chain.get("/v1/alarms").doc["alarms"]
+    audit = chain.post(b"", None, path="/v1/audit")
+    assert audit.status == 200 and audit.doc["ok"] is True, audit.body[:300]
+    spec.check("/v1/audit", "post", audit)
     block_txs = [t for h in range(1, chain.client.status()["height"] + 1) for t in chain.client.block(h)["txs"]]
     assert {t["type"] for t in block_txs} >= {"gov.propose", "gov.vote", "device.report", "case.apply"}
 
@@ -324,6 +353,18 @@ def test_error_answers_match_their_schemas(chain: Chain, spec_doc: dict[str, Any
         ("/v1/proposals?limit=x", "/v1/proposals", 400),
         ("/v1/accounts/" + "x" * 300, "/v1/accounts/{id}", 400),
         ("/v1/events", "/v1/events", 400),  # a plain GET, no WebSocket upgrade
+        ("/v1/whoami?x=1", "/v1/whoami", 400),
+        ("/v1/cases?limit=0", "/v1/cases", 400),
+        ("/v1/cases?state=bogus", "/v1/cases", 400),
+        ("/v1/lots?warehouse=", "/v1/lots", 400),
+        ("/v1/devices?zone=" + "z" * 300, "/v1/devices", 400),
+        ("/v1/alarms?state=closed", "/v1/alarms", 400),
+        ("/v1/blocks?before=0", "/v1/blocks", 400),
+        ("/v1/txs?cursor=zz", "/v1/txs", 400),
+        ("/v1/lots/nope/history", "/v1/lots/{id}/history", 404),
+        ("/v1/lots/" + "x" * 300 + "/history", "/v1/lots/{id}/history", 400),
+        ("/v1/reports?device=a&device=b", "/v1/reports", 400),
+        ("/v1/validators/health?x=1", "/v1/validators/health", 400),
     ]
     for path, template, status in reads:
         r = chain.get(path)
@@ -341,6 +382,9 @@ def test_error_answers_match_their_schemas(chain: Chain, spec_doc: dict[str, Any
     assert replay.status == 409
     spec.check("/v1/txs", "post", replay)
     assert seen | {409} >= {400, 401, 403, 409, 413, 415, 422}
+    bad_audit = chain.post(b"", None, path="/v1/audit?x=1")
+    assert bad_audit.status == 400
+    spec.check("/v1/audit", "post", bad_audit)
     wrong_method = http(chain.url, "POST", "/v1/status", b"{}")
     assert wrong_method.status == 405
     spec.check_schema({"$ref": "#/components/schemas/Error405"}, wrong_method.doc, "405")

@@ -312,7 +312,7 @@ def test_bad_reads_get_their_code(chain: Chain, path: str, status: int, code: st
 def test_wrong_method_is_a_client_error_with_a_code(chain: Chain) -> None:
     r = http(chain.url, "POST", "/v1/status", b"{}")
     assert r.status == 405 and r.code == "malformed"
-    r = http(chain.url, "GET", "/v1/txs")
+    r = http(chain.url, "PUT", "/v1/txs", b"{}")  # GET lists them (#12), POST submits
     assert r.status == 405 and r.code == "malformed"
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from node.server.config import NodeConfig
 from node.tools.ceremony import add_card, new_genesis, verify_genesis
 from node.tools.node_init import init_node
 from node.tools.testnet import init_testnet
@@ -137,6 +138,29 @@ def test_node_init_takes_peers_from_genesis(tmp_path: Path, cards: list[Path]) -
     )
     assert "peers" not in cfg and cfg["p2p"] == {"host": "0.0.0.0", "port": 26656}
     assert cfg["rpc"]["token"]  # exposed RPC gets a token
+    assert "report_key_file" not in cfg  # reports are opened only when the operator asks
+    opening = init_node(
+        g,
+        tmp_path / "bank" / "node.key.json",
+        "/ip4/0.0.0.0/tcp/26656",
+        "127.0.0.1:26650",
+        tmp_path / "bank" / "opening",
+        member_key_path=tmp_path / "bank" / "member.key.json",
+        open_reports=True,
+    )
+    assert opening["report_key_file"] == opening["member_key_file"]
+    loaded = NodeConfig.load(tmp_path / "bank" / "opening" / "config.json")
+    assert loaded.report_key_file == (tmp_path / "bank" / "member.key.json").resolve()
+    with pytest.raises(GodownError) as err:  # nothing to open reports with
+        init_node(
+            g,
+            tmp_path / "bank" / "node.key.json",
+            "/ip4/0.0.0.0/tcp/1",
+            "127.0.0.1:2",
+            tmp_path / "z",
+            open_reports=True,
+        )
+    assert err.value.code is Code.BAD_CONFIG
     assert (out / "genesis.json").read_bytes() == g.read_bytes()
     with pytest.raises(GodownError) as err:  # a member key is not a node key
         init_node(g, tmp_path / "bank" / "member.key.json", "/ip4/0.0.0.0/tcp/1", "127.0.0.1:2", tmp_path / "x")

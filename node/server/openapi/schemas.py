@@ -18,7 +18,6 @@ from primitives.jschema import (
     HEX,
     ID,
     INT,
-    MAP,
     STR,
     Schema,
     array,
@@ -288,7 +287,7 @@ REPORT = obj(
         "result": LOCATED["result"],
         "recipients": described(array(ID), "who can open the sealed payload"),
         "opened": described(BOOL, "whether this node opened it for its own member"),
-        "data": described(nullable(MAP), "the decrypted payload (bytes as hex), only when opened"),
+        "data": described(ANY, "the decrypted payload (bytes as hex), only when opened (else null)"),
     },
     description="A device report: clear-text fields, and its payload when opened.",
 )
