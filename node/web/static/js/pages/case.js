@@ -69,7 +69,7 @@ function extColumns(ctx) {
     ["time", (t) => when(t.time_ms)],
     ["step", (t) => t.type],
     ["by", (t) => memberName(ctx, t.sender)],
-    ["new date", (t) => when(t.body?.new_maturity_ms ?? t.body?.new_end_ms)],
+    ["asked / decided", (t) => (t.body?.approve === undefined ? when(t.body?.new_maturity_ms ?? t.body?.new_end_ms) : t.body.approve ? "approve" : "refuse")],
     ["result", (t) => badge(t.result, t.result === "ok" ? "ok" : "bad")],
   ];
 }
