@@ -105,7 +105,10 @@ class Live {
     const t = token();
     const ws = t ? new WebSocket(url, [`bearer.${t}`]) : new WebSocket(url);
     this.ws = ws;
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
+      this.refused = 0;
       this.backoff = 250;
       this.status(true);
     };
@@ -113,9 +116,29 @@ class Live {
     ws.onclose = () => {
       this.ws = null;
       this.status(false);
-      if (this.wanted) setTimeout(() => this.connect(), this.backoff);
+      if (this.wanted) setTimeout(() => (opened ? this.connect() : this.reconnect()), this.backoff);
       this.backoff = Math.min(this.backoff * 2, 4000);
     };
+  }
+
+  // A node that answers HTTP but keeps refusing the stream's upgrade no longer keeps the
+  // events to resume from (or the token changed: the API call routes to the login page):
+  // start again at its head and let the pages reload, rather than retry forever.
+  async reconnect() {
+    let status = null;
+    try {
+      status = await api("/v1/status");
+    } catch {
+      // the node is down (or asks for a token): not a refusal of the resume point
+    }
+    this.refused = status ? (this.refused || 0) + 1 : 0;
+    if (status && this.refused >= 3) {
+      this.height = Number(status.height);
+      this.delivered = Infinity;
+      this.refused = 0;
+      this.emit({ kind: "resync" });
+    }
+    this.connect();
   }
 
   receive(ev) {
@@ -263,4 +286,5 @@ export async function relogin() {
 }
 
 window.addEventListener("hashchange", show);
+live.on("resync", () => show()); // the stream restarted at the head: the page reads everything again
 show();

@@ -1,7 +1,7 @@
 // Audit: the node replays its chain from genesis with `godown audit`'s checks and the page
 // shows the report. Reading only: nothing is submitted to the chain.
 
-import { badge, fields, h, num, section } from "../dom.js";
+import { badge, fields, h, num, section, table } from "../dom.js";
 
 export async function render(root, ctx) {
   const out = h("div", { id: "audit-report" });
@@ -30,19 +30,33 @@ export async function render(root, ctx) {
   );
 }
 
+const LABELS = [
+  ["blocks", "blocks replayed"],
+  ["txs", "transactions"],
+  ["signatures_checked", "signatures checked"],
+  ["certificates_checked", "commit certificates checked"],
+  ["rejected_txs", "transactions rejected (as recorded)"],
+  ["state_root", "state root at the head"],
+  ["genesis_hash", "genesis hash"],
+  ["first_bad_height", "first bad height"],
+  ["problem", "problem"],
+  ["seconds", "replay time (s)"],
+  ["tx_per_s", "replayed tx/s"],
+];
+
 function reportView(report, ms) {
   const ok = report.ok;
-  const extra = Object.entries(report).filter(([k]) => !["ok", "blocks", "txs", "problem"].includes(k));
+  const value = (v) => (v === null || v === undefined ? "none" : typeof v === "number" ? num(v) : String(v));
+  const results = Object.entries(report.results || {}).sort((a, b) => b[1] - a[1]);
   return h(
     "div",
     { class: ok ? "audit ok" : "audit bad", "data-ok": ok ? "1" : "0" },
-    h("p", {}, ok ? badge("everything verifies", "ok") : badge("problem found", "bad")),
-    fields([
-      ["blocks replayed", num(report.blocks)],
-      ["transactions", num(report.txs)],
-      ["problem", report.problem ?? "none"],
-      ["took", `${(ms / 1000).toFixed(1)} s`],
-      ...extra.map(([k, v]) => [k, typeof v === "object" ? JSON.stringify(v) : String(v)]),
-    ]),
+    h("p", {}, ok ? badge("everything verifies", "ok") : badge("problem found", "bad"), ` — answered in ${(ms / 1000).toFixed(1)} s`),
+    h(
+      "div",
+      { class: "grid" },
+      fields(LABELS.filter(([k]) => k in report).map(([k, label]) => [label, value(report[k])])),
+      table([["result code", ([code]) => badge(code, code === "ok" ? "ok" : "bad")], ["transactions", ([, n]) => num(n)]], results, "no transaction"),
+    ),
   );
 }

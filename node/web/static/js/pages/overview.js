@@ -76,7 +76,6 @@ export async function render(root, ctx) {
   });
   ctx.on("alarm", refreshAlarms);
   ctx.on("case", refreshMine);
-  ctx.on("resync", () => Promise.all([loadStatus(), loadAlarms(), loadBlocks()]));
 }
 
 function mineTitle(ctx) {
