@@ -3,6 +3,7 @@
 
 import { lineChart, timeLabel } from "../chart.js";
 import { badge, debounced, fields, h, link, listTable, memberName, num, section, short, table, when } from "../dom.js";
+import { deviceColumns } from "./devices.js";
 
 const WINDOW = 60;
 
@@ -17,8 +18,8 @@ export async function render(root, ctx) {
   root.append(
     h("h1", {}, "Overview"),
     h("div", { class: "grid" }, section("Chain", h("p", {}, "Height ", height), head), section("Validators", health)),
+    h("div", { class: "grid" }, section(mineTitle(ctx), mine), section("Open alarms", alarms)),
     section("Recent throughput", rate, chart),
-    h("div", { class: "grid" }, section("Open alarms", alarms), section(mineTitle(ctx), mine)),
   );
   let blocks = [];
 
@@ -76,6 +77,7 @@ export async function render(root, ctx) {
   });
   ctx.on("alarm", refreshAlarms);
   ctx.on("case", refreshMine);
+  if (ctx.me.member?.role === "warehouse") ctx.on("tx", (ev) => ev.type.startsWith("device.") && refreshMine());
 }
 
 function mineTitle(ctx) {
@@ -87,7 +89,12 @@ function mineTitle(ctx) {
 async function mineList(ctx) {
   const m = ctx.me.member;
   if (m && m.role === "warehouse") {
-    return listTable(ctx, `/v1/lots?warehouse=${encodeURIComponent(m.id)}&limit=20`, "lots", lotColumns(ctx), "no lot");
+    const q = `warehouse=${encodeURIComponent(m.id)}&limit=20`;
+    const [lots, devices] = await Promise.all([
+      listTable(ctx, `/v1/lots?${q}`, "lots", lotColumns(ctx).filter(([t]) => t !== "warehouse"), "no lot"),
+      listTable(ctx, `/v1/devices?${q}`, "devices", deviceColumns(ctx).filter(([t]) => !["warehouse", "next due", "last heartbeat"].includes(t)), "no device"),
+    ]);
+    return h("div", {}, lots, h("h3", {}, "Its devices"), devices);
   }
   const party = m && m.role !== "auditor" ? `party=${encodeURIComponent(m.id)}&` : "";
   return listTable(ctx, `/v1/cases?${party}limit=20`, "cases", caseColumns(ctx), "no case");
@@ -124,7 +131,7 @@ export function lotColumns(ctx) {
   return [
     ["lot", (l) => link(`#/lots/${encodeURIComponent(l.id)}`, l.id)],
     ["commodity", (l) => l.commodity],
-    ["quantity", (l) => `${num(l.quantity)} ${l.unit}`],
+    ["held", (l) => `${num(l.quantity - l.released)} of ${num(l.quantity)} ${l.unit}`],
     ["warehouse", (l) => memberName(ctx, l.warehouse)],
     ["owner", (l) => memberName(ctx, l.owner)],
     ["case", (l) => (l.case ? link(`#/cases/${encodeURIComponent(l.case)}`, l.case) : "—")],
