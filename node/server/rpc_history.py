@@ -22,13 +22,12 @@ from node.server.core import NodeCore
 from node.server.paging import Query, parse_position, parse_query, position_cursor
 from node.server.rpc_common import json_answer, tx_view
 from node.server.txindex import id_term, named_ids, type_term
-from primitives.block import Block
 from primitives.codec import jsonable
 from primitives.envelope import Envelope
 from primitives.errors import VOID_RESULTS, Code, GodownError
 from primitives.keys import KeyPair
 from primitives.tx import SignedTx
-from storage.chain import MAX_TERM_BYTES, ChainStore
+from storage.chain import MAX_TERM_BYTES, ChainStore, StoredTxs
 
 log = logging.getLogger("godown.rpc")
 
@@ -60,28 +59,29 @@ class ReportKey:
 
 
 class Blocks:
-    """The blocks one request reads, each decoded once."""
+    """The blocks one request reads, each unpacked once (its transactions decoded only
+    when read)."""
 
     def __init__(self, store: ChainStore) -> None:
         self.store = store
-        self._last: Block | None = None
+        self._last: tuple[int, StoredTxs] | None = None
 
-    def at(self, height: int) -> Block:
-        if self._last is None or self._last.height != height:
-            block = self.store.get_block(height)
-            if block is None:
+    def at(self, height: int) -> StoredTxs:
+        if self._last is None or self._last[0] != height:
+            parts = self.store.block_parts(height)
+            if parts is None:
                 raise GodownError(Code.STORE_DAMAGED, f"the index names block {height}, which is not stored")
-            self._last = block
-        return self._last
+            self._last = (height, parts)
+        return self._last[1]
 
 
 def _all_positions(store: ChainStore, before: Position | None) -> Iterator[Position]:
     """Every committed, non-void transaction's position, newest first (no index needed)."""
     top = store.head_height if before is None else min(store.head_height, before[0])
     for h in range(top, store.base_height, -1):
-        block = store.get_block(h)
-        assert block is not None
-        last = len(block.txs) if before is None or h < before[0] else before[1]
+        block = store.block_parts(h)
+        assert block is not None, f"block {h} is above the base and not above the head"
+        last = len(block.txs) if before is None or h < before[0] else min(before[1], len(block.txs))
         for i in range(last - 1, -1, -1):
             if block.results[i] not in VOID_RESULTS:
                 yield h, i
@@ -111,12 +111,12 @@ def walk(
         if scanned == MAX_SCAN:  # bounded work: resume at this position
             return out, position_cursor(*(out[-1][1] if len(out) == q.limit else pos_before(pos)))
         block = blocks.at(pos[0])
-        stx = block.txs[pos[1]]
+        stx = block.tx(pos[1])
         if not keep(stx):
             continue
         if len(out) == q.limit:  # one more match exists: there is a next page
             return out, position_cursor(*out[-1][1])
-        out.append((stx, pos, block.results[pos[1]], block.header.time_ms))
+        out.append((stx, pos, block.results[pos[1]], block.time_ms))
     return out, None
 
 
@@ -182,12 +182,12 @@ class HistoryRoutes:
         blocks = Blocks(self.store)
         for pos in _take(self.store.term_entries(id_term(lot_id)), MAX_HISTORY):
             block = blocks.at(pos[0])
-            stx, result = block.txs[pos[1]], block.results[pos[1]]
+            stx, result = block.tx(pos[1]), block.results[pos[1]]
             body = stx.tx.body
             if result != "ok" or body.get("lot") != lot_id:
                 continue
             if stx.tx.type == "lot.receive" or (stx.tx.type == "device.report" and body["kind"] == "outbound"):
-                changes.append(Change(stx, pos[0], block.header.time_ms, int(body.get("quantity", 0))))
+                changes.append(Change(stx, pos[0], block.time_ms, int(body.get("quantity", 0))))
         changes.reverse()
         points = _points(changes, lot["quantity"] - lot["outbound"])
         return json_answer({"lot": lot_id, "points": points})

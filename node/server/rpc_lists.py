@@ -158,16 +158,16 @@ class ListRoutes:
         low = max(store.base_height + 1, top - q.limit + 1)
         out = []
         for h in range(top, low - 1, -1):
-            block, commit = store.get_block(h), store.get_commit(h)
-            assert block is not None, f"block {h} is below the head and above the base"
+            header, parts, commit = store.get_header(h), store.block_parts(h), store.get_commit(h)
+            assert header is not None and parts is not None, f"block {h} is below the head and above the base"
             out.append(
                 {
                     "height": h,
-                    "hash": block.hash().hex(),
-                    "time_ms": block.header.time_ms,
-                    "proposer": block.header.proposer,
-                    "view": block.header.view,
-                    "tx_count": len(block.txs),
+                    "hash": header.hash().hex(),
+                    "time_ms": header.time_ms,
+                    "proposer": header.proposer,
+                    "view": header.view,
+                    "tx_count": len(parts.txs),
                     "signers": 0 if commit is None else len(commit.votes),
                 }
             )
