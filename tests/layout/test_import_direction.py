@@ -1,9 +1,8 @@
 """Dependencies run one way (DESIGN §1), and inside `node/` by who uses the code:
 what a bank or a gateway vendor imports (`node.client`, `node.gateway`) never
-drags in the server, LevelDB or libp2p; the running node (`node.server`) never
-imports the operator tools, the load generator or the commands (only the web
-platform's file routes, `node.web`, which it serves); nothing imports
-upward. Checked statically over every module, and by importing the client
+drags in the server, LevelDB or libp2p; of the other parts the running node
+(`node.server`) imports only the web platform it serves (`node.web`), never the
+operator tools, the load generator or the commands; nothing imports upward. Checked statically over every module, and by importing the client
 library in a fresh interpreter and looking at what it loaded."""
 
 from __future__ import annotations
