@@ -2,8 +2,9 @@
 what a bank or a gateway vendor imports (`node.client`, `node.gateway`) never
 drags in the server, LevelDB or libp2p; of the other parts the running node
 (`node.server`) imports only the web platform it serves (`node.web`), never the
-operator tools, the load generator or the commands; nothing imports upward. Checked statically over every module, and by importing the client
-library in a fresh interpreter and looking at what it loaded."""
+operator tools, the load generator or the commands; nothing imports upward.
+Checked statically over every module, and by importing the client library in a
+fresh interpreter and looking at what it loaded."""
 
 from __future__ import annotations
 
