@@ -21,6 +21,7 @@ from aiohttp import WSMsgType, web
 from aiohttp.typedefs import Middleware
 
 import contracts
+import node.web.routes
 from contracts.governance import PROPOSAL_STATES
 from node.server.core import NodeCore
 from node.server.events import Subscription, check_resume, stored_events
@@ -100,7 +101,7 @@ def auth_middleware(token: str | None) -> Middleware:
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if token and request.path not in PUBLIC_PATHS:
+        if token and request.path not in PUBLIC_PATHS and not node.web.routes.is_ui_path(request.path):
             given = request.headers.get("Authorization", "")
             offered = ws_token_protocols(request) if request.path == "/v1/events" else ()
             if not hmac.compare_digest(given.encode(), expected) and not any(
@@ -494,4 +495,5 @@ def make_app(core: NodeCore, token: str | None = None, report_key: ReportKey | N
     app.router.add_get("/metrics", r.metrics)
     app.router.add_get("/openapi.json", r.openapi)
     app.router.add_get("/docs/transactions", r.tx_docs)
+    node.web.routes.add_ui_routes(app)
     return app

@@ -12,7 +12,9 @@ status 0 only if every step ended with the result it should.
 
 from __future__ import annotations
 
+import json
 import shutil
+import signal
 import tempfile
 import time
 from dataclasses import dataclass
@@ -25,11 +27,12 @@ from rich.table import Table
 
 from node.client.reports import open_report
 from node.client.rpc import RpcClient
+from node.server.config import write_config
 from node.tools.audit import replay_from_rpc
 from node.tools.demo_steps import Step, demo_steps
 from node.tools.launcher import Consortium
 from node.tools.participants import Participants, participants_of
-from node.tools.testnet import init_testnet
+from node.tools.testnet import Testnet, init_testnet
 from primitives.errors import Code, GodownError
 
 DEFAULT_NODES = 4
@@ -65,16 +68,61 @@ def run_step(client: RpcClient, step: Step) -> tuple[list[str], list[int]]:
     return got, heights
 
 
-def run_demo(directory: str | None = None, nodes: int | None = None, console: Console | None = None) -> bool:
+def open_member_reports(net: Testnet) -> None:
+    """Configure each node to open its own member's sealed device reports for its web page
+    (the `report_key_file` of its config: the member's key, from the testnet's keys/)."""
+    for node in net.nodes:
+        path = net.config_path(node)
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc["report_key_file"] = str(net.dir / "keys" / f"{node['name']}.json")
+        write_config(path, doc)
+
+
+def dashboards(net: Testnet) -> list[tuple[str, str, str]]:
+    """(node name, its member's role and id, dashboard URL) of each node."""
+    return [(n["name"], f"{n['role']} {n['member_id']}", f"{n['rpc_url']}/ui/") for n in net.nodes]
+
+
+def serve_dashboards(console: Console, net: Testnet) -> None:
+    """Print each node's dashboard and wait for Ctrl-C (or SIGTERM); the caller stops the nodes."""
+    table = Table(title="dashboards (Ctrl-C stops the consortium)")
+    for col in ("node", "member", "dashboard"):
+        table.add_column(col)
+    for name, member, url in dashboards(net):
+        table.add_row(name, member, url)
+    console.print(table)
+    for name, member, url in dashboards(net):
+        print(f"dashboard {name} ({member}): {url}", flush=True)  # one plain line each, for scripts
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        console.print("stopping the consortium…")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run_demo(
+    directory: str | None = None,
+    nodes: int | None = None,
+    console: Console | None = None,
+    keep_running: bool = False,
+) -> bool:
     console = console or Console()
     n = nodes or DEFAULT_NODES
     keep = directory is not None
     base = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="godown-demo-"))
     started = time.monotonic()
     net = init_testnet(base, nodes=n, chain_id="godown-demo")
+    open_member_reports(net)
     console.print(f"[bold]godown demo[/]: {n}-validator consortium in {base}")
     results: list[StepResult] = []
-    audit_ok = decrypt_ok = False
+    audit_ok = decrypt_ok = summarised = False
     try:
         with Consortium(net) as cons:
             with console.status("starting nodes…"):
@@ -117,17 +165,34 @@ def run_demo(directory: str | None = None, nodes: int | None = None, console: Co
                 f"auditor replay over RPC: {report.blocks} blocks, {report.txs} txs, "
                 f"{'[green]everything verifies[/]' if report.ok else '[red]' + str(report.problem) + '[/]'}"
             )
+            if keep_running:
+                _summary(console, results)
+                _verdict(console, results, audit_ok, decrypt_ok, started, None)
+                summarised = True
+                serve_dashboards(console, net)
     except GodownError as exc:
         console.print(f"[red]demo stopped: {exc.code.value}: {exc.message}[/]")
         return False
     finally:
         if not keep:
             shutil.rmtree(base, ignore_errors=True)
+    if summarised:
+        return _passed(results, audit_ok, decrypt_ok)
     _summary(console, results)
-    ok = bool(results) and all(r.ok for r in results) and audit_ok and decrypt_ok
+    return _verdict(console, results, audit_ok, decrypt_ok, started, base if keep else None)
+
+
+def _passed(results: list[StepResult], audit_ok: bool, decrypt_ok: bool) -> bool:
+    return bool(results) and all(r.ok for r in results) and audit_ok and decrypt_ok
+
+
+def _verdict(
+    console: Console, results: list[StepResult], audit_ok: bool, decrypt_ok: bool, started: float, kept: Path | None
+) -> bool:
+    ok = _passed(results, audit_ok, decrypt_ok)
     console.print(
         f"{'[bold green]demo passed' if ok else '[bold red]demo FAILED'}[/] in "
-        f"{time.monotonic() - started:.1f} s" + (f"; data kept in {base}" if keep else "")
+        f"{time.monotonic() - started:.1f} s" + (f"; data kept in {kept}" if kept else "")
     )
     return ok
 

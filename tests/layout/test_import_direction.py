@@ -1,9 +1,10 @@
 """Dependencies run one way (DESIGN §1), and inside `node/` by who uses the code:
 what a bank or a gateway vendor imports (`node.client`, `node.gateway`) never
-drags in the server, LevelDB or libp2p; the running node (`node.server`) never
-imports the operator tools, the load generator or the commands; nothing imports
-upward. Checked statically over every module, and by importing the client
-library in a fresh interpreter and looking at what it loaded."""
+drags in the server, LevelDB or libp2p; of the other parts the running node
+(`node.server`) imports only the web platform it serves (`node.web`), never the
+operator tools, the load generator or the commands; nothing imports upward.
+Checked statically over every module, and by importing the client library in a
+fresh interpreter and looking at what it loaded."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ LAYERS: dict[str, set[str]] = {
 NODE_PARTS: dict[str, set[str]] = {
     "client": set(),
     "gateway": {"client"},
-    "server": set(),
+    "web": set(),
+    "server": {"web"},
     "tools": {"client", "gateway", "server"},
     "load": {"client", "tools"},
     "commands": {"client", "gateway", "server", "tools", "load"},

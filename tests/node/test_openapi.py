@@ -34,6 +34,7 @@ from node.server.rpc import make_app
 from node.tools.demo import run_step
 from node.tools.demo_steps import demo_steps
 from node.tools.participants import participants_of
+from node.web.routes import is_ui_path
 from primitives.errors import Code, http_status
 from primitives.tx import Tx
 from tests.node.conftest import NodeThread, free_port, http, make_testnet, node_config, wait_until
@@ -150,6 +151,8 @@ def _routes(app: web.Application) -> set[tuple[str, str]]:
             continue
         info = route.resource.get_info() if route.resource else {}
         path = info.get("path") or info.get("formatter") or ""
+        if is_ui_path(path):
+            continue  # the web platform's files, not the API
         out.add((route.method.lower(), path.replace("{key:.+}", "{key}")))
     return out
 

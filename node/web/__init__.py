@@ -1,0 +1,1 @@
+"""The web platform every node serves at /ui/: static files shipped in the package."""
