@@ -10,15 +10,13 @@ from typing import Any
 from node.client.rpc import RpcClient
 from node.client.txs import sign_tx
 from primitives import codec
-from primitives.envelope import Envelope, open_envelope, seal
+from primitives.envelope import seal
 from primitives.errors import Code, GodownError
 from primitives.keys import KeyPair
+from primitives.report import open_report, report_associated_data
 from primitives.tx import SignedTx
 
-
-def report_associated_data(device_id: str, seq: int, lot: str, kind: str) -> bytes:
-    """Associated data binding a sealed payload to its report's clear-text fields."""
-    return codec.encode({"device": device_id, "seq": seq, "lot": lot, "kind": kind})
+__all__ = ["device_report", "open_report", "report_associated_data", "decrypt_report"]
 
 
 def device_report(
@@ -50,25 +48,6 @@ def device_report(
     if quantity:
         body["quantity"] = quantity
     return sign_tx(device, chain_id, nonce, "device.report", body)
-
-
-def open_report(stx: SignedTx, recipient_id: str, enc_secret: bytes) -> dict[str, Any]:
-    """Decrypt a device report as one recipient: its clear-text fields plus `data`.
-    Raises GodownError `not_recipient` or `tampered`."""
-    body = stx.tx.body
-    envelope = Envelope.from_dict(body["envelope"])
-    ad = report_associated_data(stx.tx.sender, body["seq"], body["lot"], body["kind"])
-    data = codec.decode(open_envelope(envelope, recipient_id, enc_secret, ad))
-    if isinstance(data, dict):
-        data.pop("pad", None)
-    return {
-        "device": stx.tx.sender,
-        "seq": body["seq"],
-        "lot": body["lot"],
-        "kind": body["kind"],
-        "quantity": body.get("quantity", 0),
-        "data": data,
-    }
 
 
 def decrypt_report(key_file: str, tx_id: str, rpc_url: str, token: str | None) -> dict[str, Any]:

@@ -471,7 +471,7 @@ def make_app(core: NodeCore, token: str | None = None, report_key: ReportKey | N
     app[CORE] = core
     add_list_routes(app, ListRoutes(core, token_required=bool(token), opens_reports=report_key is not None))
     add_history_routes(app, HistoryRoutes(core, report_key))
-    add_audit_routes(app, AuditRoutes(core))
+    add_audit_routes(app, AuditRoutes(core, token))
     r = Routes(core)
     app.router.add_get("/v1/health", r.health)
     app.router.add_get("/v1/ready", r.ready)

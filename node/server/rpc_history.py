@@ -17,7 +17,6 @@ from typing import Any
 from aiohttp import web
 
 import contracts
-from node.client.reports import open_report
 from node.server.core import NodeCore
 from node.server.paging import Query, parse_position, parse_query, position_cursor
 from node.server.rpc_common import json_answer, tx_view
@@ -26,6 +25,7 @@ from primitives.codec import jsonable
 from primitives.envelope import Envelope
 from primitives.errors import VOID_RESULTS, Code, GodownError
 from primitives.keys import KeyPair
+from primitives.report import open_report
 from primitives.tx import SignedTx
 from storage.chain import MAX_TERM_BYTES, ChainStore, StoredTxs
 

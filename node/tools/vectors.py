@@ -493,7 +493,7 @@ def _envelope(cast: Cast) -> dict[str, Any]:
             "description": "A device.report by scale-1 sealed to the warehouse and the bank with the secrets given "
             "here (a real gateway draws them fresh for every report). Sealing these inputs gives exactly "
             "`envelope`; the bank opens it with its enc_secret and the associated data.",
-            "code": ["primitives/envelope.py", "node/client/reports.py"],
+            "code": ["primitives/envelope.py", "primitives/report.py"],
             "device": dev.id,
             "recipients": [{"id": r, "enc_pub": recipients[r].hex()} for r in sorted(recipients)],
             "opener": {"id": cast.bank.id, "enc_secret": cast.bank.enc_secret.hex()},

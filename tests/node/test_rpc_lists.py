@@ -462,14 +462,14 @@ def test_audit_replays_the_nodes_chain(lists: Lists) -> None:
 
 def test_a_second_audit_while_one_runs_gets_409(lists: Lists, monkeypatch: pytest.MonkeyPatch) -> None:
     started, release = threading.Event(), threading.Event()
-    real = rpc_audit.replay_from_store
+    real = rpc_audit.AuditRoutes._replay
 
-    def held(*args: Any) -> AuditReport:
+    async def held(self: rpc_audit.AuditRoutes, url: str) -> dict[str, Any]:
         started.set()
-        assert release.wait(WAIT)
-        return real(*args)
+        assert await asyncio.to_thread(release.wait, WAIT)
+        return await real(self, url)
 
-    monkeypatch.setattr(rpc_audit, "replay_from_store", held)
+    monkeypatch.setattr(rpc_audit.AuditRoutes, "_replay", held)
     first: list[Reply] = []
     t = threading.Thread(target=lambda: first.append(http(lists.node.url, "POST", "/v1/audit", b"")))
     t.start()
