@@ -1,15 +1,18 @@
 """The web platform in Chromium against a real four-node consortium after the demo's
 financing round (one consortium for the module): every page renders with no console
 error and no request leaving its node; a report and an alarm show up live; the page
-survives its node's restart with no block missed; with a token set, the node serves
-nothing without it and the page asks for it. Screenshots go to docs/screenshots/."""
+survives its node's restart with no block missed; the explorer checks answers in the
+browser and shows one altered in transit as not verified; with a token set, the node
+serves nothing without it and the page asks for it. Screenshots go to docs/screenshots/."""
 
 from __future__ import annotations
 
 import json
+import re
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
@@ -23,6 +26,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 BANK, WAREHOUSE, INSURER, GUARANTOR = "bank", "warehouse", "insurer", "guarantor"
 EXPLORER = (STATIC / "js" / "pages" / "explorer.js").exists()
+L1_KEY = b"l/L1".hex()  # contracts.state_key_for("lot", "L1")
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +84,46 @@ def test_every_page_renders_with_no_error_and_no_request_leaving_the_node(web: W
     assert mine.page.locator("text=Lots held by").count() == 1
     mine.shot("overview-warehouse")
     assert mine.errors == [] and mine.foreign() == []
+
+
+def _verdict(w: Any, form: str) -> tuple[str, str]:
+    w.page.click(f"#{form} button")
+    verdict = w.page.wait_for_selector("#explorer-result .verdict", timeout=20_000)
+    assert verdict is not None
+    return str(verdict.get_attribute("data-verified")), verdict.inner_text()
+
+
+def test_the_explorer_verifies_in_the_browser_and_shows_an_altered_answer_as_not_verified(
+    web: WebNet, browser: Browser
+) -> None:
+    w = watch(browser, web.origin(BANK))
+    w.goto("explorer")
+    w.page.fill("#explorer-height", "1")
+    ok, text = _verdict(w, "form-block")
+    assert ok == "true" and re.search(r"certified at height 1 by [34] of 4 validators \(quorum 3\)", text), text
+    tx_id = web.get(BANK, "/v1/blocks/2")["txs"][0]["tx_id"]
+    w.page.fill("#explorer-tx", tx_id)
+    assert _verdict(w, "form-tx")[0] == "true"
+    w.page.select_option("#explorer-kind", "lot")
+    w.page.fill("#explorer-key", "L1")
+    ok, text = _verdict(w, "form-state")
+    assert ok == "true", text
+    w.shot("explorer")
+
+    def altered(route: Any) -> None:  # a man in the middle changes the lot's value
+        answer = route.fetch()
+        doc = answer.json()
+        raw = bytearray.fromhex(doc["value_raw"])
+        raw[-1] ^= 1
+        route.fulfill(response=answer, json={**doc, "value_raw": raw.hex()})
+
+    w.page.route(f"**/v1/state/0x{L1_KEY}", altered)
+    ok, text = _verdict(w, "form-state")
+    assert ok == "false" and "not verified" in text, text
+    w.shot("explorer-altered")
+    w.page.unroute(f"**/v1/state/0x{L1_KEY}")
+    assert _verdict(w, "form-state")[0] == "true"  # the same answer, unaltered, verifies again
+    assert w.errors == [] and w.foreign() == []
 
 
 def test_a_report_submitted_now_appears_on_its_lot_page(web: WebNet, browser: Browser) -> None:

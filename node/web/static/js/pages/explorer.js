@@ -2,7 +2,35 @@
 // with its Merkle proof — each checked in this browser (verify.js) against headers that
 // 2f+1 validators signed, and shown as verified or not, never on the node's word.
 
-import { LightClient, Unverified, hex, unhex } from "../verify.js";
+// The verifier's libraries are loaded by this page only, so the other pages stay light.
+const VENDOR = ["msgpack.min.js", "nacl-fast.min.js", "sha256.min.js"];
+
+function script(file) {
+  if (document.querySelector(`script[data-vendor="${file}"]`)) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const tag = document.createElement("script");
+    tag.src = `vendor/${file}`;
+    tag.dataset.vendor = file;
+    tag.onload = resolve;
+    tag.onerror = () => reject(new Error(`cannot load ${file}`));
+    document.head.append(tag);
+  });
+}
+
+let LightClient, Unverified, hex, unhex, decode;
+
+/** A decoded msgpack value as JSON shows it: byte strings as lowercase hex. */
+function plainJson(v) {
+  if (v instanceof Uint8Array) return hex(v);
+  if (Array.isArray(v)) return v.map(plainJson);
+  if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plainJson(x)]));
+  return v;
+}
+
+async function verifier() {
+  for (const file of VENDOR) await script(file);
+  ({ LightClient, Unverified, hex, unhex, decode } = await import("../verify.js"));
+}
 
 const KINDS = { member: "m/", case: "c/", lot: "l/", device: "d/", alarm: "a/", rating: "r/", proposal: "p/" };
 
@@ -46,6 +74,7 @@ function pretty(value) {
 }
 
 export async function render(root, ctx) {
+  await verifier();
   const genesis = await ctx.api("/v1/genesis");
   const light = new LightClient((path) => ctx.api(path), genesis);
   const out = el("section", { id: "explorer-result", class: "card" });
@@ -111,12 +140,18 @@ export async function render(root, ctx) {
     const result = await checked(light.state(keyHex));
     const doc = result.ok ? result.answer : await ctx.api(`/v1/state/0x${keyHex}`);
     const depth = doc.proof ? doc.proof.siblings.length : 0;
+    let shown = doc.value; // the node's decoding, unless the checked bytes decode themselves
+    try {
+      if (doc.value_raw) shown = plainJson(decode(unhex(doc.value_raw)));
+    } catch {
+      shown = doc.value;
+    }
     out.replaceChildren(
       el("h3", {}, `State entry ${new TextDecoder().decode(unhex(keyHex))}`),
       verdict(result),
       el("p", {}, doc.exists ? "present" : "absent (the proof shows it is not in the state)"),
-      el("p", {}, `Merkle proof: ${depth} levels of the 16-way tree, against state root ${short(doc.state_root)} after height ${doc.height}`),
-      pretty(doc.value),
+      el("p", {}, `Merkle proof: ${depth} level${depth === 1 ? "" : "s"} of the 16-way tree, against state root ${short(doc.state_root)} after height ${doc.height}`),
+      pretty(shown),
     );
   }
 
@@ -130,7 +165,7 @@ export async function render(root, ctx) {
   };
   const forms = el(
     "section",
-    { class: "card" },
+    { class: "card explorer-forms" },
     el("h2", {}, "Explorer"),
     el("p", { class: "hint" }, "Every answer is checked here, in your browser, against validator signatures from the genesis."),
     el(
@@ -179,9 +214,10 @@ export async function render(root, ctx) {
   root.replaceChildren(forms, out, recent);
   await listRecent();
   const off = ctx.on ? ctx.on("block", () => listRecent()) : null;
-  const p = ctx.params || {};
-  if (p.tx) await showTx(p.tx);
-  else if (p.key) await showState(p.key);
-  else if (p.height) await showBlock(p.height);
+  // #/explorer/blocks/H, #/explorer/txs/ID, #/explorer/state/KEYHEX (links from the other pages)
+  const [what, arg] = ((ctx.params && ctx.params.path) || "").split("/");
+  if (what === "txs" && arg) await showTx(arg);
+  else if (what === "state" && arg) await showState(arg);
+  else if (what === "blocks" && arg) await showBlock(arg);
   return () => off && off();
 }
