@@ -95,9 +95,20 @@ class Consortium:
                 proc.kill()
                 proc.wait(timeout=5)
 
-    def stop_all(self) -> None:
-        for name in list(self.procs):
-            self.kill(name, signal.SIGTERM)
+    def stop_all(self, timeout: float = 15.0) -> None:
+        """SIGTERM to every node at once, then wait for them together (SIGKILL for any
+        still running after `timeout`): stopping n nodes takes one node's stop, not n."""
+        procs = [self.procs.pop(name) for name in list(self.procs)]
+        running = [p for p in procs if p.poll() is None]
+        for proc in running:
+            proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for proc in running:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
 
     def __enter__(self) -> Consortium:
         return self

@@ -326,7 +326,11 @@ def test_damaged_store_start_and_audit_agree(make_net: MakeNet) -> None:
         load.wait_acks(15, timeout=60)
         net.kill(victim)  # kill -9: the log holds what it was writing
         net.start_node(victim)  # recovery turns that log into a table file
+        restarted_at = int(net.status(victim)["height"])
         load.wait_acks(len(load.acks) + 30, timeout=60)
+        # the restarted node must have written blocks of its own into its new log (on a
+        # loaded machine it may still be catching up when the others have 30 more acks)
+        net.client(victim).wait_height(restarted_at + 5, timeout=60)
         net.kill(victim)
     assert load.error is None, load.error
     net.stop_all()
