@@ -4,6 +4,8 @@ stops every node and exits 0."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import queue
 import re
 import signal
@@ -20,6 +22,21 @@ from tests.node.conftest import REPO, http
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
 
 LINE = re.compile(r"^dashboard (\S+) \((\S+) (\S+)\): (http://127\.0\.0\.1:\d+)/ui/$")
+
+
+def _kill_left_over_nodes(directory: Path) -> None:
+    """SIGKILL every process whose command line names `directory` (the demo's nodes run
+    in sessions of their own, so they outlive a demo process killed with SIGKILL)."""
+    for proc_dir in Path("/proc").iterdir():
+        if not proc_dir.name.isdigit():
+            continue
+        try:
+            cmdline = (proc_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(directory) in cmdline and int(proc_dir.name) != os.getpid():
+            with contextlib.suppress(OSError):
+                os.kill(int(proc_dir.name), signal.SIGKILL)
 
 
 def test_keep_running_serves_the_dashboards_until_ctrl_c(tmp_path: Path) -> None:
@@ -59,6 +76,7 @@ def test_keep_running_serves_the_dashboards_until_ctrl_c(tmp_path: Path) -> None
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        _kill_left_over_nodes(tmp_path / "demo")  # a demo killed before its own cleanup leaves its nodes
     for _, _, origin in found.values():
         with pytest.raises(OSError):
             http(origin, "GET", "/v1/health", timeout=2)
