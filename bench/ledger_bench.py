@@ -10,7 +10,8 @@ Prints JSON lines:
 - "audit_replay": `godown audit replay --data-dir` on the resulting store
   (every signature, certificate, root and result re-checked; workers for
   signatures), i.e. what an auditor gets;
-- "disk": bytes on disk per committed transaction, and per day at 100 tx/s;
+- "disk": bytes on disk per committed transaction, against the signed transaction's
+  own bytes, and per day at 100 tx/s;
 - "written": what the commits wrote per transaction, by key prefix (logical bytes,
   key + value, of the records present after the run), so what lands beyond the
   blocks themselves shows;
@@ -239,12 +240,15 @@ def main() -> None:
         )
         disk = _du(work / "data")
         per_tx = disk / n_txs
+        raw = sum(len(stx.encode()) for b in blocks for stx in b) / n_txs  # the signed transactions themselves
         print(
             json.dumps(
                 {
                     "bench": "disk",
                     "bytes": disk,
                     "bytes_per_tx": round(per_tx, 1),
+                    "signed_tx_bytes_per_tx": round(raw, 1),
+                    "disk_over_signed_tx": round(per_tx / raw, 2),
                     "gb_per_day_at_100_tx_s": round(per_tx * DAY_AT_100_TX_S / 1e9, 2),
                 }
             )
