@@ -55,7 +55,7 @@ from typing import Any
 import msgpack
 
 from primitives import codec
-from primitives.block import ZERO_HASH, Block, Commit, Header, results_root
+from primitives.block import MAX_BLOCK_BYTES, ZERO_HASH, Block, Commit, Header, results_root
 from primitives.errors import VOID_RESULTS, Code, GodownError, NodeFault
 from primitives.hashing import EMPTY_ROOT, merkle_root, sha256
 from primitives.state_proof import StateProof
@@ -862,14 +862,15 @@ class ChainStore:
             raise _damaged(h, "block missing")
         if sha256(body) != roots.block_digest:
             raise _damaged(h, "block bytes differ from their recorded digest")
-        try:
-            block = Block.decode(body)
-            block.check_txs_root()
+        try:  # the transactions are not decoded one by one: their bytes matched the digest
+            block_header, encoded, results = Block.parts_of(codec.decode(body, max_bytes=MAX_BLOCK_BYTES))
         except GodownError as exc:
             raise _damaged(h, f"block unreadable ({exc.message})") from None
-        if block.header != header:
+        if merkle_root(encoded) != block_header.txs_root:
+            raise _damaged(h, f"block unreadable (txs_root does not match the transactions of height {h})")
+        if block_header != header:
             raise _damaged(h, "block header differs from the stored header")
-        if len(block.results) != len(block.txs) or results_root(block.results) != roots.results_root:
+        if len(results) != len(encoded) or results_root(results) != roots.results_root:
             raise _damaged(h, "result codes do not match the recorded results root")
 
     # ---- consensus write-ahead log --------------------------------------------------------

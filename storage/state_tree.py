@@ -250,6 +250,7 @@ class StateTree:
         self._cut = len(index_prefix)
         self._read_cache: dict[bytes, bytes | None] = {}
         self._node: Node = None
+        self._speculated: tuple[Node, Prepared] | None = None
         self.reload()
 
     @property
@@ -263,6 +264,7 @@ class StateTree:
         entries = [(_sha(k[self._cut :]).digest(), _sha(v).digest()) for k, v in self._kv.iterate(self._prefix)]
         entries.sort()
         self._read_cache.clear()
+        self._speculated = None
         self._node = _build(0, entries)
         return self.root
 
@@ -297,6 +299,11 @@ class StateTree:
             items: list[tuple[bytes, bytes | None]] = []
             prefix = self._prefix
             ops = batch.ops  # written directly: Batch.put's type checks cost 10% here
+            spec = self._speculated
+            if spec is not None and spec[0] is self._node and spec[1].changes == changes:
+                for key, value in changes.items():  # the tree is computed; only the index writes are due
+                    ops[prefix + key] = value
+                return spec[1]
             for key, value in changes.items():
                 if type(key) is not bytes or (value is not None and type(value) is not bytes):
                     raise TypeError("state keys and values are bytes")
@@ -314,6 +321,7 @@ class StateTree:
     def adopt(self, prepared: Prepared) -> None:
         """Make a prepared tree current (after its batch was written)."""
         self._node = prepared.node
+        self._speculated = None
         if prepared.changes:
             cache = self._read_cache
             for key, value in prepared.changes.items():
@@ -328,8 +336,13 @@ class StateTree:
         return prepared.root
 
     def compute_root(self, changes: Mapping[bytes, bytes | None]) -> bytes:
-        """The root the state would have after `changes`, changing nothing."""
-        return self.prepare(changes, Batch()).root
+        """The root the state would have after `changes`, changing nothing. The tree it
+        computed is remembered, so a `prepare` of equal changes on the same tree (the
+        commit of what was just executed and rooted) reuses it instead of hashing again."""
+        prepared = self.prepare(changes, Batch())
+        if prepared.changes is not None:
+            self._speculated = (self._node, Prepared(prepared.root, prepared.node, dict(changes)))
+        return prepared.root
 
     def prove(self, key: bytes) -> StateProof:
         """An inclusion proof if `key` is present, else an exclusion proof, against `root`."""

@@ -84,6 +84,20 @@ def test_block_round_trip_and_roots() -> None:
         swapped.check_txs_root()
 
 
+def test_block_parts_are_what_decoding_sees_without_the_transactions_decoded() -> None:
+    b = _block()
+    header, encoded, results = Block.parts_of(codec.decode(b.encode()))
+    assert header == b.header and results == b.results
+    assert encoded == [t.encode() for t in b.txs]
+    doc = b.to_dict()
+    doc["txs"] = [*doc["txs"][:-1], "not bytes"]
+    for bad in (doc, {**b.to_dict(), "extra": 1}, {**b.to_dict(), "results": [1]}):
+        with pytest.raises(GodownError):
+            Block.parts_of(bad)
+        with pytest.raises(GodownError):
+            Block.from_dict(bad)
+
+
 def test_commit_certificate_needs_a_quorum_of_real_validators() -> None:
     vals = [KeyPair.generate(f"v{i}", "bank") for i in range(4)]
     validators = {v.id: v.sign_pub for v in vals}

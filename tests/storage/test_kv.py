@@ -179,3 +179,38 @@ def test_memory_twin_is_independent() -> None:
     a, b = MemoryKV(), MemoryKV()
     a.put(b"k", b"v")
     assert b.get(b"k") is None
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    batches=st.lists(ops, min_size=1, max_size=12),
+    probes=st.lists(st.tuples(st.binary(max_size=2), st.booleans(), st.one_of(st.none(), st.binary(max_size=3)))),
+    merge_every=st.integers(min_value=0, max_value=8),
+)
+def test_memory_kv_lazy_merge_matches_a_dict_model(
+    batches: list[list[tuple[bytes, bytes | None]]],
+    probes: list[tuple[bytes, bool, bytes | None]],
+    merge_every: int,
+) -> None:
+    """MemoryKV keeps recent keys in a side list and removed ones in its main list until
+    a merge: scans must agree with a plain dict before, across and after merges."""
+    kv = MemoryKV()
+    kv.MERGE_EVERY = merge_every  # type: ignore[misc]  # a small threshold: merges happen mid-run
+    model: dict[bytes, bytes] = {}
+    for ops_ in batches:
+        b = Batch()
+        for k, v in ops_:
+            if v is None:
+                b.delete(k)
+                model.pop(k, None)
+            else:
+                b.put(k, v)
+                model[k] = v
+        kv.write(b, sync=False)
+        for prefix, reverse, start in [(b"", False, None), *probes]:
+            want = sorted((k, v) for k, v in model.items() if k.startswith(prefix))
+            if start is not None:
+                want = [(k, v) for k, v in want if (k <= start if reverse else k >= start)]
+            if reverse:
+                want.reverse()
+            assert list(kv.iterate(prefix, start=start, reverse=reverse)) == want

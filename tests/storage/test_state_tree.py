@@ -337,3 +337,23 @@ def test_non_bytes_changes_are_refused() -> None:
         tree.compute_root({"k": b"v"})  # type: ignore[dict-item]
     with pytest.raises(TypeError):
         tree.compute_root({b"k": "v"})  # type: ignore[dict-item]
+
+
+def test_a_computed_root_is_reused_only_for_equal_changes_on_the_same_tree() -> None:
+    """compute_root remembers its tree for the commit that follows; any other changes,
+    the same dict edited since, or a tree that moved on must be computed afresh."""
+    kv = MemoryKV()
+    tree = StateTree(kv)
+    apply(tree, kv, {b"a": b"1", b"b": b"2"})
+    changes: dict[bytes, bytes | None] = {b"c": b"3"}
+    assert tree.compute_root(changes) == ref_root({b"a": b"1", b"b": b"2", b"c": b"3"})
+    changes[b"a"] = None  # edited after the root was computed
+    batch = Batch()
+    prepared = tree.prepare(changes, batch)
+    assert prepared.root == ref_root({b"b": b"2", b"c": b"3"})
+    assert batch.ops == {b"s/c": b"3", b"s/a": None}
+    assert tree.compute_root({b"d": b"4"}) == ref_root({b"a": b"1", b"b": b"2", b"d": b"4"})
+    assert apply(tree, kv, {b"e": b"5"}) == ref_root({b"a": b"1", b"b": b"2", b"e": b"5"})
+    # the remembered tree was for the state before {e}: not reused after it
+    assert apply(tree, kv, {b"d": b"4"}) == ref_root({b"a": b"1", b"b": b"2", b"d": b"4", b"e": b"5"})
+    assert StateTree(kv).root == tree.root
