@@ -93,14 +93,17 @@ def serve_dashboards(console: Console, net: Testnet) -> None:
     console.print(table)
     for name, member, url in dashboards(net):
         print(f"dashboard {name} ({member}): {url}", flush=True)  # one plain line each, for scripts
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C and SIGTERM both stop it, set here explicitly: a process started in the
+    # background by a non-interactive shell inherits SIGINT ignored, and would never stop
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         console.print("stopping the consortium…")
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _interrupt(signum: int, frame: object) -> None:
