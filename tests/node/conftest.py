@@ -6,6 +6,7 @@ start` subprocess. Every wait is bounded and every node is stopped in a finally.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client as httpclient
 import json
 import os
@@ -185,6 +186,29 @@ class NodeProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(WAIT)
+
+
+@contextlib.contextmanager
+def token_guarded(node: NodeThread, core: NodeCore, token: str = "s3cret-token") -> Iterator[str]:
+    """A second RPC app on the same node core behind a bearer token, on its own port;
+    yields its URL and stops it afterwards."""
+    from aiohttp import web
+
+    from node.server.rpc import make_app
+
+    port = free_port()
+
+    async def serve() -> web.AppRunner:
+        runner = web.AppRunner(make_app(core, token), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        return runner
+
+    runner = node.run(serve())
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        node.run(runner.cleanup())
 
 
 def run_cli(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:

@@ -18,20 +18,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from contracts.state import P_CASE
 from node.client import AsyncClient, Client, DeviceReporter, EventStream, Signer, builders, open_report
 from node.client.rpc import RpcClient
 from node.server import events as server_events
-from node.server.rpc import make_app
 from node.tools.demo import run_step
 from node.tools.demo_steps import demo_steps
 from node.tools.participants import Participants, participants_of
 from primitives.errors import Code, GodownError
 from primitives.keys import KeyPair
 from primitives.state_proof import verify_proof
-from tests.node.conftest import WAIT, NodeThread, free_port, http, make_testnet, node_config, wait_until
+from tests.node.conftest import WAIT, NodeThread, free_port, http, make_testnet, node_config, token_guarded, wait_until
 from tests.node.test_rpc import EventListener
 
 pytestmark = pytest.mark.timeout(300)
@@ -285,17 +283,7 @@ def test_sync_submit_many_reports_each_code(chain: Chain) -> None:
 def test_the_token_goes_with_every_call_and_subscription(chain: Chain) -> None:
     """The same node behind a token: the clients and the stream work with it, and
     without it raise `unauthorized` (not retried); an unreachable node is `unavailable`."""
-    port = free_port()
-
-    async def serve() -> web.AppRunner:
-        runner = web.AppRunner(make_app(chain.node.core, "s3cret-token"), access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        return runner
-
-    runner = chain.node.run(serve())
-    url = f"http://127.0.0.1:{port}"
-    try:
+    with token_guarded(chain.node, chain.node.core) as url:
         with Client(url, token="s3cret-token") as c:
             assert c.status().height >= chain.head
             with c.subscribe(from_height=chain.head) as stream:
@@ -313,8 +301,6 @@ def test_the_token_goes_with_every_call_and_subscription(chain: Chain) -> None:
             with c.subscribe(from_height=1) as stream, pytest.raises(GodownError) as err:
                 stream.next(timeout=WAIT)
             assert err.value.code is Code.UNAUTHORIZED
-    finally:
-        chain.node.run(runner.cleanup())
     with Client(f"http://127.0.0.1:{free_port()}") as c, pytest.raises(GodownError) as err:
         c.status()
     assert err.value.code is Code.UNAVAILABLE

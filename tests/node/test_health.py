@@ -12,17 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from consensus.actions import FetchBlocks
 from node.server.health import CATCHING_UP, NO_QUORUM, NOT_VALIDATOR, EngineHealth, not_ready_reasons
 from node.server.pbft.catchup import BlockFetcher
-from node.server.rpc import make_app
 from storage.chain import ChainStore
 from storage.kv import MemoryKV
 from tests.e2e.manifests import Manifest, Net
-from tests.node.conftest import NodeThread, http, make_testnet, node_config
-from tests.waiting import free_port, wait_until
+from tests.node.conftest import NodeThread, http, make_testnet, node_config, token_guarded
+from tests.waiting import wait_until
 
 IDS = ("a", "b", "c", "d")
 
@@ -82,22 +80,10 @@ def test_a_single_validator_is_alive_and_ready_without_a_token(solo: NodeThread)
     assert r.status == 200 and r.doc == {"alive": True}
     r = http(solo.url, "GET", "/v1/ready")
     assert r.status == 200 and r.doc["ready"] is True and r.doc["reasons"] == [] and r.doc["height"] == 0
-    port = free_port()
-
-    async def serve() -> web.AppRunner:
-        runner = web.AppRunner(make_app(solo.core, "s3cret-token"), access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        return runner
-
-    runner = solo.run(serve())
-    url = f"http://127.0.0.1:{port}"
-    try:
+    with token_guarded(solo, solo.core) as url:
         assert http(url, "GET", "/v1/status").code == "unauthorized"
         assert http(url, "GET", "/v1/health").status == 200
         assert http(url, "GET", "/v1/ready").status == 200
-    finally:
-        solo.run(runner.cleanup())
     doc = http(solo.url, "GET", "/openapi.json").doc
     assert doc["security"] == [{"bearer": []}]
     assert doc["paths"]["/v1/health"]["get"]["security"] == []

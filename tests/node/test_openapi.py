@@ -37,7 +37,7 @@ from node.tools.participants import participants_of
 from node.web.routes import is_ui_path
 from primitives.errors import Code, http_status
 from primitives.tx import Tx
-from tests.node.conftest import NodeThread, free_port, http, make_testnet, node_config, wait_until
+from tests.node.conftest import NodeThread, http, make_testnet, node_config, token_guarded, wait_until
 from tests.node.test_rpc import FAR_NONCE, Chain, EventListener, _bad_submissions, as_json
 from tests.openapi_check import Spec
 
@@ -391,17 +391,8 @@ def test_error_answers_match_their_schemas(chain: Chain, spec_doc: dict[str, Any
 
 
 def test_unauthorised_answers_match_their_schemas(chain: Chain, spec_doc: dict[str, Any]) -> None:
-    spec, core, port = Spec(spec_doc), chain.node.core, free_port()
-
-    async def serve() -> web.AppRunner:
-        runner = web.AppRunner(make_app(core, "s3cret-token"), access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        return runner
-
-    runner = chain.node.run(serve())
-    url = f"http://127.0.0.1:{port}"
-    try:
+    spec, core = Spec(spec_doc), chain.node.core
+    with token_guarded(chain.node, core) as url:
         for path, ops in spec_doc["paths"].items():
             for method, op in ops.items():
                 concrete = path.replace("{tx_id}", "ab" * 32).replace("{height}", "1").replace("{key}", "k")
@@ -411,8 +402,6 @@ def test_unauthorised_answers_match_their_schemas(chain: Chain, spec_doc: dict[s
                     continue
                 assert (r.status, r.code) == (401, "unauthorized"), path
                 spec.check(path, method, r)
-    finally:
-        chain.node.run(runner.cleanup())
 
 
 def test_a_full_mempool_answers_429(tmp_path: Path, spec_doc: dict[str, Any]) -> None:

@@ -21,7 +21,6 @@ from typing import Any
 import aiohttp
 import msgpack
 import pytest
-from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,7 +28,6 @@ from contracts import alarm_id_for_tx
 from contracts.registry import TX_TYPES
 from contracts.state import P_ALARM, P_CASE, P_LOT
 from node.client.rpc import RpcClient
-from node.server.rpc import make_app
 from node.tools.demo import run_step
 from node.tools.demo_steps import Step, demo_steps
 from node.tools.participants import Participants, participants_of
@@ -39,7 +37,16 @@ from primitives.block import Block, Commit
 from primitives.keys import KeyPair
 from primitives.state_proof import StateProof, verify_proof
 from primitives.tx import MAX_TX_BYTES, SignedTx, Tx
-from tests.node.conftest import WAIT, NodeThread, Reply, free_port, http, make_testnet, node_config, wait_until
+from tests.node.conftest import (
+    WAIT,
+    NodeThread,
+    Reply,
+    http,
+    make_testnet,
+    node_config,
+    token_guarded,
+    wait_until,
+)
 
 pytestmark = pytest.mark.timeout(300)
 FAR_NONCE = 2**40
@@ -650,17 +657,7 @@ def test_random_read_paths_never_get_a_5xx(chain: Chain, path: str) -> None:
 
 def test_bearer_token_guards_reads_and_writes(chain: Chain) -> None:
     core = chain.node.core
-    port = free_port()
-
-    async def serve() -> web.AppRunner:
-        runner = web.AppRunner(make_app(core, "s3cret-token"), access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        return runner
-
-    runner = chain.node.run(serve())
-    url = f"http://127.0.0.1:{port}"
-    try:
+    with token_guarded(chain.node, core) as url:
         for path in ("/v1/status", "/v1/members", "/metrics", "/v1/blocks/latest"):
             r = http(url, "GET", path)
             assert (r.status, r.code) == (401, "unauthorized"), path
@@ -673,5 +670,3 @@ def test_bearer_token_guards_reads_and_writes(chain: Chain) -> None:
         r = http(url, "POST", "/v1/txs?wait_ms=10000", as_json(stx), headers={"Authorization": "Bearer s3cret-token"})
         assert r.status == 200 and r.doc["code"] == "committed"
         assert RpcClient(url, "s3cret-token").status()["height"] >= r.doc["height"]
-    finally:
-        chain.node.run(runner.cleanup())

@@ -12,6 +12,19 @@ from primitives.errors import Code, GodownError
 from storage.kv import KV, Batch, LevelKV, MemoryKV, prefix_upper_bound
 
 
+def _write(kv: KV, model: dict[bytes, bytes], ops: list[tuple[bytes, bytes | None]]) -> None:
+    """One batch of puts and deletes (None) to `kv`, and the same to the dict it is checked against."""
+    b = Batch()
+    for k, v in ops:
+        if v is None:
+            b.delete(k)
+            model.pop(k, None)
+        else:
+            b.put(k, v)
+            model[k] = v
+    kv.write(b, sync=False)
+
+
 def put_all(kv: KV, items: dict[bytes, bytes]) -> None:
     b = Batch()
     for k, v in items.items():
@@ -123,15 +136,7 @@ def test_matches_a_dict_model(
         kv.delete(k)
     model: dict[bytes, bytes] = {}
     for ops_ in batches:
-        b = Batch()
-        for k, v in ops_:
-            if v is None:
-                b.delete(k)
-                model.pop(k, None)
-            else:
-                b.put(k, v)
-                model[k] = v
-        kv.write(b, sync=False)
+        _write(kv, model, ops_)
         want = sorted((k, v) for k, v in model.items() if k.startswith(prefix))
         if start is not None:
             want = [(k, v) for k, v in want if (k <= start if reverse else k >= start)]
@@ -198,15 +203,7 @@ def test_memory_kv_lazy_merge_matches_a_dict_model(
     kv.MERGE_EVERY = merge_every  # type: ignore[misc]  # a small threshold: merges happen mid-run
     model: dict[bytes, bytes] = {}
     for ops_ in batches:
-        b = Batch()
-        for k, v in ops_:
-            if v is None:
-                b.delete(k)
-                model.pop(k, None)
-            else:
-                b.put(k, v)
-                model[k] = v
-        kv.write(b, sync=False)
+        _write(kv, model, ops_)
         for prefix, reverse, start in [(b"", False, None), *probes]:
             want = sorted((k, v) for k, v in model.items() if k.startswith(prefix))
             if start is not None:
