@@ -97,8 +97,9 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=20.0)
     ap.add_argument("--nodes", type=int, default=4)
     ap.add_argument("--rate", type=int, default=0, help="0: saturating")
-    ap.add_argument("--spy-rate", type=int, default=100, help="py-spy samples per second")
+    ap.add_argument("--spy-rate", type=int, default=100, help="py-spy samples per second (0: no sampling, CPU per thread only)")
     ap.add_argument("--raw", default=None, help="also keep py-spy's collapsed stacks in this file")
+    ap.add_argument("--keep", action="store_true", help="keep the consortium's directory (logs, stores) and print it")
     args = ap.parse_args()
     if shutil.which("py-spy") is None:
         sys.exit("node_cost: needs py-spy (pip install py-spy)")
@@ -117,12 +118,14 @@ def main() -> None:
             names = {n: thread_names(pid) for n, pid in pids.items()}
             sampled = list(pids)[-1]  # a backup: view 0's primary is the first
             raw = work / "spy.txt"
-            spy = subprocess.Popen(
-                ["py-spy", "record", "--pid", str(pids[sampled]), "--format", "raw", "-o", str(raw)]
-                + ["-r", str(args.spy_rate), "--nonblocking", "--threads"],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            spy = None
+            if args.spy_rate > 0:
+                spy = subprocess.Popen(
+                    ["py-spy", "record", "--pid", str(pids[sampled]), "--format", "raw", "-o", str(raw)]
+                    + ["-r", str(args.spy_rate), "--nonblocking", "--threads"],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
             before = {n: thread_cpu(pid) for n, pid in pids.items()}
             t0 = time.monotonic()
             figures = asyncio.run(drive_load(up, phases, args.rate, args.duration * 3))
@@ -130,8 +133,9 @@ def main() -> None:
             after = {n: thread_cpu(pid) for n, pid in pids.items()}
             for n, pid in pids.items():  # threads started during the load (signature workers, say)
                 names[n].update(thread_names(pid))
-            spy.send_signal(2)  # SIGINT: py-spy writes its file and exits
-            spy.wait(timeout=30)
+            if spy is not None:
+                spy.send_signal(2)  # SIGINT: py-spy writes its file and exits
+                spy.wait(timeout=30)
         committed = int(figures["committed"]) or 1
         total_us = 0.0
         for n in pids:
@@ -179,7 +183,10 @@ def main() -> None:
             )
         )
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            print(json.dumps({"bench": "node_cost_kept", "dir": str(work)}))
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 starts a view change, even while the primary keeps ordering other requests).
 
 Every transaction this node admits (from its own clients, or relayed by another
-node) is timed from its arrival or from the start of the current view, whichever
-is later. The oldest one that a correct primary could order now — its sender's
+node) is timed from its arrival, from when it came into its sender's turn here
+(its predecessor committed), or from the start of the current view, whichever is
+latest. The oldest one that a correct primary could order now — its sender's
 next nonce, no gap before it — decides:
 
 - at half the request timeout it (with the few waiting right behind it) goes to
@@ -44,6 +45,7 @@ SCAN = 64
 """Oldest pending transactions looked at for one in its sender's turn."""
 MAX_DOUBLINGS = 4
 MAX_VOIDED = 10_000
+MAX_SENDERS = 100_000
 
 
 @dataclass(frozen=True)
@@ -71,16 +73,22 @@ class RequestDeadlines:
         self._relayed: bytes | None = None  # the oldest request relayed to every validator in this view
         self._strikes = 0  # view changes this request caused already
         self._striker: bytes | None = None
+        self._sender_committed: OrderedDict[str, float] = OrderedDict()  # sender -> its last commit here
+        self._forgotten_before = float("-inf")  # senders dropped from that map last committed before this
 
     def arrived(self, tx_id: bytes, now: float, own: bool) -> None:
         """A transaction admitted here: `own` if from this node's clients, not relayed."""
         if tx_id not in self._arrived:
             self._arrived[tx_id] = (now, own)
 
-    def committed(self, txs: Iterable[SignedTx], mempool: Mempool) -> None:
-        """After a block executed (and left the mempool): note the newest own arrival in it."""
-        arrived = self._arrived
+    def committed(self, txs: Iterable[SignedTx], mempool: Mempool, now: float) -> None:
+        """After a block executed (and left the mempool): note the newest own arrival in it,
+        and when each of its senders' next transaction came into turn."""
+        arrived, senders = self._arrived, self._sender_committed
         for stx in txs:
+            if stx.tx_id not in mempool:  # not a void copy (which leaves the nonce where it was)
+                senders[stx.tx.sender] = now
+                senders.move_to_end(stx.tx.sender)
             entry = arrived.get(stx.tx_id)
             if entry is None:
                 continue
@@ -89,6 +97,8 @@ class RequestDeadlines:
                     self._voided.add(stx.tx_id)
             elif entry[1]:
                 self._newest_own_committed = max(self._newest_own_committed, entry[0])
+        while len(senders) > MAX_SENDERS:
+            self._forgotten_before = senders.popitem(last=False)[1]
 
     def new_view(self, now: float) -> None:
         """Every deadline starts again for the new primary."""
@@ -103,9 +113,14 @@ class RequestDeadlines:
         oldest = self._oldest_in_turn(mempool)
         if oldest is None:
             return NOTHING
-        tx_id, arrived = oldest
+        stx, arrived = oldest
+        tx_id = stx.tx_id
         if tx_id != self._striker:
             self._striker, self._strikes = tx_id, 0
+        # Timed from when it could first be ordered here: one that arrived before the
+        # nonce it follows committed goes, at a correct primary, right after that one —
+        # behind everything that arrived meanwhile, which then commits first.
+        arrived = max(arrived, self._in_turn_since(stx))
         age = now - max(arrived, self._view_start)
         relay: tuple[SignedTx, ...] = ()
         if age >= self.timeout_s / 2 and self._relayed != tx_id:
@@ -116,6 +131,11 @@ class RequestDeadlines:
         if late and overtaken:
             self._strikes += 1
         return Verdict(relay, overdue=late and overtaken, suspect=late and not overtaken)
+
+    def _in_turn_since(self, stx: SignedTx) -> float:
+        """When `stx`, now its sender's next, came into turn: its predecessor's commit
+        here (never earlier than the truth, so a deadline is never early)."""
+        return self._sender_committed.get(stx.tx.sender, self._forgotten_before)
 
     def _prune(self, mempool: Mempool) -> None:
         """Forget what committed: lazily from the front, fully when the map grows past its bound."""
@@ -128,13 +148,13 @@ class RequestDeadlines:
         if len(arrived) > self.max_tracked:
             self._arrived = OrderedDict((t, e) for t, e in arrived.items() if t in mempool)
 
-    def _oldest_in_turn(self, mempool: Mempool) -> tuple[bytes, float] | None:
+    def _oldest_in_turn(self, mempool: Mempool) -> tuple[SignedTx, float] | None:
         for i, (tx_id, (at, _)) in enumerate(self._arrived.items()):
             if i >= SCAN:
                 break
             stx = mempool.get(tx_id)
             if stx is not None and mempool.in_turn(stx):
-                return tx_id, at
+                return stx, at
         return None
 
     def _waiting(self, mempool: Mempool, before: float) -> tuple[SignedTx, ...]:

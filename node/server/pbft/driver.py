@@ -121,6 +121,7 @@ class ReplicaDriver:
         self.deadlines = RequestDeadlines(
             REQUEST_TIMEOUT_FACTOR * params.view_change_timeout_ms / 1000, max_tracked=config.mempool_max_txs
         )
+        self._forwarded_tail: asyncio.Task[None] | None = None  # the last forwarded frame's admission
         self._relaying = False  # admitting transactions another node forwarded (not our clients')
         core.on_admitted.append(lambda stx: self.deadlines.arrived(stx.tx_id, time.monotonic(), not self._relaying))
         if misbehaviour is not None:  # fault tests only
@@ -274,11 +275,19 @@ class ReplicaDriver:
                 txs.append(SignedTx.decode(raw))
             except GodownError:
                 pass
-        self._tasks.add(task := asyncio.get_running_loop().create_task(self._admit_forwarded(txs)))
+        previous = self._forwarded_tail
+        self._tasks.add(task := asyncio.get_running_loop().create_task(self._admit_forwarded(txs, previous)))
         task.add_done_callback(self._tasks.discard)
+        self._forwarded_tail = task
 
-    async def _admit_forwarded(self, txs: list[SignedTx]) -> None:
+    async def _admit_forwarded(self, txs: list[SignedTx], previous: asyncio.Task[None] | None) -> None:
+        """Signatures are checked concurrently with earlier frames', but the frames are
+        admitted in the order they came: a small frame checked before a large earlier
+        one would otherwise overtake it, and its sender's request deadlines would see
+        their own older transactions passed over by a correct primary (a false view change)."""
         await self.core.check_signatures_now(txs)
+        if previous is not None and not previous.done():
+            await asyncio.wait([previous])
         self._relaying = True
         try:
             for stx in txs:
@@ -375,7 +384,7 @@ class ReplicaDriver:
         if checks:
             futures.wait(checks)  # the rest of this block's signatures, on the workers' cores
         self.core.apply(block, action.certificate)
-        self.deadlines.committed(block.txs, self.core.mempool)
+        self.deadlines.committed(block.txs, self.core.mempool, time.monotonic())
         self.wal.synced_by_commit()
         self.snapshots.on_commit(action.height)
         scheduled = self.membership.after_execute(action.height)

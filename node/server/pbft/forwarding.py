@@ -100,6 +100,9 @@ class Forwarder:
         since, mempool, r = self._forwarded_at, self.core.mempool, self.replica
         if not since:
             return
+        if r.primary_id == self.core.node_id and not r.in_view_change:
+            since.clear()  # ours to propose now: sending them to every validator (we are no peer
+            return  # of our own, so "the primary looks gone") only floods the others
         now = time.monotonic()
         suspect = (r.in_view_change and self._alerted_view != r.view) or (
             now - self._alerted_at >= self.stall_s and r.primary_id not in self.connected()
