@@ -97,7 +97,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=20.0)
     ap.add_argument("--nodes", type=int, default=4)
     ap.add_argument("--rate", type=int, default=0, help="0: saturating")
-    ap.add_argument("--spy-rate", type=int, default=100, help="py-spy samples per second (0: no sampling, CPU per thread only)")
+    ap.add_argument("--spy-rate", type=int, default=100, help="py-spy samples/s (0: no sampling)")
     ap.add_argument("--raw", default=None, help="also keep py-spy's collapsed stacks in this file")
     ap.add_argument("--keep", action="store_true", help="keep the consortium's directory (logs, stores) and print it")
     args = ap.parse_args()

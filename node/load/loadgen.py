@@ -39,6 +39,10 @@ from primitives.tx import SignedTx
 REPORTS_PER_CASE = 38  # ~80% of a case's transactions are device reports (DESIGN §10)
 TXS_PER_CASE = REPORTS_PER_CASE + 12  # plus two ratings per run
 BATCH_TXS = 250
+MAX_IN_FLIGHT_TXS = 3000
+"""Saturating load keeps at most this many transactions submitted and not yet answered
+(a few blocks' worth, enough to keep the pipeline full): a client that pushes a whole
+phase at once only builds a queue, which measures the queue's length, not the consortium."""
 POLL_S = 0.01
 WAIT_S = 30.0
 """How long `run_bench` waits by default for every node to answer (a consortium just started)."""
@@ -187,7 +191,7 @@ async def _submit(session: aiohttp.ClientSession, url: str, txs: list[SignedTx])
 
 async def drive_load(net: Testnet, phases: list[list[SignedTx]], rate: int, duration: float) -> dict[str, Any]:
     """Submit the phases to `net`'s nodes in turn (paced at `rate` tx/s, or as fast as
-    they take them with 0), each phase once the previous one committed, until done or
+    they take them with 0, `MAX_IN_FLIGHT_TXS` at a time), each phase once the previous one committed, until done or
     `duration` seconds passed; returns the figures of `run_bench`."""
     urls = {n["name"]: n["rpc_url"] for n in net.nodes}
     names = list(urls)
@@ -205,8 +209,14 @@ async def drive_load(net: Testnet, phases: list[list[SignedTx]], rate: int, dura
         started = time.monotonic()
         deadline = started + duration
 
+        window = asyncio.Semaphore(max(1, MAX_IN_FLIGHT_TXS // BATCH_TXS))
+
         async def batch(url: str, txs: list[SignedTx], sent_at: float) -> None:
-            results = await _submit(session, url, txs)
+            try:
+                results = await _submit(session, url, txs)
+            finally:
+                if not rate:
+                    window.release()
             top = 0
             for r in results:
                 if r.get("code") == "committed":
@@ -231,6 +241,8 @@ async def drive_load(net: Testnet, phases: list[list[SignedTx]], rate: int, dura
                 txs = phase[i : i + chunk]
                 if rate:  # pace: chunk/rate seconds per batch
                     await asyncio.sleep(max(0.0, phase_start + i / rate - time.monotonic()))
+                else:  # saturate, with a bounded window
+                    await window.acquire()
                 counts["submitted"] += len(txs)
                 tasks.append(asyncio.create_task(batch(urls[names[turn % len(names)]], txs, time.monotonic())))
                 turn += 1
