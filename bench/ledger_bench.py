@@ -17,7 +17,11 @@ Prints JSON lines:
   blocks themselves shows;
 - "restart": reopening the store (`ChainStore.open_path`: the integrity walk plus
   the state tree rebuilt from the index) and the tree's memory per state key
-  (tracemalloc over a second rebuild).
+  (tracemalloc over a second rebuild);
+- "pruned": with `--prune-keep N` (default 100 blocks), the store compacted, then
+  pruned to its newest N blocks (`Ledger.prune_history`, what `history.keep_blocks`
+  does on a node) and compacted again: bytes per transaction with and without pruning,
+  and the CPU pruning costs per pruned transaction.
 
 Wall time is noisy on a shared machine, so every timed figure also gives the CPU
 time of the main thread (`cpu_us_per_tx`, `time.thread_time`), which excludes LevelDB's
@@ -49,6 +53,7 @@ from node.server.ledger import Ledger  # noqa: E402
 from node.tools.audit import replay_from_data_dir  # noqa: E402
 from node.tools.participants import Participants  # noqa: E402
 from primitives.block import Commit, commit_vote_bytes  # noqa: E402
+from primitives.genesis import Genesis  # noqa: E402
 from primitives.tx import SignedTx  # noqa: E402
 from storage.chain import ChainStore  # noqa: E402
 from storage.kv import LevelKV  # noqa: E402
@@ -151,6 +156,9 @@ def main() -> None:
     ap.add_argument("--profile", type=int, default=0, help="print the top N cProfile lines of execute+commit")
     ap.add_argument("--no-replay", action="store_true", help="skip the audit replay")
     ap.add_argument("--keep", type=Path, help="build the store in this new directory and keep it")
+    ap.add_argument(
+        "--prune-keep", type=int, default=100, help="then prune to the newest N blocks (history.keep_blocks; 0: no)"
+    )
     args = ap.parse_args()
 
     chain_id = "bench-ledger"
@@ -279,28 +287,67 @@ def main() -> None:
             )
         )
         print(json.dumps({"bench": "restart", "txs": n_txs, **_restart(work / "data" / "chain")}))
-        if args.no_replay:
-            return
-        c0 = time.process_time()
-        report = replay_from_data_dir(work / "data", str(work / "genesis.json"), workers=args.workers)
-        print(
-            json.dumps(
-                {
-                    "bench": "audit_replay",
-                    "ok": report.ok,
-                    "txs": report.txs,
-                    "blocks": report.blocks,
-                    "tx_s": report.tx_per_s,
-                    "seconds": report.seconds,
-                    "workers": args.workers,
-                    "main_cpu_us_per_tx": round((time.process_time() - c0) / max(1, report.txs) * 1e6, 1),
-                    "problem": report.problem,
-                }
+        if not args.no_replay:
+            c0 = time.process_time()
+            report = replay_from_data_dir(work / "data", str(work / "genesis.json"), workers=args.workers)
+            print(
+                json.dumps(
+                    {
+                        "bench": "audit_replay",
+                        "ok": report.ok,
+                        "txs": report.txs,
+                        "blocks": report.blocks,
+                        "tx_s": report.tx_per_s,
+                        "seconds": report.seconds,
+                        "workers": args.workers,
+                        "main_cpu_us_per_tx": round((time.process_time() - c0) / max(1, report.txs) * 1e6, 1),
+                        "problem": report.problem,
+                    }
+                )
             )
-        )
+        if args.prune_keep > 0:
+            print(json.dumps(_pruned(work, genesis, args.prune_keep, [len(b) for b in blocks], raw)))
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _pruned(work: Path, genesis: Genesis, keep_blocks: int, block_txs: list[int], raw: float) -> dict[str, object]:
+    """Disk with and without pruning, both compacted (LevelDB frees deleted records only as
+    it compacts), and what pruning costs per pruned transaction (`block_txs`: the
+    transactions of each height)."""
+    n_txs = sum(block_txs)
+    path = work / "data" / "chain"
+    kv = LevelKV(path)
+    kv.compact()
+    kv.close()
+    unpruned = _du(work / "data")
+    ledger = Ledger.open(work / "data", genesis, keep_blocks=keep_blocks)
+    base0 = ledger.store.base_height
+    c0 = time.thread_time()
+    while ledger.prune_history(most=64):
+        pass
+    prune_cpu = time.thread_time() - c0
+    base = ledger.store.base_height
+    ledger.close()
+    pruned_txs = sum(block_txs[base0:base])
+    kv = LevelKV(path)
+    kv.compact()
+    kv.close()
+    pruned = _du(work / "data")
+    return {
+        "bench": "pruned",
+        "keep_blocks": keep_blocks,
+        "pruned_heights": base - base0,
+        "txs": n_txs,
+        "pruned_txs": pruned_txs,
+        "compacted_bytes_per_tx_unpruned": round(unpruned / n_txs, 1),
+        "compacted_bytes_per_tx_pruned": round(pruned / n_txs, 1),
+        "unpruned_over_signed_tx": round(unpruned / n_txs / raw, 2),
+        "pruned_over_signed_tx": round(pruned / n_txs / raw, 2),
+        "pruned_store_bytes": pruned,
+        "prune_cpu_us_per_pruned_tx": round(prune_cpu / max(1, pruned_txs) * 1e6, 1),
+    }
 
 
 if __name__ == "__main__":

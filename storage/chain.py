@@ -397,16 +397,18 @@ class ChainStore:
     @property
     def base_height(self) -> int:
         """The first height whose state this store holds: 0 (genesis) for a store that
-        holds every block, b for one restored from a snapshot at b (blocks <= b absent)."""
+        holds every block, b for one restored from a snapshot at b or pruned through b
+        (`prune_through`; blocks <= b absent)."""
         return self._base_height
 
     def require_history_from_genesis(self) -> None:
         """Raise `bad_config` if blocks from genesis are not all here (a store restored
-        from a snapshot): a replay from genesis is not possible on this store."""
+        from a snapshot, or pruned): a replay from genesis is not possible on this store."""
         if self._base_height > 0:
             raise GodownError(
                 Code.BAD_CONFIG,
-                f"this store was restored from a snapshot at height {self._base_height}: blocks 1..{self._base_height}"
+                f"this store starts at height {self._base_height} (restored from a snapshot or pruned): blocks"
+                f" 1..{self._base_height}"
                 " are not in it, so it cannot be replayed from genesis; audit a node that keeps every block",
             )
 
@@ -753,6 +755,58 @@ class ChainStore:
             self._tree.adopt(prepared)
             self._height, self._hash = h, block_hash
             return prepared.root
+
+    # ---- pruning --------------------------------------------------------------------------
+
+    def prune_through(self, height: int, terms_of: Callable[[Block], Sequence[Sequence[bytes]]]) -> int:
+        """Drop the history of every height from the base up to `height` and make `height`
+        the base, in ONE synced batch; returns how many heights went.
+
+        Afterwards the store is what a snapshot restored at `height` gives (the key layout
+        above): blocks, certificates, events, the tx index and the entity index entries
+        (`terms_of(block)`: the terms the node indexed each transaction by) at or below it
+        are gone; the header and roots of `height` stay as the base. Except: a height that
+        certifies a kept proof (`keep_proof`; the block after the proof's height) is kept
+        whole, since a light client follows validator-set changes by it. The state, the
+        kept proofs and the write-ahead log are untouched. Callers prune in steps: each
+        step's deletes are one batch."""
+        with self._lock:
+            base = self._base_height
+            if not base < height < self._height:
+                raise GodownError(Code.BAD_CONFIG, f"cannot prune through {height}: base {base}, head {self._height}")
+            certifying = {ProvenEntry.decode(v).height + 1 for _, v in self._kv.iterate(_KEPT)}
+            batch = Batch()
+            for h in range(base + 1, height + 1):
+                if h in certifying:
+                    continue
+                hb = _be(h)
+                block = self.get_block(h)
+                if block is None:
+                    raise _damaged(h, "block missing above the base")
+                for i, (tx, per_tx) in enumerate(zip(block.txs, terms_of(block))):
+                    tx_key = _TX + tx.tx_id
+                    loc = self._kv.get(tx_key)
+                    if loc is not None and loc[: _TX_LOC.size] == _TX_LOC.pack(h, i):
+                        batch.delete(tx_key)
+                    for term in per_tx:
+                        batch.delete(term_prefix(term) + _TX_LOC.pack(h, i))
+                batch.delete(_BY_HASH + block.hash())
+                for prefix in (_BLOCK, _COMMIT, _EVENTS):
+                    batch.delete(prefix + hb)
+            for h in range(base, height):  # headers and roots below the new base (the old base's too)
+                if h not in certifying:
+                    batch.delete(_HEADER + _be(h))
+                    batch.delete(_ROOTS + _be(h))
+            header = self.get_header(height)
+            if header is None:
+                raise _damaged(height, "header missing above the base")
+            new_hash = header.hash()
+            roots = self._roots_or_damaged(height)  # as a restored base has them: no block digest
+            batch.put(_ROOTS + _be(height), Roots(roots.state_root, roots.results_root, ZERO_HASH).encode())
+            batch.put(_BASE, codec.encode({"height": height, "hash": new_hash}))
+            self._kv.write(batch, sync=True)
+            self._base_height, self._base_hash = height, new_hash
+            return height - base
 
     # ---- integrity ------------------------------------------------------------------------
 

@@ -6,6 +6,8 @@
 "state_sync": {"trust_height", "trust_hash"}? — install the state of trust_height-1
 from peers when the data dir is blank (see `node.server.pbft.statesync`);
 "snapshots": {"every": N} — freeze the state every N blocks for peers to sync from.
+"history": {"keep_blocks": N} — keep only the newest N blocks (0, the default: every
+block from genesis); older history is pruned as the chain grows (`Ledger.prune_history`).
 "report_key_file": the member's key file, whose X25519 secret this node then uses to
 open the device reports sealed to its own member for `/v1/reports` (and nobody else's).
 
@@ -25,6 +27,12 @@ from typing import Any
 from primitives.errors import Code, GodownError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+SNAPSHOTS_KEPT = 2
+"""Snapshots a node holds for peers at once (node.server.pbft.statesync)."""
+MIN_KEEP_BLOCKS = 100
+"""The shortest pruning window: what a restarted peer catches up by blocks; further
+behind, it syncs from a snapshot, whose next block must still be kept."""
 
 
 def _bad(message: str) -> GodownError:
@@ -47,6 +55,7 @@ class NodeConfig:
     member_key_file: Path | None = None
     state_sync_trust: str | None = None  # HEIGHT:BLOCK_HASH
     snapshot_every: int = 1000
+    keep_blocks: int = 0
     mempool_max_txs: int = 200_000
     report_key_file: Path | None = None
 
@@ -92,10 +101,17 @@ class NodeConfig:
                 mempool_max_txs=int(doc.get("mempool", {}).get("max_txs", 200_000)),
                 state_sync_trust=_trust_of(doc.get("state_sync")),
                 snapshot_every=int(doc.get("snapshots", {}).get("every", 1000)),
+                keep_blocks=int(doc.get("history", {}).get("keep_blocks", 0)),
                 report_key_file=(base / doc["report_key_file"]).resolve() if doc.get("report_key_file") else None,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise _bad(f"config {path}: missing or malformed field ({exc.__class__.__name__}: {exc})") from None
+        least = max(MIN_KEEP_BLOCKS, (SNAPSHOTS_KEPT + 1) * max(cfg.snapshot_every, 0))
+        if cfg.keep_blocks != 0 and cfg.keep_blocks < least:
+            raise _bad(
+                f"config {path}: history.keep_blocks is {cfg.keep_blocks}; 0 keeps every block, else at least"
+                f" {least} (the snapshots a peer syncs from need the blocks after them)"
+            )
         if cfg.rpc_exposed and not cfg.rpc_token:
             raise _bad(f"config {path}: rpc.host {cfg.rpc_host} is not loopback, so rpc.token must be set")
         return cfg

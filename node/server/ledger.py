@@ -122,19 +122,32 @@ class SignatureCache:
                 self._ok.popitem(last=False)
 
 
+PRUNE_HEIGHTS_PER_COMMIT = 2
+"""How many old heights one commit prunes at most: steady state needs one, the second
+lets a node that just turned pruning on catch up without a pause (each height costs a
+block decode and its deletes)."""
+
+
+def _index_terms_of(block: Block) -> list[list[bytes]]:
+    return [index_terms(t) for t in block.txs]
+
+
 class Ledger:
     """Chain store + contracts for one chain; single-threaded use."""
 
-    def __init__(self, store: ChainStore, genesis: Genesis) -> None:
+    def __init__(self, store: ChainStore, genesis: Genesis, keep_blocks: int = 0) -> None:
         self.store = store
         self.genesis = genesis
+        self.keep_blocks = keep_blocks  # history kept: the newest N blocks (0: all, from genesis)
         self.signatures = SignatureCache()
         self.space: SpaceWatch | None = None  # free space of the data dir (None: a store in memory)
 
     @staticmethod
-    def open(data_dir: str | Path | None, genesis: Genesis) -> Ledger:
+    def open(data_dir: str | Path | None, genesis: Genesis, keep_blocks: int = 0) -> Ledger:
         """Open (or create) the store; refuse one that belongs to another genesis, is
-        damaged, or sits on a filesystem without its reserve of free space."""
+        damaged, or sits on a filesystem without its reserve of free space. With
+        `keep_blocks`, each commit prunes the history older than the newest that many
+        blocks (`prune_history`)."""
         space: SpaceWatch | None = None
         if data_dir is not None:
             Path(data_dir).mkdir(parents=True, exist_ok=True)
@@ -155,7 +168,7 @@ class Ledger:
         except BaseException:
             store.close()
             raise
-        ledger = Ledger(store, genesis)
+        ledger = Ledger(store, genesis, keep_blocks)
         ledger.space = space
         ledger.keep_missing_proof()
         ledger.index_old_blocks()
@@ -258,7 +271,21 @@ class Ledger:
         root = self.store.commit_block(block.with_results(outcome.results), commit, outcome.changes, events, terms)
         if outcome.changes.get(contracts.SCHEDULED_SET_KEY) is not None:
             self.store.keep_proof(contracts.SCHEDULED_SET_KEY)
+        self.prune_history()
         return root
+
+    def prune_history(self, most: int = PRUNE_HEIGHTS_PER_COMMIT) -> int:
+        """Drop the history (block, certificate, events, tx and entity index entries) of up
+        to `most` of the oldest heights beyond the newest `keep_blocks`; returns how many.
+        What stays answers every state query, serves snapshots and lets peers within the
+        window catch up by blocks; a replay from genesis needs a node that keeps all."""
+        store = self.store
+        if self.keep_blocks <= 0:
+            return 0
+        through = min(store.head_height - self.keep_blocks, store.base_height + most)
+        if through <= store.base_height:
+            return 0
+        return store.prune_through(through, _index_terms_of)
 
     def index_old_blocks(self, per_batch: int = 1000) -> None:
         """Give the blocks of a store written before the entity index existed their index

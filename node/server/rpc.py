@@ -277,6 +277,12 @@ class Routes:
         else:
             raise GodownError(Code.MALFORMED, "height must be a number or 'latest'")
         block = store.get_block(height) if 0 < height <= store.head_height else None
+        if block is None and 0 < height <= store.base_height:
+            raise GodownError(
+                Code.HISTORY_UNAVAILABLE,
+                f"block {height} is not kept here: this node's history starts after height {store.base_height}"
+                " (restored from a snapshot, or pruned); ask a node that keeps every block",
+            )
         if block is None:
             raise GodownError(Code.NOT_FOUND, f"no block at height {height}")
         return _json(_block_view(block, store.get_commit(height)))

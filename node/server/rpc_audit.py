@@ -38,7 +38,8 @@ class AuditRoutes:
         if self.core.ledger.store.base_height > 0:
             raise GodownError(
                 Code.BAD_CONFIG,
-                f"this node was restored from a snapshot at height {self.core.ledger.store.base_height} and holds "
+                f"this node starts at height {self.core.ledger.store.base_height} (restored from a snapshot or "
+                "pruned: history.keep_blocks) and holds "
                 "no blocks below it: audit a node that keeps the history from genesis",
             )
         host, port = request.transport.get_extra_info("sockname")[:2] if request.transport else ("127.0.0.1", 0)

@@ -109,7 +109,7 @@ async def start_node(config: NodeConfig, misbehaviour: Misbehaviour | None = Non
     config.data_dir.mkdir(parents=True, exist_ok=True)
     if config.state_sync_trust is not None:
         await _state_sync_if_blank(config, genesis, key)
-    ledger = Ledger.open(config.data_dir, genesis)
+    ledger = Ledger.open(config.data_dir, genesis, config.keep_blocks)
     try:
         validator = _own_validator(config, ledger, key)
         member_id = validator.member if validator else config.member_id

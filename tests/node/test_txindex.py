@@ -1,13 +1,15 @@
 """The node-local transaction index (X: entries written in each block's batch): what a
 transaction is found by, newest-first walks with exact `before` bounds (hypothesis), that
-it survives a restart of a real node, and that a node restored from a snapshot answers
-`/v1/txs` and `/v1/blocks` for exactly the heights it holds."""
+it survives a restart of a real node, and that a node restored from a snapshot, or one
+that pruned its history, answers `/v1/txs` and `/v1/blocks` for exactly the heights it
+holds."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -151,8 +153,23 @@ def _restored(tmp_path: Path) -> tuple[Ledger, int, list[tuple[Block, Commit]]]:
     return ledger, base, built.chain
 
 
-def test_a_node_restored_from_a_snapshot_answers_for_the_heights_it_holds(tmp_path: Path) -> None:
-    ledger, base, chain = _restored(tmp_path)
+def _pruned(tmp_path: Path) -> tuple[Ledger, int, list[tuple[Block, Commit]]]:
+    """The same chain committed whole, then pruned to keep the heights after the middle."""
+    (tmp_path / "built").mkdir()
+    built = build_chain(tmp_path / "built", cases=3)
+    base = len(built.chain) // 2
+    ledger = Ledger.open(built.data_dir, built.genesis, keep_blocks=len(built.chain) - base)
+    while ledger.prune_history():
+        pass
+    assert ledger.store.base_height == base and ledger.store.head_height == len(built.chain)
+    return ledger, base, built.chain
+
+
+@pytest.mark.parametrize("start", [_restored, _pruned], ids=["restored", "pruned"])
+def test_a_node_restored_from_a_snapshot_or_pruned_answers_for_the_heights_it_holds(
+    tmp_path: Path, start: Callable[[Path], tuple[Ledger, int, list[tuple[Block, Commit]]]]
+) -> None:
+    ledger, base, chain = start(tmp_path)
     head = len(chain)
     seeded = Participants.generate(seed=b"snapshot-test")  # build_chain's participants
     core = NodeCore("restored", seeded.node_key(seeded.warehouse), ledger.genesis, ledger)
@@ -177,6 +194,10 @@ def test_a_node_restored_from_a_snapshot_answers_for_the_heights_it_holds(tmp_pa
         blocks = http(url, "GET", "/v1/blocks?limit=500").doc
         assert [b["height"] for b in blocks["blocks"]] == list(range(head, base, -1)) and blocks["next"] is None
         assert http(url, "GET", f"/v1/blocks?before={base + 1}").doc == {"blocks": [], "next": None}
+        for h in (1, base):
+            gone = http(url, "GET", f"/v1/blocks/{h}")
+            assert (gone.status, gone.code) == (410, "history_unavailable")
+        assert http(url, "GET", f"/v1/blocks/{base + 1}").doc["height"] == base + 1
         audit = http(url, "POST", "/v1/audit", b"")
         assert (audit.status, audit.code) == (422, "bad_config")  # no blocks below the base to replay
     finally:

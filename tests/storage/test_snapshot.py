@@ -254,7 +254,7 @@ def test_restored_store_executes_the_next_blocks_of_the_chain(fx: Fixture, tmp_p
         assert store.get_tx(tx.tx_id) is None  # the tx index starts after the base
         with pytest.raises(GodownError) as exc:
             store.require_history_from_genesis()
-        assert exc.value.code is Code.BAD_CONFIG and f"snapshot at height {h}" in exc.value.message
+        assert exc.value.code is Code.BAD_CONFIG and f"starts at height {h}" in exc.value.message
     finally:
         store.close()
 

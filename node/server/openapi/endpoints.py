@@ -255,9 +255,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "get",
         "/v1/blocks/{height}",
         "get_block",
-        "A block with its commit certificate and raw bytes.",
+        "A block with its commit certificate and raw bytes. A height at or below the node's base (it was "
+        "restored from a snapshot there, or prunes history: history.keep_blocks) is 410 history_unavailable.",
         "Block",
-        (400, 404),
+        (400, 404, 410),
         (Param("height", "path", {"type": "string", "pattern": "^([0-9]+|latest)$"}, "a height or latest"),),
     ),
     Endpoint(

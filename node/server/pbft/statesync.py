@@ -36,6 +36,7 @@ from typing import Any
 
 import msgpack
 
+from node.server.config import SNAPSHOTS_KEPT
 from node.server.pbft.frames import MAX_FRAME, decode_frame, encode_frame
 from p2p.service import P2PService
 from primitives.block import Block
@@ -47,7 +48,7 @@ from storage.snapshot import Installer, Manifest, Snapshot, SnapshotError, Trust
 
 log = logging.getLogger("godown.statesync")
 
-KEEP = 2
+KEEP = SNAPSHOTS_KEPT
 """Frozen views and built snapshots a node holds at once (each pins old LevelDB versions)."""
 OFFER, OFFERED, CHUNK, CHUNKED = "sm?", "sm", "sc?", "sc"
 ASK_EVERY_S = 2.0
