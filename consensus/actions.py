@@ -30,9 +30,12 @@ from primitives.block import Commit
 
 @dataclass(frozen=True)
 class Persist:
-    """Write `record` (opaque bytes, see `consensus.records`) durably before sending anything."""
+    """Write `record` (opaque bytes, see `consensus.records`) durably before sending anything.
+    `stable`: it is a stable checkpoint, after which the log may be compacted (said here so
+    the driver need not decode every record to learn it)."""
 
     record: bytes
+    stable: bool = False
 
 
 @dataclass(frozen=True)

@@ -137,10 +137,20 @@ class SignedTx:
         if hit is not None:
             return hit
         stx = SignedTx.from_dict(codec.decode(data, max_bytes=MAX_TX_BYTES + 128), wire=data)
-        _DECODED[data] = stx
-        if len(_DECODED) > DECODE_CACHE_SIZE:
-            _DECODED.popitem(last=False)
+        _remember(data, stx)
         return stx
+
+    def remember(self) -> SignedTx:
+        """Let a later `decode` of this transaction's wire bytes (in a proposal, say)
+        reuse this decoding; for one decoded another way (a client's JSON or batch)."""
+        _remember(self.encode(), self)
+        return self
+
+
+def _remember(data: bytes, stx: SignedTx) -> None:
+    _DECODED[data] = stx
+    if len(_DECODED) > DECODE_CACHE_SIZE:
+        _DECODED.popitem(last=False)
 
 
 DECODE_CACHE_SIZE = 50_000

@@ -17,7 +17,7 @@ from consensus.actions import Action, Broadcast, Execute, FetchBlocks, Persist, 
 from consensus.config import ReplicaConfig
 from consensus.membership import Epoch, Membership
 from consensus.messages import Message, Votes, commit_bytes, prepare_vote_bytes
-from consensus.records import Record, encode_record
+from consensus.records import Record, StableRecord, encode_record
 from consensus.signing import Signer, Verifier
 from consensus.types import Rejection
 from primitives.block import Commit
@@ -133,7 +133,7 @@ class Context:
     # ------------------------------------------------------------------ outbox
 
     def persist(self, record: Record) -> None:
-        self._persist.append(Persist(encode_record(record)))
+        self._persist.append(Persist(encode_record(record), stable=isinstance(record, StableRecord)))
 
     def broadcast(self, message: Message) -> None:
         self._send.append(Broadcast(message))

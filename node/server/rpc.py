@@ -165,7 +165,7 @@ async def _read_txs(request: web.Request) -> tuple[list[SignedTx | GodownError],
     out: list[SignedTx | GodownError] = []
     for item in items:
         try:
-            out.append(parse(item))
+            out.append(parse(item).remember())  # its block, proposed later, then needs no decoding
         except GodownError as exc:
             out.append(exc)
     return out, isinstance(doc, list)

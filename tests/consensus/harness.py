@@ -71,6 +71,7 @@ class Cluster:
         self.reps = {i: replica(i, first, **kw) for i in ids}
         self.approvals: dict[int, tuple[int, tuple[str, ...]]] = {}
         self.records: dict[str, list[bytes]] = {i: [] for i in ids}
+        self.stable_flags: dict[str, list[bool]] = {i: [] for i in ids}  # Persist.stable of each record
         self.chains: dict[str, list[tuple[bytes, Commit]]] = {i: [] for i in ids}
         self.queue: deque[tuple[str, str, Message]] = deque()
         self.blocked: Callable[[str, str, Message | None], bool] = lambda a, b, m: False
@@ -80,6 +81,7 @@ class Cluster:
         for a in ready.actions:
             if isinstance(a, Persist):
                 self.records[me].append(a.record)
+                self.stable_flags[me].append(a.stable)
             elif isinstance(a, Broadcast):
                 self.log.append(f"{me} -> * {describe(a.message)}")
                 for t in self.ids:

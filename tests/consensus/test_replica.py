@@ -405,7 +405,7 @@ def test_node_validity_check_refuses_a_fresh_proposal() -> None:
 
 
 def test_compacted_records_restore_the_same_replica() -> None:
-    from consensus.records import compact
+    from consensus.records import StableRecord, compact, decode_record
 
     c = Cluster(checkpoint_interval=2, request_timeout=2)
     for k in range(5):
@@ -418,6 +418,9 @@ def test_compacted_records_restore_the_same_replica() -> None:
     records = c.records["v2"]
     small = compact(records)
     assert len(small) < len(records)
+    assert c.stable_flags["v2"] == [isinstance(decode_record(r), StableRecord) for r in records]
+    assert any(c.stable_flags["v2"])
+    assert [decode_record(r, checked=False) for r in records] == [decode_record(r) for r in records]
     full, compacted = replica("v2", records=records, last_executed=5), replica("v2", records=small, last_executed=5)
     for attr in ("view", "in_view_change", "stable_checkpoint", "next_height"):
         assert getattr(full, attr) == getattr(compacted, attr), attr
@@ -477,3 +480,14 @@ def test_new_view_stops_at_an_unlinked_re_proposal() -> None:
     plan = r._plan_new_view(list(vcs))[3]  # noqa: SLF001
     assert [h for h, _, _ in plan] == [1]
     assert [h for h, _, _ in replica("v3")._plan_new_view(list(vcs))[3]] == [1, 2]  # noqa: SLF001 - without parent_of
+
+
+@pytest.mark.parametrize("raw", [b"\xc1", b"\x81\xa1r\xa4nope", b"\x93\x01\x02\x03", b""])
+def test_a_damaged_record_is_store_damaged_checked_or_not(raw: bytes) -> None:
+    from consensus.records import decode_record
+    from primitives.errors import GodownError
+
+    for checked in (True, False):
+        with pytest.raises(GodownError) as exc:
+            decode_record(raw, checked=checked)
+        assert exc.value.code is Code.STORE_DAMAGED

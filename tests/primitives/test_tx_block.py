@@ -172,3 +172,13 @@ def test_an_empty_block_only_certifies_an_unsettled_head_after_the_quiet_interva
     assert head_settled(empty.header, empty.header.state_root)
     assert not head_settled(empty.header, b"\x05" * 32)  # its time hook changed the state
     assert not head_settled(h, h.state_root)  # transactions: their results need certifying
+
+
+def test_a_remembered_decoding_is_reused_for_its_wire_bytes() -> None:
+    stx = make_tx(nonce=987_654)
+    fresh = SignedTx.from_dict(stx.to_dict())  # as a client's JSON or msgpack batch is read
+    assert SignedTx.decode(stx.encode()) is not fresh
+    again = SignedTx.from_dict({"tx": stx.tx_bytes, "sig": stx.sig})
+    assert again.remember() is again
+    assert SignedTx.decode(bytes(stx.encode())) is again  # a proposal's copy of the bytes
+    assert Block.decode(Block(_block(0).header, (stx,)).encode()).txs[0] is again

@@ -25,7 +25,6 @@ from typing import Any
 from consensus.actions import Broadcast, Execute, FetchBlocks, Persist, Ready, Send
 from consensus.config import ReplicaConfig
 from consensus.messages import PrePrepare, decode_message, encode_message
-from consensus.records import StableRecord, decode_record
 from consensus.replica import Replica
 from consensus.signing import Ed25519Signer, Ed25519Verifier
 from node.server.config import NodeConfig
@@ -351,7 +350,7 @@ class ReplicaDriver:
         for action in ready.actions:
             if isinstance(action, Persist):
                 records.append(action.record)
-                stable = stable or isinstance(decode_record(action.record), StableRecord)
+                stable = stable or action.stable
             elif isinstance(action, Broadcast):
                 broadcast.append(encode_message(action.message))
             elif isinstance(action, Send):
