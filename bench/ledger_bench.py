@@ -44,10 +44,12 @@ import tempfile
 import time
 import tracemalloc
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from node.client.txs import NonceBook  # noqa: E402
 from node.load.workload import financing_workload, workload_device  # noqa: E402
 from node.server.ledger import Ledger  # noqa: E402
 from node.tools.audit import replay_from_data_dir  # noqa: E402
@@ -68,6 +70,20 @@ def _blocks(phases: list[list[SignedTx]], size: int) -> list[list[SignedTx]]:
         for i in range(0, len(phase), size):
             out.append(phase[i : i + size])
     return out
+
+
+def _workload(
+    p: Participants, chain_id: str, cases: int, reports: int, chunk_cases: int
+) -> Iterator[tuple[str, int, list[list[SignedTx]]]]:
+    """The financing workload `chunk_cases` rounds at a time — (tag, cases, phases) — each
+    chunk with its own lots, cases and devices (`tag`) and the members' nonces carried on,
+    so a 5M-transaction chain is never held whole (≈ 3.5 GB per million transactions)."""
+    book = NonceBook()
+    chunks = range(0, cases, max(1, chunk_cases))
+    for c, start in enumerate(chunks):
+        n = min(chunk_cases, cases - start)
+        tag = "" if len(chunks) == 1 else f"-c{c}"
+        yield tag, n, financing_workload(p, chain_id, n, reports, tag=tag, nonces=book)
 
 
 def _du(path: Path) -> int:
@@ -150,6 +166,9 @@ def _restart(path: Path) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description="single-node ledger benchmark")
     ap.add_argument("--cases", type=int, default=200)
+    ap.add_argument(
+        "--chunk-cases", type=int, default=20_000, help="build the workload this many cases at a time (memory)"
+    )
     ap.add_argument("--reports", type=int, default=38)
     ap.add_argument("--block", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=2, help="signature-check processes for the replay")
@@ -165,13 +184,8 @@ def main() -> None:
     p = Participants.generate(seed=b"ledger-bench")
     validator = p.node_key(p.warehouse)  # a single validator: one signature certifies a block
     genesis = p.genesis(chain_id, 1_000_000, validating=1)
-    blocks = _blocks(financing_workload(p, chain_id, args.cases, args.reports), args.block)
-    n_txs = sum(len(b) for b in blocks)
-    # The whole workload is held in memory (10^7 objects at 1M txs), which no node does:
-    # left to the collector, every full collection walks it (3.5 s each at 1M txs: 10 of
-    # the 28 µs per tx the collector took there). Frozen, it sees what a node would.
-    gc.collect()
-    gc.freeze()
+    block_txs: list[int] = []  # transactions per height
+    signed_bytes = 0
 
     work = Path(tempfile.mkdtemp(prefix="godown-ledger-bench-")) if args.keep is None else args.keep
     work.mkdir(parents=True, exist_ok=args.keep is None)
@@ -179,7 +193,6 @@ def main() -> None:
         genesis.save(work / "genesis.json")
         ledger = Ledger.open(work / "data", genesis)
         keys = {m.id: m.sign_pub for m in genesis.members}
-        keys.update((d.id, d.sign_pub) for d in (workload_device(chain_id, i) for i in range(args.cases)))
         exec_s = commit_s = exec_cpu = commit_cpu = 0.0
         ok = 0
         clock, cpu = time.perf_counter, time.thread_time
@@ -187,41 +200,55 @@ def main() -> None:
         gc_clock = _GcClock()
         gc.callbacks.append(gc_clock)
         p0, m0 = time.process_time(), cpu()  # all threads, and this one: LevelDB's own threads are the rest
-        for h, txs in enumerate(blocks, start=1):
-            # as admission did on a node, shortly before: every signature checked once, untimed
-            # (all of them up front would overflow the node's 500k-entry signature cache at 1M)
-            for stx in txs:
-                assert stx.verify(keys[stx.tx.sender])
-                ledger.signatures.mark(stx, keys[stx.tx.sender])
-            block = ledger.build_block(txs, 1_000_000 + h * 100, view=0, proposer=validator.id)
-            if prof:
-                prof.enable()
-            gc_clock.active = True
-            t0, c0 = clock(), cpu()
-            outcome = ledger.execute(block)
-            root = ledger.store._tree.compute_root(outcome.changes)  # the state-root part of execution
-            t1, c1 = clock(), cpu()
-            gc_clock.active = False
-            if prof:
-                prof.disable()
-            sig = validator.sign(commit_vote_bytes(chain_id, h, 0, block.hash()))
-            commit = Commit(chain_id, h, 0, block.hash(), ((validator.id, sig),))
-            if prof:
-                prof.enable()
-            gc_clock.active = True
-            t2, c2 = clock(), cpu()
-            new_root = ledger.commit(block, commit, outcome)
-            t3, c3 = clock(), cpu()
-            gc_clock.active = False
-            if prof:
-                prof.disable()
-            assert new_root == root
-            exec_s += t1 - t0
-            commit_s += (t1 - t0) + (t3 - t2)
-            exec_cpu += c1 - c0
-            commit_cpu += (c1 - c0) + (c3 - c2)
-            ok += sum(1 for r in outcome.results if r == "ok")
+        for tag, cases, phases in _workload(p, chain_id, args.cases, args.reports, args.chunk_cases):
+            keys.update((d.id, d.sign_pub) for d in (workload_device(chain_id, i, tag) for i in range(cases)))
+            blocks = _blocks(phases, args.block)
+            del phases
+            # The workload is held in memory (10^7 objects at 1M txs), which no node does:
+            # left to the collector, every full collection walks it (3.5 s each at 1M txs: 10
+            # of the 28 µs per tx the collector took there). Frozen, it sees what a node would.
+            gc.collect()
+            gc.freeze()
+            for txs in blocks:
+                h = len(block_txs) + 1
+                block_txs.append(len(txs))
+                signed_bytes += sum(len(stx.encode()) for stx in txs)
+                # as admission did on a node, shortly before: every signature checked once, untimed
+                # (all of them up front would overflow the node's 500k-entry signature cache at 1M)
+                for stx in txs:
+                    assert stx.verify(keys[stx.tx.sender])
+                    ledger.signatures.mark(stx, keys[stx.tx.sender])
+                block = ledger.build_block(txs, 1_000_000 + h * 100, view=0, proposer=validator.id)
+                if prof:
+                    prof.enable()
+                gc_clock.active = True
+                t0, c0 = clock(), cpu()
+                outcome = ledger.execute(block)
+                root = ledger.store._tree.compute_root(outcome.changes)  # the state-root part of execution
+                t1, c1 = clock(), cpu()
+                gc_clock.active = False
+                if prof:
+                    prof.disable()
+                sig = validator.sign(commit_vote_bytes(chain_id, h, 0, block.hash()))
+                commit = Commit(chain_id, h, 0, block.hash(), ((validator.id, sig),))
+                if prof:
+                    prof.enable()
+                gc_clock.active = True
+                t2, c2 = clock(), cpu()
+                new_root = ledger.commit(block, commit, outcome)
+                t3, c3 = clock(), cpu()
+                gc_clock.active = False
+                if prof:
+                    prof.disable()
+                assert new_root == root
+                exec_s += t1 - t0
+                commit_s += (t1 - t0) + (t3 - t2)
+                exec_cpu += c1 - c0
+                commit_cpu += (c1 - c0) + (c3 - c2)
+                ok += sum(1 for r in outcome.results if r == "ok")
+            del blocks
         ledger.close()
+        n_txs = sum(block_txs)
         background_cpu = (time.process_time() - p0) - (cpu() - m0)
         if prof:
             pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(args.profile)
@@ -231,7 +258,7 @@ def main() -> None:
                     "bench": "execution",
                     "txs": n_txs,
                     "ok": ok,
-                    "blocks": len(blocks),
+                    "blocks": len(block_txs),
                     "block_txs": args.block,
                     "tx_s": round(n_txs / exec_s),
                     "us_per_tx": round(exec_s / n_txs * 1e6, 1),
@@ -247,7 +274,7 @@ def main() -> None:
                     "tx_s": round(n_txs / commit_s),
                     "us_per_tx": round(commit_s / n_txs * 1e6, 1),
                     "cpu_us_per_tx": round(commit_cpu / n_txs * 1e6, 1),
-                    "synced_writes": len(blocks),
+                    "synced_writes": len(block_txs),
                     "gc_cpu_us_per_tx": round(sum(gc_clock.seconds) / n_txs * 1e6, 1),
                     "leveldb_background_cpu_us_per_tx": round(background_cpu / n_txs * 1e6, 1),
                     "gc_runs_by_generation": gc_clock.runs,
@@ -257,7 +284,7 @@ def main() -> None:
         )
         disk = _du(work / "data")
         per_tx = disk / n_txs
-        raw = sum(len(stx.encode()) for b in blocks for stx in b) / n_txs  # the signed transactions themselves
+        raw = signed_bytes / n_txs  # the signed transactions themselves
         print(
             json.dumps(
                 {
@@ -306,7 +333,7 @@ def main() -> None:
                 )
             )
         if args.prune_keep > 0:
-            print(json.dumps(_pruned(work, genesis, args.prune_keep, [len(b) for b in blocks], raw)))
+            print(json.dumps(_pruned(work, genesis, args.prune_keep, block_txs, raw)))
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
