@@ -14,8 +14,11 @@ Prints each system's JSON line and a final line with the ratio.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -50,20 +53,29 @@ def raft_figures(nodes: int, txs: int, script: Path, attempts: int = 2) -> dict[
     tried again once."""
     error = ""
     for _ in range(attempts):
+        # its own session, so a run cut short takes its node processes with it (left
+        # behind, they hold the ports and every later attempt fails to settle too)
+        proc = subprocess.Popen(
+            [sys.executable, str(script), "--txs", str(txs), "--nodes", str(nodes)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         try:
-            out = subprocess.run(
-                [sys.executable, str(script), "--txs", str(txs), "--nodes", str(nodes)],
-                capture_output=True,
-                text=True,
-                timeout=RAFT_TIMEOUT_S,
-            )
+            stdout, stderr = proc.communicate(timeout=RAFT_TIMEOUT_S)
         except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
             error = f"no result within {RAFT_TIMEOUT_S} s"
             continue
-        lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
-        if out.returncode == 0 and lines:
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # any node it left running
+        lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
+        if proc.returncode == 0 and lines:
             return json.loads(lines[-1])  # type: ignore[no-any-return]
-        error = (out.stderr or out.stdout)[-500:]
+        error = (stderr or stdout)[-500:]
     return {"system": "pysyncobj-raft", "error": error}
 
 
