@@ -14,6 +14,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgpack
+
 from primitives import codec
 from primitives.errors import Code, GodownError
 from primitives.hashing import sha256
@@ -122,6 +124,19 @@ class SignedTx:
             raise GodownError(Code.OVERSIZE, f"transaction exceeds {MAX_TX_BYTES} bytes")
         tx = Tx.from_dict(codec.decode(raw, max_bytes=MAX_TX_BYTES))
         return SignedTx(tx=tx, tx_bytes=raw, sig=sig, _wire=wire)
+
+    @staticmethod
+    def decode_stored(data: bytes) -> SignedTx:
+        """Decode wire bytes that were decoded strictly before they were stored (a block in
+        this node's own store), without the canonical-form checks again: for reading much
+        history at once (pruning), where those checks are two thirds of the cost."""
+        try:
+            doc = msgpack.unpackb(data, raw=False)
+            raw, sig = doc["tx"], doc["sig"]
+            tx = Tx.from_dict(msgpack.unpackb(raw, raw=False))
+        except (msgpack.UnpackException, ValueError, TypeError, KeyError) as exc:
+            raise _malformed(f"stored transaction unreadable ({exc.__class__.__name__})") from None
+        return SignedTx(tx=tx, tx_bytes=raw, sig=sig, _wire=data)
 
     @staticmethod
     def decode(data: bytes) -> SignedTx:

@@ -758,14 +758,14 @@ class ChainStore:
 
     # ---- pruning --------------------------------------------------------------------------
 
-    def prune_through(self, height: int, terms_of: Callable[[Block], Sequence[Sequence[bytes]]]) -> int:
+    def prune_through(self, height: int, terms_of: Callable[[SignedTx], Sequence[bytes]]) -> int:
         """Drop the history of every height from the base up to `height` and make `height`
         the base, in ONE synced batch; returns how many heights went.
 
         Afterwards the store is what a snapshot restored at `height` gives (the key layout
         above): blocks, certificates, events, the tx index and the entity index entries
-        (`terms_of(block)`: the terms the node indexed each transaction by) at or below it
-        are gone; the header and roots of `height` stay as the base. Except: a height that
+        (`terms_of(tx)`: the terms the node indexed a transaction by) at or below it are
+        gone; the header and roots of `height` stay as the base. Except: a height that
         certifies a kept proof (`keep_proof`; the block after the proof's height) is kept
         whole, since a light client follows validator-set changes by it. The state, the
         kept proofs and the write-ahead log are untouched. Callers prune in steps: each
@@ -780,17 +780,18 @@ class ChainStore:
                 if h in certifying:
                     continue
                 hb = _be(h)
-                block = self.get_block(h)
-                if block is None:
+                parts, header = self.block_parts(h), self.get_header(h)
+                if parts is None or header is None:
                     raise _damaged(h, "block missing above the base")
-                for i, (tx, per_tx) in enumerate(zip(block.txs, terms_of(block))):
-                    tx_key = _TX + tx.tx_id
+                for i, raw in enumerate(parts.txs):
+                    stx = SignedTx.decode_stored(raw)  # checked when it was committed
+                    tx_key = _TX + stx.tx_id
                     loc = self._kv.get(tx_key)
                     if loc is not None and loc[: _TX_LOC.size] == _TX_LOC.pack(h, i):
                         batch.delete(tx_key)
-                    for term in per_tx:
+                    for term in terms_of(stx):
                         batch.delete(term_prefix(term) + _TX_LOC.pack(h, i))
-                batch.delete(_BY_HASH + block.hash())
+                batch.delete(_BY_HASH + header.hash())
                 for prefix in (_BLOCK, _COMMIT, _EVENTS):
                     batch.delete(prefix + hb)
             for h in range(base, height):  # headers and roots below the new base (the old base's too)

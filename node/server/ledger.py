@@ -128,10 +128,6 @@ lets a node that just turned pruning on catch up without a pause (each height co
 block decode and its deletes)."""
 
 
-def _index_terms_of(block: Block) -> list[list[bytes]]:
-    return [index_terms(t) for t in block.txs]
-
-
 class Ledger:
     """Chain store + contracts for one chain; single-threaded use."""
 
@@ -285,7 +281,7 @@ class Ledger:
         through = min(store.head_height - self.keep_blocks, store.base_height + most)
         if through <= store.base_height:
             return 0
-        return store.prune_through(through, _index_terms_of)
+        return store.prune_through(through, index_terms)
 
     def index_old_blocks(self, per_batch: int = 1000) -> None:
         """Give the blocks of a store written before the entity index existed their index

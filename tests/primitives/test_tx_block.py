@@ -182,3 +182,15 @@ def test_a_remembered_decoding_is_reused_for_its_wire_bytes() -> None:
     assert again.remember() is again
     assert SignedTx.decode(bytes(stx.encode())) is again  # a proposal's copy of the bytes
     assert Block.decode(Block(_block(0).header, (stx,)).encode()).txs[0] is again
+
+
+@settings(max_examples=50)
+@given(nonce=st.integers(0, 2**40), grade=st.text(min_size=1, max_size=8))
+def test_a_stored_decoding_is_the_strict_one(nonce: int, grade: str) -> None:
+    stx = make_tx(nonce=nonce, body={"subject": "x", "grade": grade})
+    light = SignedTx.decode_stored(stx.encode())
+    assert light == SignedTx.decode(stx.encode()) and light.tx_id == stx.tx_id and light.encode() == stx.encode()
+    for bad in (b"", b"\xc1", codec.encode({"tx": b"\xc1", "sig": stx.sig}), codec.encode([1, 2])):
+        with pytest.raises(GodownError) as exc:
+            SignedTx.decode_stored(bad)
+        assert exc.value.code is Code.MALFORMED
