@@ -274,14 +274,23 @@ class Ledger:
         """Drop the history (block, certificate, events, tx and entity index entries) of up
         to `most` of the oldest heights beyond the newest `keep_blocks`; returns how many.
         What stays answers every state query, serves snapshots and lets peers within the
-        window catch up by blocks; a replay from genesis needs a node that keeps all."""
+        window catch up by blocks; a replay from genesis needs a node that keeps all.
+        Pruning is housekeeping: a stored block it cannot read stops it (logged), not
+        the node."""
         store = self.store
         if self.keep_blocks <= 0:
             return 0
         through = min(store.head_height - self.keep_blocks, store.base_height + most)
         if through <= store.base_height:
             return 0
-        return store.prune_through(through, index_terms)
+        try:
+            return store.prune_through(through, index_terms)
+        except NodeFault:
+            raise  # a write that failed, or damage the store reports: as for any other write
+        except GodownError as exc:  # an old block that no longer reads: keep serving, stop pruning
+            log.error("pruning stopped", extra={"code": exc.code.value, "through": through, "reason": exc.message})
+            self.keep_blocks = 0
+            return 0
 
     def index_old_blocks(self, per_batch: int = 1000) -> None:
         """Give the blocks of a store written before the entity index existed their index

@@ -17,6 +17,7 @@ import contracts
 from node.server.config import NodeConfig
 from node.server.ledger import Ledger
 from node.server.txindex import index_terms
+from primitives import codec
 from primitives.block import Block, Commit
 from primitives.errors import Code, GodownError
 from storage.chain import ChainStore
@@ -158,3 +159,21 @@ def test_the_pruning_window_must_cover_the_snapshots_peers_sync_from(
         with pytest.raises(GodownError) as exc:
             NodeConfig.from_json(doc, tmp_path / "node.json")
         assert exc.value.code is Code.BAD_CONFIG and "keep_blocks" in exc.value.message
+
+
+def test_an_old_block_that_no_longer_reads_stops_pruning_not_the_node(
+    executed: Executed, caplog: pytest.LogCaptureFixture
+) -> None:
+    kv = MemoryKV()
+    ledger = _fresh(executed.built, kv, keep_blocks=3)
+    first, *_ = executed.steps
+    ledger.commit(*first)
+    key = b"B:" + (1).to_bytes(8, "big")
+    doc = codec.decode(kv.get(key) or b"")
+    doc["txs"] = [b"\xc1"] * len(doc["txs"])  # the block still parses, its transactions do not
+    kv.put(key, codec.encode(doc))
+    with caplog.at_level("ERROR", logger="godown.ledger"):
+        for block, commit, outcome in executed.steps[1:6]:
+            ledger.commit(block, commit, outcome)  # commits go on
+    assert ledger.store.head_height == 6 and ledger.store.base_height == 0 and ledger.keep_blocks == 0
+    assert any(r.message == "pruning stopped" for r in caplog.records)
