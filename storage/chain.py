@@ -783,12 +783,13 @@ class ChainStore:
                 parts, header = self.block_parts(h), self.get_header(h)
                 if parts is None or header is None:
                     raise _damaged(h, "block missing above the base")
-                for i, raw in enumerate(parts.txs):
+                for i, (raw, result) in enumerate(zip(parts.txs, parts.results)):
+                    if result in VOID_RESULTS:
+                        continue  # never indexed (commit_block), and its id may be indexed later
                     stx = SignedTx.decode_stored(raw)  # checked when it was committed
-                    tx_key = _TX + stx.tx_id
-                    loc = self._kv.get(tx_key)
-                    if loc is not None and loc[: _TX_LOC.size] == _TX_LOC.pack(h, i):
-                        batch.delete(tx_key)
+                    # no read first: an indexed id points here or at an earlier height,
+                    # whose entry went when that height was pruned (heights go in order)
+                    batch.delete(_TX + stx.tx_id)
                     for term in terms_of(stx):
                         batch.delete(term_prefix(term) + _TX_LOC.pack(h, i))
                 batch.delete(_BY_HASH + header.hash())
